@@ -1,0 +1,81 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+)
+
+// The real systems the tier runs. Each is built from source by build-real-systems.sh into
+// a cache directory keyed on its version, so a version bump can never run a stale binary.
+const (
+	ComponentProxy         = "proxy"
+	ComponentEtcd          = "etcd"
+	ComponentKubeAPIServer = "kube-apiserver"
+)
+
+// CacheEnv overrides the cache root (default $HOME/.cache/cloudsqlproxy-e2e).
+const CacheEnv = "CLOUDSQLPROXY_E2E_CACHE"
+
+// Built is one real binary and the version it was built at.
+type Built struct {
+	Component string
+	Version   string
+	Path      string
+}
+
+var (
+	builtMu sync.Mutex
+	built   = map[string]Built{}
+)
+
+// RealBinary returns the cached binary of component (ComponentProxy, ComponentEtcd or
+// ComponentKubeAPIServer), building it first when the cache lacks it. The proxy is built at
+// the version the library defaults to (or $CLOUDSQLPROXY_E2E_PROXY_VERSION); etcd and
+// kube-apiserver at the versions this module's go.mod pins. It runs build-real-systems.sh so there is one recipe for the
+// developer's shell, CI and the tests.
+func RealBinary(component string) (Built, error) {
+	builtMu.Lock()
+	defer builtMu.Unlock()
+	if b, ok := built[component]; ok {
+		return b, nil
+	}
+	dir, err := moduleDir()
+	if err != nil {
+		return Built{}, err
+	}
+	cmd := exec.Command("bash", filepath.Join(dir, "build-real-systems.sh"), component)
+	cmd.Dir = dir
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return Built{}, fmt.Errorf("building %s: %v\n%s%s", component, err, stdout.String(), stderr.String())
+	}
+	// The script's last line is "<component> <version> <path> <built|cached> <secs>".
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	f := strings.Fields(lines[len(lines)-1])
+	if len(f) != 5 || f[0] != component {
+		return Built{}, fmt.Errorf("building %s: unexpected output %q", component, stdout.String())
+	}
+	b := Built{Component: component, Version: f[1], Path: f[2]}
+	if _, err := os.Stat(b.Path); err != nil {
+		return Built{}, fmt.Errorf("building %s: %v", component, err)
+	}
+	built[component] = b
+	return b, nil
+}
+
+// moduleDir is this module's directory, found from the source file so that callers in
+// other directories (tests of other packages, tools) still find the build script.
+func moduleDir() (string, error) {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return "", fmt.Errorf("cannot locate the e2e module directory")
+	}
+	return filepath.Dir(file), nil
+}

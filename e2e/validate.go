@@ -1,0 +1,190 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
+	"k8s.io/apiserver/pkg/registry/rest"
+	"k8s.io/apiserver/pkg/warning"
+	"k8s.io/kubernetes/pkg/api/legacyscheme"
+	_ "k8s.io/kubernetes/pkg/apis/apps/install"
+	_ "k8s.io/kubernetes/pkg/apis/batch/install"
+	_ "k8s.io/kubernetes/pkg/apis/core/install"
+	"k8s.io/kubernetes/pkg/registry/apps/daemonset"
+	"k8s.io/kubernetes/pkg/registry/apps/deployment"
+	"k8s.io/kubernetes/pkg/registry/apps/replicaset"
+	"k8s.io/kubernetes/pkg/registry/apps/statefulset"
+	"k8s.io/kubernetes/pkg/registry/batch/cronjob"
+	"k8s.io/kubernetes/pkg/registry/batch/job"
+	"k8s.io/kubernetes/pkg/registry/core/pod"
+	"k8s.io/kubernetes/pkg/registry/core/podtemplate"
+	"k8s.io/kubernetes/pkg/registry/core/replicationcontroller"
+	psaapi "k8s.io/pod-security-admission/api"
+	"k8s.io/pod-security-admission/policy"
+)
+
+// ValidateNamespace is the namespace objects are validated in when they name none.
+const ValidateNamespace = "e2e"
+
+// ValidatePod is ValidateObject for a Pod.
+func ValidatePod(p *corev1.Pod) error { return ValidateObject(p) }
+
+// ValidateObject runs, in-process, what a Kubernetes API server does when the object is
+// created, with the apiserver's own code at the version this module pins: defaulting,
+// conversion to the internal type, the resource's registry strategy (dropping disabled
+// fields, validation, warnings) through the same rest.BeforeCreate the server calls, then
+// Pod Security "restricted" at the latest version on the (defaulted) pod or pod template.
+// Every warning counts as an error: a spec the library generates must be accepted silently.
+//
+// Supported: Pod, PodTemplate and ReplicationController (core/v1); Deployment, StatefulSet,
+// DaemonSet and ReplicaSet (apps/v1); Job and CronJob (batch/v1). The object is not
+// modified. It returns nil or one error listing every problem.
+func ValidateObject(obj runtime.Object) error {
+	c, meta, podMeta, podSpec, err := prepare(obj.DeepCopyObject())
+	if err != nil {
+		return err
+	}
+	var errs []error
+	if err := apiserverCreate(c.obj, c.s, meta.Namespace); err != nil {
+		errs = append(errs, err)
+	}
+	if err := podSecurityRestricted(podMeta, podSpec); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+type created struct {
+	obj runtime.Object
+	s   rest.RESTCreateStrategy
+}
+
+// prepare defaults obj (a private copy) and finds its strategy and pod template.
+func prepare(obj runtime.Object) (created, *metav1.ObjectMeta, *metav1.ObjectMeta, *corev1.PodSpec, error) {
+	legacyscheme.Scheme.Default(obj)
+	var (
+		s       rest.RESTCreateStrategy
+		meta    *metav1.ObjectMeta
+		podMeta *metav1.ObjectMeta
+		spec    *corev1.PodSpec
+	)
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		s, meta, podMeta, spec = pod.Strategy, &o.ObjectMeta, &o.ObjectMeta, &o.Spec
+	case *corev1.PodTemplate:
+		s, meta, podMeta, spec = podtemplate.Strategy, &o.ObjectMeta, &o.Template.ObjectMeta, &o.Template.Spec
+	case *corev1.ReplicationController:
+		if o.Spec.Template == nil {
+			return created{}, nil, nil, nil, errors.New("ReplicationController without a template")
+		}
+		s, meta, podMeta, spec = replicationcontroller.Strategy, &o.ObjectMeta, &o.Spec.Template.ObjectMeta, &o.Spec.Template.Spec
+	case *appsv1.Deployment:
+		s, meta, podMeta, spec = deployment.Strategy, &o.ObjectMeta, &o.Spec.Template.ObjectMeta, &o.Spec.Template.Spec
+	case *appsv1.StatefulSet:
+		s, meta, podMeta, spec = statefulset.Strategy, &o.ObjectMeta, &o.Spec.Template.ObjectMeta, &o.Spec.Template.Spec
+	case *appsv1.DaemonSet:
+		s, meta, podMeta, spec = daemonset.Strategy, &o.ObjectMeta, &o.Spec.Template.ObjectMeta, &o.Spec.Template.Spec
+	case *appsv1.ReplicaSet:
+		s, meta, podMeta, spec = replicaset.Strategy, &o.ObjectMeta, &o.Spec.Template.ObjectMeta, &o.Spec.Template.Spec
+	case *batchv1.Job:
+		s, meta, podMeta, spec = job.Strategy, &o.ObjectMeta, &o.Spec.Template.ObjectMeta, &o.Spec.Template.Spec
+	case *batchv1.CronJob:
+		s, meta, podMeta, spec = cronjob.Strategy, &o.ObjectMeta, &o.Spec.JobTemplate.Spec.Template.ObjectMeta, &o.Spec.JobTemplate.Spec.Template.Spec
+	default:
+		return created{}, nil, nil, nil, fmt.Errorf("unsupported object %T", obj)
+	}
+	if meta.Namespace == "" {
+		meta.Namespace = ValidateNamespace
+	}
+	return created{obj, s}, meta, podMeta, spec, nil
+}
+
+// apiserverCreate converts the defaulted versioned object to its internal type and runs
+// the create path of the generic registry on it.
+func apiserverCreate(obj runtime.Object, s rest.RESTCreateStrategy, namespace string) error {
+	gvks, _, err := legacyscheme.Scheme.ObjectKinds(obj)
+	if err != nil {
+		return err
+	}
+	gvk := gvks[0]
+	internal, err := legacyscheme.Scheme.New(gvk.GroupKind().WithVersion(runtime.APIVersionInternal))
+	if err != nil {
+		return err
+	}
+	if err := legacyscheme.Scheme.Convert(obj, internal, nil); err != nil {
+		return fmt.Errorf("converting %s to the internal version: %w", gvk.Kind, err)
+	}
+	m, err := metaOf(internal)
+	if err != nil {
+		return err
+	}
+	// The request handler does this before the strategy runs.
+	rest.FillObjectMetaSystemFields(m)
+	if m.GetName() == "" && m.GetGenerateName() != "" {
+		m.SetName(s.GenerateName(m.GetGenerateName()))
+	}
+	rec := &recorder{}
+	ctx := genericapirequest.WithNamespace(warning.WithWarningRecorder(context.Background(), rec), namespace)
+	var errs []error
+	if err := rest.BeforeCreate(s, ctx, internal); err != nil {
+		errs = append(errs, fmt.Errorf("kube-apiserver validation: %w", err))
+	}
+	for _, w := range rec.warnings {
+		errs = append(errs, fmt.Errorf("kube-apiserver warning: %s", w))
+	}
+	return errors.Join(errs...)
+}
+
+func metaOf(obj runtime.Object) (metav1.Object, error) {
+	m, ok := obj.(metav1.Object)
+	if !ok {
+		return nil, fmt.Errorf("%T has no ObjectMeta", obj)
+	}
+	return m, nil
+}
+
+type recorder struct {
+	mu       sync.Mutex
+	warnings []string
+}
+
+func (r *recorder) AddWarning(_, text string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.warnings = append(r.warnings, text)
+}
+
+var (
+	evaluatorOnce sync.Once
+	evaluator     policy.Evaluator
+	evaluatorErr  error
+)
+
+// podSecurityRestricted evaluates Pod Security "restricted" at the latest version, the
+// policy a namespace labelled pod-security.kubernetes.io/enforce=restricted applies.
+func podSecurityRestricted(meta *metav1.ObjectMeta, spec *corev1.PodSpec) error {
+	evaluatorOnce.Do(func() {
+		evaluator, evaluatorErr = policy.NewEvaluator(policy.DefaultChecks(), nil)
+	})
+	if evaluatorErr != nil {
+		return evaluatorErr
+	}
+	lv := psaapi.LevelVersion{Level: psaapi.LevelRestricted, Version: psaapi.LatestVersion()}
+	res := policy.AggregateCheckResults(evaluator.EvaluatePod(lv, meta, spec))
+	if res.Allowed {
+		return nil
+	}
+	var errs []error
+	for i, r := range res.ForbiddenReasons {
+		errs = append(errs, fmt.Errorf("pod security %q: %s (%s)", "restricted:latest", r, res.ForbiddenDetails[i]))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,7 @@
+package e2e
+
+import (
+	"testing"
+)
+
+func TestScratch(t *testing.T) {}

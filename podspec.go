@@ -1,0 +1,429 @@
+package cloudsqlproxy
+
+import (
+	"fmt"
+	"path"
+	"reflect"
+	"slices"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// list says which of the pod's container lists holds a container.
+type list int
+
+const (
+	nowhere list = iota
+	inInit
+	inContainers
+)
+
+// found is where the pod already has a container with the proxy's name.
+type found struct {
+	list  list
+	index int
+}
+
+// Attach adds the proxy to spec: the container (first among the init
+// containers for a native sidecar, first among the containers otherwise),
+// its volumes, and the environment variables and socket mounts of every
+// container that can use it.
+//
+// Attach is idempotent: attaching the same proxy twice gives the same spec
+// as attaching it once. A container that already has the proxy's name and
+// runs a Cloud SQL proxy image (v2, or v1's gce-proxy) is replaced where it
+// stands, or moved to the other list when the mode changed: this is how a
+// pod migrates from a plain sidecar to a native one.
+//
+// Attach is atomic: it checks everything before it changes anything, and on
+// error spec is left exactly as it was. It refuses, in an error wrapping
+// [ErrConflict] that lists every problem: a port of the proxy (listeners,
+// health, admin) declared by another container; another kind of container
+// with the proxy's name; a volume of the proxy's name with other content; an
+// environment variable or mount path the application already uses
+// differently; a Job-mode proxy in a pod that restarts forever; a pod on the
+// host network, where the proxy's ports would be the node's.
+func (p *Proxy) Attach(spec *corev1.PodSpec) error {
+	if spec == nil {
+		return ErrNilPodSpec
+	}
+	at, errs := p.locate(spec)
+	errs = append(errs, p.checkPod(spec, at)...)
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", ErrConflict, errs.ToAggregate())
+	}
+
+	want := inContainers
+	if p.mode == modeNative {
+		want = inInit
+	}
+	ctr := p.Container()
+	init, regular := spec.InitContainers, spec.Containers
+	switch {
+	case at.list == want && want == inInit:
+		init = slices.Clone(init)
+		init[at.index] = ctr
+	case at.list == want:
+		regular = slices.Clone(regular)
+		regular[at.index] = ctr
+	default:
+		if at.list == inInit {
+			init = slices.Delete(slices.Clone(init), at.index, at.index+1)
+		} else if at.list == inContainers {
+			regular = slices.Delete(slices.Clone(regular), at.index, at.index+1)
+		}
+		if want == inInit {
+			init = slices.Insert(init[:len(init):len(init)], 0, ctr)
+		} else {
+			regular = slices.Insert(regular[:len(regular):len(regular)], 0, ctr)
+		}
+	}
+	if len(p.appEnv) > 0 || len(p.appMounts) > 0 {
+		if p.mode == modeNative {
+			init = p.wire(init, p.Name())
+		}
+		regular = p.wire(regular, p.Name())
+	}
+	spec.InitContainers, spec.Containers = init, regular
+
+	var missing []corev1.Volume
+	for _, v := range p.volumes {
+		if volumeIndex(spec.Volumes, v.Name) < 0 {
+			missing = append(missing, *v.DeepCopy())
+		}
+	}
+	if len(missing) > 0 {
+		spec.Volumes = append(slices.Clip(spec.Volumes), missing...)
+	}
+	return nil
+}
+
+// wire gives every container of cs except the proxy the environment
+// variables and mounts it lacks, on fresh slices so that no array shared
+// with another spec is written. In a native sidecar's init list only the
+// containers after the proxy can reach it.
+func (p *Proxy) wire(cs []corev1.Container, proxyName string) []corev1.Container {
+	start := 0
+	if i := containerIndex(cs, proxyName); i >= 0 && p.mode == modeNative {
+		start = i + 1
+	}
+	var out []corev1.Container
+	for i := start; i < len(cs); i++ {
+		if cs[i].Name == proxyName {
+			continue
+		}
+		env, mounts := cs[i].Env, cs[i].VolumeMounts
+		for _, e := range p.appEnv {
+			if envIndex(env, e.Name) < 0 {
+				env = append(slices.Clip(env), e)
+			}
+		}
+		for _, m := range p.appMounts {
+			if mountIndex(mounts, m.MountPath) < 0 {
+				mounts = append(slices.Clip(mounts), m)
+			}
+		}
+		if len(env) == len(cs[i].Env) && len(mounts) == len(cs[i].VolumeMounts) {
+			continue
+		}
+		if out == nil {
+			out = slices.Clone(cs)
+		}
+		out[i].Env, out[i].VolumeMounts = env, mounts
+	}
+	if out == nil {
+		return cs
+	}
+	return out
+}
+
+// locate finds the container with the proxy's name and checks that it is
+// one the proxy may replace.
+func (p *Proxy) locate(spec *corev1.PodSpec) (found, field.ErrorList) {
+	var errs field.ErrorList
+	name := p.Name()
+	at := found{}
+	if i := containerIndex(spec.InitContainers, name); i >= 0 {
+		at = found{inInit, i}
+	}
+	if i := containerIndex(spec.Containers, name); i >= 0 {
+		if at.list != nowhere {
+			errs = append(errs, field.Duplicate(field.NewPath("containers").Index(i).Child("name"), name))
+		}
+		at = found{inContainers, i}
+	}
+	for i := range spec.EphemeralContainers {
+		if spec.EphemeralContainers[i].Name == name {
+			errs = append(errs, field.Duplicate(field.NewPath("ephemeralContainers").Index(i).Child("name"), name))
+		}
+	}
+	if at.list != nowhere {
+		c, p2 := at.container(spec)
+		if !p.isProxyImage(c.Image) {
+			errs = append(errs, field.Invalid(p2.Child("image"), c.Image,
+				fmt.Sprintf("container %q has the proxy's name but does not run a Cloud SQL Auth Proxy image; refusing to replace it (choose another name with WithName)", name)))
+		}
+	}
+	return at, errs
+}
+
+func (at found) container(spec *corev1.PodSpec) (*corev1.Container, *field.Path) {
+	if at.list == inInit {
+		return &spec.InitContainers[at.index], field.NewPath("initContainers").Index(at.index)
+	}
+	return &spec.Containers[at.index], field.NewPath("containers").Index(at.index)
+}
+
+// isProxyImage tells a proxy container (this proxy's image, or any image of
+// the v2 or v1 proxy repositories, on any registry) from an unrelated one.
+func (p *Proxy) isProxyImage(image string) bool {
+	if image == p.container.Image {
+		return true
+	}
+	repo, _ := imageRef(image)
+	base := path.Base(repo)
+	return base == "cloud-sql-proxy" || base == "gce-proxy"
+}
+
+// checkPod finds everything in spec that clashes with the proxy.
+func (p *Proxy) checkPod(spec *corev1.PodSpec, at found) field.ErrorList {
+	var errs field.ErrorList
+	name := p.Name()
+	if spec.HostNetwork {
+		errs = append(errs, field.Invalid(field.NewPath("hostNetwork"), true,
+			"the proxy would bind its ports on the node's network, shared with every other host-network pod there"))
+	}
+	if p.mode == modeJob && (spec.RestartPolicy == "" || spec.RestartPolicy == corev1.RestartPolicyAlways) {
+		errs = append(errs, field.Invalid(field.NewPath("restartPolicy"), string(spec.RestartPolicy),
+			"a Job-mode proxy needs a pod that can complete (Never or OnFailure); restartPolicy Always (the default) restarts it forever"))
+	}
+
+	for _, l := range []struct {
+		name string
+		cs   []corev1.Container
+	}{{"initContainers", spec.InitContainers}, {"containers", spec.Containers}} {
+		for i := range l.cs {
+			c := &l.cs[i]
+			if c.Name == name {
+				continue
+			}
+			cp := field.NewPath(l.name).Index(i)
+			for j, port := range c.Ports {
+				pp := cp.Child("ports").Index(j)
+				for _, mine := range p.ports {
+					if port.ContainerPort == mine.number {
+						errs = append(errs, field.Invalid(pp.Child("containerPort"), port.ContainerPort,
+							fmt.Sprintf("container %q declares port %d, which the proxy %q uses for its %s", c.Name, port.ContainerPort, name, mine.what)))
+					}
+				}
+				if port.Name == HealthPortName {
+					errs = append(errs, field.Invalid(pp.Child("name"), port.Name,
+						fmt.Sprintf("container %q declares the port name %q, which the proxy %q uses for its health checks", c.Name, port.Name, name)))
+				}
+			}
+		}
+	}
+
+	if len(p.appEnv) > 0 || len(p.appMounts) > 0 {
+		if p.mode == modeNative {
+			errs = append(errs, p.checkWiring("initContainers", spec.InitContainers, at.list == inInit, at.index)...)
+		}
+		errs = append(errs, p.checkWiring("containers", spec.Containers, false, 0)...)
+	}
+
+	for _, v := range p.volumes {
+		if i := volumeIndex(spec.Volumes, v.Name); i >= 0 && !equality.Semantic.DeepEqual(spec.Volumes[i], v) {
+			errs = append(errs, field.Invalid(field.NewPath("volumes").Index(i), v.Name,
+				fmt.Sprintf("the pod already has a volume named %q with other content than the proxy's", v.Name)))
+		}
+	}
+	return errs
+}
+
+// checkWiring finds environment variables and mount paths that the proxy
+// would set in the containers of one list and that they already use
+// otherwise. When the list holds the proxy at proxyAt, only the containers
+// after it are wired.
+func (p *Proxy) checkWiring(listName string, cs []corev1.Container, hasProxy bool, proxyAt int) field.ErrorList {
+	var errs field.ErrorList
+	start := 0
+	if hasProxy {
+		start = proxyAt + 1
+	}
+	for i := start; i < len(cs); i++ {
+		c := &cs[i]
+		if c.Name == p.Name() {
+			continue
+		}
+		cp := field.NewPath(listName).Index(i)
+		for _, e := range p.appEnv {
+			if j := envIndex(c.Env, e.Name); j >= 0 && (c.Env[j].Value != e.Value || c.Env[j].ValueFrom != nil) {
+				errs = append(errs, field.Invalid(cp.Child("env").Index(j).Child("value"), c.Env[j].Value,
+					fmt.Sprintf("container %q already sets %s; the proxy %q would set it to %q", c.Name, e.Name, p.Name(), e.Value)))
+			}
+		}
+		for _, m := range p.appMounts {
+			if j := mountIndex(c.VolumeMounts, m.MountPath); j >= 0 && c.VolumeMounts[j] != m {
+				errs = append(errs, field.Invalid(cp.Child("volumeMounts").Index(j).Child("mountPath"), m.MountPath,
+					fmt.Sprintf("container %q already mounts volume %q at the proxy's socket directory", c.Name, c.VolumeMounts[j].Name)))
+			}
+		}
+	}
+	return errs
+}
+
+// Detach removes from spec what [Proxy.Attach] added: the container named
+// like the proxy, the proxy's volumes, and the environment variables and
+// mounts it set in the other containers (those whose values are the ones
+// this proxy sets). Attach followed by Detach gives back the original spec
+// (an empty list may come back nil). Detach on a pod without the proxy
+// changes nothing; a container with the proxy's name that runs another
+// image is an error wrapping [ErrConflict], and spec is left unchanged.
+func (p *Proxy) Detach(spec *corev1.PodSpec) error {
+	if spec == nil {
+		return ErrNilPodSpec
+	}
+	at, errs := p.locate(spec)
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", ErrConflict, errs.ToAggregate())
+	}
+	init, regular := spec.InitContainers, spec.Containers
+	switch at.list {
+	case inInit:
+		init = slices.Delete(slices.Clone(init), at.index, at.index+1)
+	case inContainers:
+		regular = slices.Delete(slices.Clone(regular), at.index, at.index+1)
+	}
+	spec.InitContainers, spec.Containers = nilIfEmpty(p.unwire(init)), nilIfEmpty(p.unwire(regular))
+
+	if len(p.volumes) > 0 {
+		vols := slices.DeleteFunc(slices.Clone(spec.Volumes), func(v corev1.Volume) bool {
+			i := volumeIndex(p.volumes, v.Name)
+			return i >= 0 && equality.Semantic.DeepEqual(p.volumes[i], v)
+		})
+		if len(vols) != len(spec.Volumes) {
+			spec.Volumes = nilIfEmpty(vols)
+		}
+	}
+	return nil
+}
+
+// unwire removes this proxy's environment variables and mounts from cs, on
+// fresh slices.
+func (p *Proxy) unwire(cs []corev1.Container) []corev1.Container {
+	if len(p.appEnv) == 0 && len(p.appMounts) == 0 {
+		return cs
+	}
+	var out []corev1.Container
+	for i := range cs {
+		env := slices.DeleteFunc(slices.Clone(cs[i].Env), func(e corev1.EnvVar) bool {
+			return e.ValueFrom == nil && slices.Contains(p.appEnv, e)
+		})
+		mounts := slices.DeleteFunc(slices.Clone(cs[i].VolumeMounts), func(m corev1.VolumeMount) bool {
+			return slices.Contains(p.appMounts, m)
+		})
+		if len(env) == len(cs[i].Env) && len(mounts) == len(cs[i].VolumeMounts) {
+			continue
+		}
+		if out == nil {
+			out = slices.Clone(cs)
+		}
+		out[i].Env, out[i].VolumeMounts = nilIfEmpty(env), nilIfEmpty(mounts)
+	}
+	if out == nil {
+		return cs
+	}
+	return out
+}
+
+func nilIfEmpty[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
+func containerIndex(cs []corev1.Container, name string) int {
+	return slices.IndexFunc(cs, func(c corev1.Container) bool { return c.Name == name })
+}
+
+func volumeIndex(vs []corev1.Volume, name string) int {
+	return slices.IndexFunc(vs, func(v corev1.Volume) bool { return v.Name == name })
+}
+
+func envIndex(env []corev1.EnvVar, name string) int {
+	return slices.IndexFunc(env, func(e corev1.EnvVar) bool { return e.Name == name })
+}
+
+func mountIndex(ms []corev1.VolumeMount, mountPath string) int {
+	return slices.IndexFunc(ms, func(m corev1.VolumeMount) bool { return m.MountPath == mountPath })
+}
+
+// PodSpecOf returns a pointer to the pod spec inside a workload object, so
+// that [Proxy.Attach] changes the object itself: the spec of a Pod, or the
+// pod template's spec of a PodTemplate, ReplicationController, Deployment,
+// StatefulSet, DaemonSet, ReplicaSet, Job or CronJob (core/v1, apps/v1 and
+// batch/v1 types). Any other object is an error wrapping
+// [ErrUnsupportedKind]; so is a nil object or a ReplicationController
+// without a template.
+func PodSpecOf(obj runtime.Object) (*corev1.PodSpec, error) {
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		if o != nil {
+			return &o.Spec, nil
+		}
+	case *corev1.PodTemplate:
+		if o != nil {
+			return &o.Template.Spec, nil
+		}
+	case *corev1.ReplicationController:
+		if o != nil && o.Spec.Template != nil {
+			return &o.Spec.Template.Spec, nil
+		}
+	case *appsv1.Deployment:
+		if o != nil {
+			return &o.Spec.Template.Spec, nil
+		}
+	case *appsv1.StatefulSet:
+		if o != nil {
+			return &o.Spec.Template.Spec, nil
+		}
+	case *appsv1.DaemonSet:
+		if o != nil {
+			return &o.Spec.Template.Spec, nil
+		}
+	case *appsv1.ReplicaSet:
+		if o != nil {
+			return &o.Spec.Template.Spec, nil
+		}
+	case *batchv1.Job:
+		if o != nil {
+			return &o.Spec.Template.Spec, nil
+		}
+	case *batchv1.CronJob:
+		if o != nil {
+			return &o.Spec.JobTemplate.Spec.Template.Spec, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %s", ErrUnsupportedKind, kindOf(obj))
+}
+
+func kindOf(obj runtime.Object) string {
+	if obj == nil {
+		return "nil"
+	}
+	// A typed nil would panic in GetObjectKind.
+	if v := reflect.ValueOf(obj); v.Kind() == reflect.Pointer && v.IsNil() {
+		return fmt.Sprintf("nil %T", obj)
+	}
+	if k := obj.GetObjectKind().GroupVersionKind().Kind; k != "" {
+		return k
+	}
+	return strings.TrimPrefix(fmt.Sprintf("%T", obj), "*")
+}

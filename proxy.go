@@ -1,0 +1,1022 @@
+package cloudsqlproxy
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"path"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// Defaults. Each is documented on the option that changes it.
+const (
+	// DefaultVersion is the Cloud SQL Auth Proxy version of [DefaultImage].
+	DefaultVersion = "2.25.3"
+	// DefaultImage is the distroless proxy image the library runs by default.
+	DefaultImage = "gcr.io/cloud-sql-connectors/cloud-sql-proxy:" + DefaultVersion
+	// DefaultName is the proxy container's name; see [WithName].
+	DefaultName = "cloudsql-proxy"
+	// DefaultPort is the first instance's listener port; see [WithPort].
+	DefaultPort int32 = 5432
+	// DefaultHealthPort is the health-check port; see [WithHealthPort].
+	DefaultHealthPort int32 = 9801
+	// DefaultAdminPort is the admin server's port; see [WithAdminPort].
+	DefaultAdminPort int32 = 9091
+	// HealthPortName is the name under which the container declares its
+	// health port and by which its probes refer to it.
+	HealthPortName = "csql-health"
+	// QuitURLsEnv is the environment variable through which [ForJob] tells
+	// application containers the URL that stops the proxy. The name is the
+	// one Google's Cloud SQL Proxy Operator uses, so applications written
+	// for either work with both.
+	QuitURLsEnv = "CSQL_PROXY_QUIT_URLS"
+)
+
+// Sentinel errors, for callers that branch on the kind of failure with
+// [errors.Is]. The errors returned also carry the field errors: use
+// [errors.As] with an [k8s.io/apimachinery/pkg/util/errors.Aggregate] to
+// get them one by one.
+var (
+	// ErrInvalidConfig: New was given a configuration the proxy would reject
+	// or that cannot work in a pod.
+	ErrInvalidConfig = errors.New("cloudsqlproxy: invalid configuration")
+	// ErrUnsupportedVersion: an option needs a newer proxy than the image's.
+	// It comes together with ErrInvalidConfig.
+	ErrUnsupportedVersion = errors.New("cloudsqlproxy: option not supported by this proxy version")
+	// ErrConflict: Attach found something in the pod that clashes with the
+	// proxy, such as a port, a container name or an environment variable.
+	ErrConflict = errors.New("cloudsqlproxy: conflict with the pod spec")
+	// ErrNilPodSpec: Attach or Detach was given a nil PodSpec.
+	ErrNilPodSpec = errors.New("cloudsqlproxy: nil PodSpec")
+	// ErrUnsupportedKind: PodSpecOf was given an object that has no pod
+	// template.
+	ErrUnsupportedKind = errors.New("cloudsqlproxy: object kind has no pod spec")
+)
+
+const (
+	binary          = "/cloud-sql-proxy"
+	credentialsDir  = "/var/run/secrets/cloudsql"
+	defaultCredsKey = "credentials.json"
+	nonRootID       = 65532 // the uid/gid of the distroless and alpine images' nonroot user
+	maxSocketPath   = 107   // sun_path is 108 bytes including the trailing NUL
+	officialRepo    = "cloud-sql-connectors/cloud-sql-proxy"
+)
+
+type mode int
+
+const (
+	modeNative mode = iota
+	modeLegacy
+	modeJob
+)
+
+type appEnvFor struct {
+	instance string
+	env      AppEnv
+}
+
+// config is what the options write; New validates it and turns it into a
+// Proxy.
+type config struct {
+	instances         []string
+	port              int32
+	portSet           bool
+	healthPort        int32
+	adminPort         int32
+	name              string
+	image             string
+	version           string
+	pullPolicy        corev1.PullPolicy
+	resources         *corev1.ResourceRequirements
+	address           string
+	privateIP         bool
+	psc               bool
+	autoIAMAuthn      bool
+	socketDir         string
+	credentialsSecret string
+	credentialsKey    string
+	impersonate       []string
+	lazyRefresh       bool
+	maxConns          uint64
+	minSigterm        time.Duration
+	maxSigterm        time.Duration
+	quiet             bool
+	debugLogs         bool
+	prometheus        bool
+	promNamespace     string
+	telemetry         Telemetry
+	quitquitquit      bool
+	debugServer       bool
+	adminAPIEndpoint  string
+	universeDomain    string
+	quotaProject      string
+	startup           ProbeTiming
+	liveness          ProbeTiming
+	readiness         *ProbeTiming
+	appEnv            []appEnvFor
+	mode              mode
+	jobTimeout        time.Duration
+}
+
+// instance is one parsed connection name.
+type instance struct {
+	name      string
+	port      int32
+	privateIP *bool
+	psc       *bool
+	autoIAM   *bool
+}
+
+// Proxy is a validated Cloud SQL Auth Proxy configuration: the container it
+// runs in and what attaching it to a pod adds. A Proxy is immutable and safe
+// for concurrent use; build one with [New] and reuse it for every pod.
+type Proxy struct {
+	mode      mode
+	container corev1.Container
+	volumes   []corev1.Volume
+	// appEnv and appMounts are added to every container that can use the
+	// proxy; see Attach.
+	appEnv    []corev1.EnvVar
+	appMounts []corev1.VolumeMount
+	// ports are the ports the proxy binds in the pod's network namespace.
+	ports []proxyPort
+}
+
+type proxyPort struct {
+	number int32
+	what   string
+}
+
+// New validates the configuration and builds the proxy for instance, a
+// Cloud SQL connection name "project:region:instance" (see [WithInstance]
+// for the per-instance query parameters). It reports every invalid value at
+// once, in an error that wraps [ErrInvalidConfig].
+func New(instance string, opts ...Option) (*Proxy, error) {
+	c := config{
+		instances:  []string{instance},
+		port:       DefaultPort,
+		healthPort: DefaultHealthPort,
+		adminPort:  DefaultAdminPort,
+		name:       DefaultName,
+		pullPolicy: corev1.PullIfNotPresent,
+		address:    "127.0.0.1",
+	}
+	for _, o := range opts {
+		if o != nil {
+			o.apply(&c)
+		}
+	}
+	if c.image == "" {
+		c.image = DefaultImage
+		if c.mode == modeJob && c.jobTimeout > 0 {
+			c.image += "-alpine"
+		}
+	}
+	v := validator{c: &c}
+	insts := v.validate()
+	if len(v.errs) > 0 {
+		return nil, &configError{v.errs.ToAggregate(), v.versionErr}
+	}
+	return build(&c, insts), nil
+}
+
+// Name returns the proxy container's name.
+func (p *Proxy) Name() string { return p.container.Name }
+
+// Container returns the proxy container. Each call returns a fresh deep
+// copy, which the caller may change freely.
+func (p *Proxy) Container() corev1.Container { return *p.container.DeepCopy() }
+
+// Volumes returns the volumes the proxy container mounts, which
+// [Proxy.Attach] adds to the pod: the Unix socket directory and the
+// credentials Secret, when configured. The result is a fresh copy, nil when
+// there are none.
+func (p *Proxy) Volumes() []corev1.Volume {
+	if len(p.volumes) == 0 {
+		return nil
+	}
+	out := make([]corev1.Volume, len(p.volumes))
+	for i := range p.volumes {
+		p.volumes[i].DeepCopyInto(&out[i])
+	}
+	return out
+}
+
+// configError is New's error: the field errors, matching ErrInvalidConfig
+// and, when an option needs a newer proxy, ErrUnsupportedVersion.
+type configError struct {
+	errs    utilerrors.Aggregate
+	version bool
+}
+
+func (e *configError) Error() string { return ErrInvalidConfig.Error() + ": " + e.errs.Error() }
+
+func (e *configError) Unwrap() error { return e.errs }
+
+func (e *configError) Is(target error) bool {
+	return target == ErrInvalidConfig || (e.version && target == ErrUnsupportedVersion)
+}
+
+// version is a proxy release, compared to gate options.
+type version struct{ major, minor, patch int }
+
+func (v version) less(o version) bool {
+	if v.major != o.major {
+		return v.major < o.major
+	}
+	if v.minor != o.minor {
+		return v.minor < o.minor
+	}
+	return v.patch < o.patch
+}
+
+func (v version) String() string { return fmt.Sprintf("%d.%d.%d", v.major, v.minor, v.patch) }
+
+var versionRE = regexp.MustCompile(`^v?(\d{1,4})\.(\d{1,4})\.(\d{1,4})(-[0-9A-Za-z.-]+)?$`)
+
+// parseVersion reads "2.25.3", "v2.25.3" or "2.25.3-alpine"; the suffix is
+// returned as the image variant.
+func parseVersion(s string) (v version, variant string, ok bool) {
+	m := versionRE.FindStringSubmatch(s)
+	if m == nil {
+		return version{}, "", false
+	}
+	v.major, _ = strconv.Atoi(m[1])
+	v.minor, _ = strconv.Atoi(m[2])
+	v.patch, _ = strconv.Atoi(m[3])
+	return v, strings.TrimPrefix(m[4], "-"), true
+}
+
+// imageRef splits an image reference into repository and tag; the tag is
+// empty when there is none.
+func imageRef(image string) (repo, tag string) {
+	if i := strings.IndexByte(image, '@'); i >= 0 {
+		image = image[:i]
+	}
+	if i := strings.LastIndexByte(image, ':'); i > strings.LastIndexByte(image, '/') {
+		return image[:i], image[i+1:]
+	}
+	return image, ""
+}
+
+// Features and the proxy release that introduced them (CHANGELOG, checked
+// against the binaries). Everything the library always emits must be
+// available from minVersion on.
+var (
+	minVersion          = version{2, 6, 0} // --exit-zero-on-sigterm
+	sincePSC            = version{2, 5, 0}
+	sinceWait           = version{2, 8, 0}
+	sinceDebugLogs      = version{2, 9, 0}
+	sinceUniverseDomain = version{2, 10, 0}
+	sinceLazyRefresh    = version{2, 11, 0}
+	sinceMinSigterm     = version{2, 12, 0}
+)
+
+var (
+	// A Cloud SQL connection name: an optionally domain-scoped project ID,
+	// a region and an instance ID.
+	connNameRE = regexp.MustCompile(`^(?:[a-z0-9][a-z0-9.-]*\.[a-z]{2,}:)?[a-z][a-z0-9-]{4,28}[a-z0-9]:[a-z]+(?:-[a-z]+)*[0-9]+:[a-z](?:[a-z0-9-]{0,96}[a-z0-9])?$`)
+	projectRE  = regexp.MustCompile(`^(?:[a-z0-9][a-z0-9.-]*\.[a-z]{2,}:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$`)
+	// A service account email, as --impersonate-service-account takes them.
+	emailRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._+-]*@[a-z0-9][a-z0-9.-]*\.[a-z]{2,}$`)
+)
+
+type validator struct {
+	c          *config
+	errs       field.ErrorList
+	versionErr bool
+	ver        version
+	verKnown   bool
+}
+
+func (v *validator) add(e *field.Error) { v.errs = append(v.errs, e) }
+
+// needs rejects an option the configured proxy version predates.
+func (v *validator) needs(p *field.Path, value any, since version, what string) {
+	if v.verKnown && v.ver.less(since) {
+		v.versionErr = true
+		v.add(field.Invalid(p, value, fmt.Sprintf("%s needs proxy %s or newer; the image is %s", what, since, v.ver)))
+	}
+}
+
+func (v *validator) validate() []instance {
+	c := v.c
+	v.validateImage()
+	insts := v.validateInstances()
+	v.validatePorts(insts)
+	v.validateStrings()
+	v.validateProbes()
+	v.validateModes()
+	v.validateAppEnv(insts)
+
+	if c.privateIP && c.psc {
+		v.add(field.Invalid(field.NewPath("WithPSC"), true, "cannot be combined with WithPrivateIP: the proxy accepts one IP type"))
+	}
+	if c.psc {
+		v.needs(field.NewPath("WithPSC"), true, sincePSC, "--psc")
+	}
+	if c.lazyRefresh {
+		v.needs(field.NewPath("WithLazyRefresh"), true, sinceLazyRefresh, "--lazy-refresh")
+	}
+	if c.debugLogs {
+		v.needs(field.NewPath("WithDebugLogs"), true, sinceDebugLogs, "--debug-logs")
+	}
+	if c.quiet && c.debugLogs {
+		v.add(field.Invalid(field.NewPath("WithQuiet"), true, "cannot be combined with WithDebugLogs"))
+	}
+	if c.minSigterm < 0 {
+		v.add(field.Invalid(field.NewPath("WithMinSigtermDelay"), c.minSigterm.String(), "must not be negative"))
+	} else if c.minSigterm > 0 {
+		v.needs(field.NewPath("WithMinSigtermDelay"), c.minSigterm.String(), sinceMinSigterm, "--min-sigterm-delay")
+	}
+	if c.maxSigterm < 0 {
+		v.add(field.Invalid(field.NewPath("WithMaxSigtermDelay"), c.maxSigterm.String(), "must not be negative"))
+	}
+	if c.adminAPIEndpoint != "" && c.universeDomain != "" {
+		v.add(field.Invalid(field.NewPath("WithSQLAdminAPIEndpoint"), c.adminAPIEndpoint, "cannot be combined with WithUniverseDomain"))
+	}
+	if c.universeDomain != "" {
+		v.needs(field.NewPath("WithUniverseDomain"), c.universeDomain, sinceUniverseDomain, "--universe-domain")
+	}
+	if c.resources != nil {
+		v.validateResources()
+	}
+	return insts
+}
+
+func (v *validator) validateImage() {
+	c := v.c
+	p := field.NewPath("WithImage")
+	if strings.TrimSpace(c.image) != c.image || strings.ContainsAny(c.image, " \t\r\n") {
+		v.add(field.Invalid(p, c.image, "must not contain white space"))
+	}
+	_, tag := imageRef(c.image)
+	if c.version != "" {
+		ver, _, ok := parseVersion(c.version)
+		if !ok {
+			v.add(field.Invalid(field.NewPath("WithProxyVersion"), c.version, "must be a version such as 2.25.3"))
+		}
+		v.ver, v.verKnown = ver, ok
+	} else if ver, _, ok := parseVersion(tag); ok {
+		v.ver, v.verKnown = ver, true
+	}
+	if v.verKnown && v.ver.less(minVersion) {
+		v.versionErr = true
+		v.add(field.Invalid(p, c.image, fmt.Sprintf("proxy %s is too old: the library needs %s or newer (--exit-zero-on-sigterm)", v.ver, minVersion)))
+	}
+}
+
+// validateInstances parses every connection name and assigns ports.
+func (v *validator) validateInstances() []instance {
+	c := v.c
+	insts := make([]instance, 0, len(c.instances))
+	next := c.port
+	seen := make(map[string]bool, len(c.instances))
+	for i, raw := range c.instances {
+		p := field.NewPath("instance")
+		if i > 0 {
+			p = field.NewPath("WithInstance").Index(i - 1)
+		}
+		in, ok := v.parseInstance(p, raw)
+		if !ok {
+			continue
+		}
+		if seen[in.name] {
+			v.add(field.Duplicate(p, in.name))
+		}
+		seen[in.name] = true
+		if c.socketDir == "" {
+			if in.port == 0 {
+				in.port = next
+			} else if i == 0 && c.portSet && c.port != in.port {
+				v.add(field.Invalid(field.NewPath("WithPort"), c.port, fmt.Sprintf("conflicts with the instance's ?port=%d", in.port)))
+			}
+			next = in.port + 1
+		}
+		insts = append(insts, in)
+	}
+	return insts
+}
+
+var instanceKeys = "port, private-ip, psc, auto-iam-authn"
+
+func (v *validator) parseInstance(p *field.Path, raw string) (instance, bool) {
+	c := v.c
+	name, query, hasQuery := strings.Cut(raw, "?")
+	in := instance{name: name}
+	ok := true
+	if name == "" {
+		v.add(field.Required(p, "a Cloud SQL connection name project:region:instance"))
+		return in, false
+	}
+	if !connNameRE.MatchString(name) {
+		v.add(field.Invalid(p, raw, "must be a Cloud SQL connection name project:region:instance (lower case letters, digits and hyphens)"))
+		ok = false
+	}
+	if !hasQuery {
+		return in, ok
+	}
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		v.add(field.Invalid(p, raw, "query parameters cannot be parsed: "+err.Error()))
+		return in, false
+	}
+	for _, key := range sortedKeys(q) {
+		vals := q[key]
+		kp := p.Key(key)
+		if len(vals) != 1 {
+			v.add(field.Invalid(kp, strings.Join(vals, ","), "must be given once"))
+			ok = false
+			continue
+		}
+		val := vals[0]
+		switch key {
+		case "port":
+			n, err := strconv.ParseInt(val, 10, 32)
+			if err != nil || n < 1 || n > 65535 {
+				v.add(field.Invalid(kp, val, "must be a port number between 1 and 65535"))
+				ok = false
+				continue
+			}
+			if c.socketDir != "" {
+				v.add(field.Invalid(kp, val, "a port cannot be combined with WithUnixSocket"))
+				ok = false
+			}
+			in.port = int32(n)
+		case "private-ip", "psc", "auto-iam-authn":
+			b, isBool := parseBool(val)
+			if !isBool {
+				v.add(field.Invalid(kp, val, "must be true or false"))
+				ok = false
+				continue
+			}
+			switch key {
+			case "private-ip":
+				in.privateIP = &b
+			case "psc":
+				in.psc = &b
+				v.needs(kp, val, sincePSC, "the psc parameter")
+			default:
+				in.autoIAM = &b
+			}
+		default:
+			v.add(field.NotSupported(kp, key, strings.Split(instanceKeys, ", ")))
+			ok = false
+		}
+	}
+	if in.privateIP != nil && in.psc != nil {
+		v.add(field.Invalid(p, raw, "private-ip and psc cannot both be given"))
+		ok = false
+	}
+	if in.psc != nil && *in.psc && c.privateIP {
+		v.add(field.Invalid(p.Key("psc"), "true", "conflicts with WithPrivateIP"))
+		ok = false
+	}
+	if in.privateIP != nil && *in.privateIP && c.psc {
+		v.add(field.Invalid(p.Key("private-ip"), "true", "conflicts with WithPSC"))
+		ok = false
+	}
+	return in, ok
+}
+
+// parseBool accepts what the proxy's own query parser accepts.
+func parseBool(s string) (value, ok bool) {
+	switch strings.ToLower(s) {
+	case "true", "t", "":
+		return true, true
+	case "false", "f":
+		return false, true
+	}
+	return false, false
+}
+
+func sortedKeys[K ~string, V any](m map[K]V) []K {
+	keys := make([]K, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func validPort(n int32) bool { return n >= 1 && n <= 65535 }
+
+func (v *validator) validatePorts(insts []instance) {
+	c := v.c
+	if !validPort(c.port) {
+		v.add(field.Invalid(field.NewPath("WithPort"), c.port, "must be between 1 and 65535"))
+	}
+	if c.portSet && c.socketDir != "" {
+		v.add(field.Invalid(field.NewPath("WithPort"), c.port, "cannot be combined with WithUnixSocket"))
+	}
+	if !validPort(c.healthPort) {
+		v.add(field.Invalid(field.NewPath("WithHealthPort"), c.healthPort, "must be between 1 and 65535"))
+	}
+	if !validPort(c.adminPort) {
+		v.add(field.Invalid(field.NewPath("WithAdminPort"), c.adminPort, "must be between 1 and 65535"))
+	}
+	used := map[int32]string{c.healthPort: "WithHealthPort"}
+	if c.usesAdmin() {
+		if prev, dup := used[c.adminPort]; dup {
+			v.add(field.Invalid(field.NewPath("WithAdminPort"), c.adminPort, "is also the port of "+prev))
+		}
+		used[c.adminPort] = "WithAdminPort"
+	}
+	for i, in := range insts {
+		if in.port == 0 {
+			continue
+		}
+		p := field.NewPath("instance")
+		if i > 0 {
+			p = field.NewPath("WithInstance").Index(i - 1)
+		}
+		if !validPort(in.port) {
+			v.add(field.Invalid(p.Key("port"), in.port, "must be between 1 and 65535 (later instances count up from WithPort)"))
+			continue
+		}
+		if prev, dup := used[in.port]; dup {
+			v.add(field.Invalid(p.Key("port"), in.port, "is also the port of "+prev))
+			continue
+		}
+		used[in.port] = fmt.Sprintf("instance %s", in.name)
+	}
+}
+
+func (c *config) usesAdmin() bool { return c.quitquitquit || c.debugServer || c.mode == modeJob }
+
+func (v *validator) validateStrings() {
+	c := v.c
+	for _, msg := range validation.IsDNS1123Label(c.name) {
+		v.add(field.Invalid(field.NewPath("WithName"), c.name, msg))
+	}
+	// The volume names derive from the container name and must stay labels.
+	if longest := c.name + "-credentials"; len(longest) > validation.DNS1123LabelMaxLength && (c.credentialsSecret != "" || c.socketDir != "") {
+		v.add(field.TooLong(field.NewPath("WithName"), c.name, validation.DNS1123LabelMaxLength-len("-credentials")))
+	}
+	if c.address != "127.0.0.1" {
+		p := field.NewPath("WithListenAddress")
+		if c.socketDir != "" {
+			v.add(field.Invalid(p, c.address, "cannot be combined with WithUnixSocket"))
+		} else if net.ParseIP(c.address) == nil {
+			v.add(field.Invalid(p, c.address, "must be an IP address (the proxy rejects host names such as localhost)"))
+		}
+	}
+	if c.socketDir != "" {
+		v.validateSocketDir()
+	}
+	switch c.pullPolicy {
+	case corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
+	default:
+		v.add(field.NotSupported(field.NewPath("WithImagePullPolicy"), c.pullPolicy,
+			[]string{string(corev1.PullAlways), string(corev1.PullIfNotPresent), string(corev1.PullNever)}))
+	}
+	if c.credentialsSecret != "" {
+		for _, msg := range validation.IsDNS1123Subdomain(c.credentialsSecret) {
+			v.add(field.Invalid(field.NewPath("WithCredentialsSecret"), c.credentialsSecret, msg))
+		}
+	}
+	if c.credentialsKey != "" {
+		if c.credentialsSecret == "" {
+			v.add(field.Invalid(field.NewPath("WithCredentialsSecretKey"), c.credentialsKey, "needs WithCredentialsSecret"))
+		}
+		for _, msg := range validation.IsConfigMapKey(c.credentialsKey) {
+			v.add(field.Invalid(field.NewPath("WithCredentialsSecretKey"), c.credentialsKey, msg))
+		}
+	}
+	if c.impersonate != nil && len(c.impersonate) == 0 {
+		v.add(field.Required(field.NewPath("WithImpersonation"), "at least one service account email"))
+	}
+	for i, e := range c.impersonate {
+		if !emailRE.MatchString(e) {
+			v.add(field.Invalid(field.NewPath("WithImpersonation").Index(i), e, "must be a service account email"))
+		}
+	}
+	if c.promNamespace != "" && !promNameRE.MatchString(c.promNamespace) {
+		v.add(field.Invalid(field.NewPath("WithPrometheus"), c.promNamespace, "must be a Prometheus metric name prefix ([a-zA-Z_][a-zA-Z0-9_]*)"))
+	}
+	t := c.telemetry
+	tp := field.NewPath("WithTelemetry")
+	if t.Project != "" && !projectRE.MatchString(t.Project) {
+		v.add(field.Invalid(tp.Child("Project"), t.Project, "must be a Google Cloud project ID"))
+	}
+	if t.Project == "" && (t.Prefix != "" || t.SampleRate != 0 || t.DisableMetrics || t.DisableTraces) {
+		v.add(field.Required(tp.Child("Project"), "the other telemetry settings have no effect without it"))
+	}
+	if t.Prefix != "" && !printable(t.Prefix) {
+		v.add(field.Invalid(tp.Child("Prefix"), t.Prefix, "must be printable ASCII without spaces"))
+	}
+	if t.SampleRate < 0 {
+		v.add(field.Invalid(tp.Child("SampleRate"), t.SampleRate, "must not be negative"))
+	}
+	if c.quotaProject != "" && !projectRE.MatchString(c.quotaProject) {
+		v.add(field.Invalid(field.NewPath("WithQuotaProject"), c.quotaProject, "must be a Google Cloud project ID"))
+	}
+	if c.universeDomain != "" {
+		for _, msg := range validation.IsDNS1123Subdomain(c.universeDomain) {
+			v.add(field.Invalid(field.NewPath("WithUniverseDomain"), c.universeDomain, msg))
+		}
+	}
+	if c.adminAPIEndpoint != "" {
+		u, err := url.Parse(c.adminAPIEndpoint)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || !printable(c.adminAPIEndpoint) {
+			v.add(field.Invalid(field.NewPath("WithSQLAdminAPIEndpoint"), c.adminAPIEndpoint, "must be an absolute http(s) URL"))
+		}
+	}
+}
+
+var promNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+func (v *validator) validateSocketDir() {
+	c := v.c
+	p := field.NewPath("WithUnixSocket")
+	d := c.socketDir
+	if !path.IsAbs(d) || path.Clean(d) != d || d == "/" || !printable(d) || strings.Contains(d, ":") {
+		v.add(field.Invalid(p, d, "must be a clean absolute directory path other than /, of printable characters without ':'"))
+		return
+	}
+	// PostgreSQL sockets live one level deeper than the others:
+	// <dir>/<connection name>/.s.PGSQL.5432.
+	for _, raw := range c.instances {
+		name, _, _ := strings.Cut(raw, "?")
+		if n := len(d) + 1 + len(name) + len("/.s.PGSQL.5432"); n > maxSocketPath {
+			v.add(field.Invalid(p, d, fmt.Sprintf("the socket path %s/%s/.s.PGSQL.5432 would be %d bytes; Unix socket paths are limited to %d", d, name, n, maxSocketPath)))
+		}
+	}
+}
+
+func (v *validator) validateProbes() {
+	c := v.c
+	check := func(name string, t *ProbeTiming) {
+		p := field.NewPath(name)
+		for _, f := range []struct {
+			name string
+			val  int32
+		}{
+			{"InitialDelaySeconds", t.InitialDelaySeconds},
+			{"PeriodSeconds", t.PeriodSeconds},
+			{"TimeoutSeconds", t.TimeoutSeconds},
+			{"FailureThreshold", t.FailureThreshold},
+		} {
+			if f.val < 0 {
+				v.add(field.Invalid(p.Child(f.name), f.val, "must not be negative (0 keeps the default)"))
+			}
+		}
+	}
+	check("WithStartupProbe", &c.startup)
+	check("WithLivenessProbe", &c.liveness)
+	if c.readiness != nil {
+		check("WithReadinessProbe", c.readiness)
+	}
+}
+
+func (v *validator) validateModes() {
+	c := v.c
+	switch c.mode {
+	case modeLegacy:
+		v.needs(field.NewPath("WithLegacySidecar"), true, sinceWait, "the wait command of the legacy sidecar's postStart hook")
+	case modeJob:
+		p := field.NewPath("ForJob")
+		if c.jobTimeout < 0 || c.jobTimeout%time.Second != 0 {
+			v.add(field.Invalid(p, c.jobTimeout.String(), "must be 0 or a positive whole number of seconds"))
+		}
+		if c.jobTimeout > 0 {
+			repo, tag := imageRef(c.image)
+			if _, variant, ok := parseVersion(tag); ok && strings.HasSuffix(repo, officialRepo) && variant != "alpine" {
+				v.add(field.Invalid(field.NewPath("WithImage"), c.image,
+					"a ForJob timeout runs the proxy under /bin/sh, and this image has no shell: use the -alpine variant"))
+			}
+		}
+	}
+}
+
+func (v *validator) validateAppEnv(insts []instance) {
+	c := v.c
+	names := map[string]bool{}
+	if c.mode == modeJob {
+		names[QuitURLsEnv] = true
+	}
+	for i, ae := range c.appEnv {
+		p := field.NewPath("WithAppEnv").Index(i)
+		found := false
+		for _, in := range insts {
+			found = found || in.name == ae.instance
+		}
+		if !found {
+			v.add(field.NotFound(p.Child("instance"), ae.instance))
+		}
+		for _, f := range []struct{ field, name string }{{"Host", ae.env.Host}, {"Port", ae.env.Port}, {"Socket", ae.env.Socket}} {
+			if f.name == "" {
+				continue
+			}
+			fp := p.Child(f.field)
+			for _, msg := range validation.IsEnvVarName(f.name) {
+				v.add(field.Invalid(fp, f.name, msg))
+			}
+			if names[f.name] {
+				v.add(field.Duplicate(fp, f.name))
+			}
+			names[f.name] = true
+			if c.socketDir != "" && f.field != "Socket" {
+				v.add(field.Invalid(fp, f.name, "with WithUnixSocket there is no TCP listener: use Socket"))
+			}
+			if c.socketDir == "" && f.field == "Socket" {
+				v.add(field.Invalid(fp, f.name, "needs WithUnixSocket"))
+			}
+		}
+	}
+}
+
+func (v *validator) validateResources() {
+	r := v.c.resources
+	p := field.NewPath("WithResources")
+	for _, l := range []struct {
+		name string
+		list corev1.ResourceList
+	}{{"Requests", r.Requests}, {"Limits", r.Limits}} {
+		for _, name := range sortedKeys(l.list) {
+			q := l.list[name]
+			if q.Sign() < 0 {
+				v.add(field.Invalid(p.Child(l.name).Key(string(name)), q.String(), "must not be negative"))
+			}
+		}
+	}
+	for _, name := range sortedKeys(r.Requests) {
+		req := r.Requests[name]
+		if lim, ok := r.Limits[name]; ok && req.Cmp(lim) > 0 {
+			v.add(field.Invalid(p.Child("Requests").Key(string(name)), req.String(), "must not exceed the limit "+lim.String()))
+		}
+	}
+}
+
+// build turns a validated configuration into a Proxy.
+func build(c *config, insts []instance) *Proxy {
+	p := &Proxy{mode: c.mode}
+	ctr := corev1.Container{
+		Name:            c.name,
+		Image:           c.image,
+		ImagePullPolicy: c.pullPolicy,
+		Command:         []string{binary},
+		Args:            args(c, insts),
+		Ports: []corev1.ContainerPort{{
+			Name:          HealthPortName,
+			ContainerPort: c.healthPort,
+			Protocol:      corev1.ProtocolTCP,
+		}},
+		Resources:                defaultResources(c),
+		StartupProbe:             probe("/startup", c.startup, ProbeTiming{PeriodSeconds: 1, TimeoutSeconds: 5, FailureThreshold: 60}),
+		LivenessProbe:            probe("/liveness", c.liveness, ProbeTiming{PeriodSeconds: 10, TimeoutSeconds: 10, FailureThreshold: 3}),
+		TerminationMessagePath:   corev1.TerminationMessagePathDefault,
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+		SecurityContext:          securityContext(),
+	}
+	if c.readiness != nil {
+		ctr.ReadinessProbe = probe("/readiness", *c.readiness, ProbeTiming{PeriodSeconds: 10, TimeoutSeconds: 5, FailureThreshold: 3})
+	}
+	p.ports = append(p.ports, proxyPort{c.healthPort, "health check"})
+	if c.usesAdmin() {
+		p.ports = append(p.ports, proxyPort{c.adminPort, "admin"})
+	}
+	for _, in := range insts {
+		if in.port != 0 {
+			p.ports = append(p.ports, proxyPort{in.port, "listener of " + in.name})
+		}
+	}
+
+	switch c.mode {
+	case modeNative:
+		always := corev1.ContainerRestartPolicyAlways
+		ctr.RestartPolicy = &always
+	case modeLegacy:
+		ctr.Lifecycle = &corev1.Lifecycle{PostStart: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{
+			Command: []string{binary, "wait",
+				"--http-address=127.0.0.1",
+				"--http-port=" + strconv.Itoa(int(c.healthPort)),
+				"--max=" + strconv.Itoa(int(startupBudget(ctr.StartupProbe)/time.Second)) + "s",
+			},
+		}}}
+	case modeJob:
+		p.appEnv = append(p.appEnv, corev1.EnvVar{
+			Name:  QuitURLsEnv,
+			Value: fmt.Sprintf("http://localhost:%d/quitquitquit", c.adminPort),
+		})
+		if c.jobTimeout > 0 {
+			ctr.Command = append([]string{"/bin/sh", "-c", jobScript, "cloudsql-proxy",
+				strconv.FormatInt(int64(c.jobTimeout/time.Second), 10), binary}, ctr.Args...)
+			ctr.Args = nil
+		}
+	}
+
+	if c.socketDir != "" {
+		vol := corev1.Volume{Name: c.name + "-sockets", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}
+		p.volumes = append(p.volumes, vol)
+		mount := corev1.VolumeMount{Name: vol.Name, MountPath: c.socketDir}
+		ctr.VolumeMounts = append(ctr.VolumeMounts, mount)
+		p.appMounts = append(p.appMounts, mount)
+	}
+	if c.credentialsSecret != "" {
+		mode := int32(0o440)
+		vol := corev1.Volume{Name: c.name + "-credentials", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			SecretName:  c.credentialsSecret,
+			DefaultMode: &mode,
+		}}}
+		p.volumes = append(p.volumes, vol)
+		ctr.VolumeMounts = append(ctr.VolumeMounts, corev1.VolumeMount{Name: vol.Name, MountPath: credentialsDir, ReadOnly: true})
+	}
+
+	for _, ae := range c.appEnv {
+		var in instance
+		for _, cand := range insts {
+			if cand.name == ae.instance {
+				in = cand
+			}
+		}
+		if ae.env.Host != "" {
+			p.appEnv = append(p.appEnv, corev1.EnvVar{Name: ae.env.Host, Value: c.address})
+		}
+		if ae.env.Port != "" {
+			p.appEnv = append(p.appEnv, corev1.EnvVar{Name: ae.env.Port, Value: strconv.Itoa(int(in.port))})
+		}
+		if ae.env.Socket != "" {
+			p.appEnv = append(p.appEnv, corev1.EnvVar{Name: ae.env.Socket, Value: c.socketDir + "/" + in.name})
+		}
+	}
+	p.container = ctr
+	return p
+}
+
+// jobScript runs the proxy given as "$@" after the timeout in $1, stops it
+// with SIGTERM when the timeout passes or the shell itself is told to stop,
+// and exits with the proxy's own status. Every value arrives as a
+// positional parameter, so nothing from the configuration is ever parsed as
+// shell. The loop re-waits because a trapped signal interrupts wait before
+// the proxy has exited; kill -0 still succeeds on the unreaped proxy.
+const jobScript = `t=$1; shift
+"$@" & p=$!
+trap 'kill -TERM "$p" 2>/dev/null' TERM INT
+(sleep "$t"; kill -TERM "$p" 2>/dev/null) & w=$!
+wait "$p"; s=$?
+while kill -0 "$p" 2>/dev/null; do wait "$p"; s=$?; done
+kill "$w" 2>/dev/null
+exit "$s"`
+
+// args renders the proxy's flags in a fixed order, instances last.
+func args(c *config, insts []instance) []string {
+	a := make([]string, 0, 12+len(insts))
+	flag := func(name string, on bool) {
+		if on {
+			a = append(a, "--"+name)
+		}
+	}
+	value := func(name, v string) {
+		if v != "" {
+			a = append(a, "--"+name+"="+v)
+		}
+	}
+	a = append(a, "--structured-logs")
+	flag("quiet", c.quiet)
+	flag("debug-logs", c.debugLogs)
+	a = append(a, "--health-check", "--http-address=0.0.0.0", "--http-port="+strconv.Itoa(int(c.healthPort)))
+	flag("prometheus", c.prometheus)
+	value("prometheus-namespace", c.promNamespace)
+	a = append(a, "--exit-zero-on-sigterm")
+	if c.socketDir == "" {
+		value("address", c.address)
+	} else {
+		value("unix-socket", c.socketDir)
+	}
+	flag("private-ip", c.privateIP)
+	flag("psc", c.psc)
+	flag("auto-iam-authn", c.autoIAMAuthn)
+	if c.credentialsSecret != "" {
+		key := c.credentialsKey
+		if key == "" {
+			key = defaultCredsKey
+		}
+		value("credentials-file", credentialsDir+"/"+key)
+	}
+	value("impersonate-service-account", strings.Join(c.impersonate, ","))
+	flag("lazy-refresh", c.lazyRefresh)
+	if c.maxConns > 0 {
+		value("max-connections", strconv.FormatUint(c.maxConns, 10))
+	}
+	if c.minSigterm > 0 {
+		value("min-sigterm-delay", c.minSigterm.String())
+	}
+	if c.maxSigterm > 0 {
+		value("max-sigterm-delay", c.maxSigterm.String())
+	}
+	flag("quitquitquit", c.quitquitquit || c.mode == modeJob)
+	flag("debug", c.debugServer)
+	if c.usesAdmin() {
+		value("admin-port", strconv.Itoa(int(c.adminPort)))
+	}
+	t := c.telemetry
+	value("telemetry-project", t.Project)
+	value("telemetry-prefix", t.Prefix)
+	if t.SampleRate > 0 {
+		value("telemetry-sample-rate", strconv.Itoa(t.SampleRate))
+	}
+	flag("disable-metrics", t.DisableMetrics)
+	flag("disable-traces", t.DisableTraces)
+	value("sqladmin-api-endpoint", c.adminAPIEndpoint)
+	value("universe-domain", c.universeDomain)
+	value("quota-project", c.quotaProject)
+	for _, in := range insts {
+		a = append(a, in.arg())
+	}
+	return a
+}
+
+// arg renders an instance with its query parameters in a fixed order.
+func (in instance) arg() string {
+	var q []string
+	if in.port != 0 {
+		q = append(q, "port="+strconv.Itoa(int(in.port)))
+	}
+	for _, b := range []struct {
+		key string
+		val *bool
+	}{{"private-ip", in.privateIP}, {"psc", in.psc}, {"auto-iam-authn", in.autoIAM}} {
+		if b.val != nil {
+			q = append(q, b.key+"="+strconv.FormatBool(*b.val))
+		}
+	}
+	if len(q) == 0 {
+		return in.name
+	}
+	return in.name + "?" + strings.Join(q, "&")
+}
+
+func probe(path string, set, def ProbeTiming) *corev1.Probe {
+	pick := func(v, d int32) int32 {
+		if v > 0 {
+			return v
+		}
+		return d
+	}
+	return &corev1.Probe{
+		ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+			Path:   path,
+			Port:   intstr.FromString(HealthPortName),
+			Scheme: corev1.URISchemeHTTP,
+		}},
+		InitialDelaySeconds: pick(set.InitialDelaySeconds, def.InitialDelaySeconds),
+		PeriodSeconds:       pick(set.PeriodSeconds, def.PeriodSeconds),
+		TimeoutSeconds:      pick(set.TimeoutSeconds, def.TimeoutSeconds),
+		FailureThreshold:    pick(set.FailureThreshold, def.FailureThreshold),
+		SuccessThreshold:    1,
+	}
+}
+
+// startupBudget is how long the startup probe lets the proxy take, which is
+// also how long the legacy postStart hook waits.
+func startupBudget(p *corev1.Probe) time.Duration {
+	return time.Duration(p.InitialDelaySeconds+p.PeriodSeconds*p.FailureThreshold) * time.Second
+}
+
+func defaultResources(c *config) corev1.ResourceRequirements {
+	if c.resources != nil {
+		return *c.resources.DeepCopy()
+	}
+	return corev1.ResourceRequirements{Requests: corev1.ResourceList{
+		corev1.ResourceCPU:    resource.MustParse("100m"),
+		corev1.ResourceMemory: resource.MustParse("128Mi"),
+	}}
+}
+
+// securityContext meets Pod Security "restricted" on its own, whatever the
+// pod sets.
+func securityContext() *corev1.SecurityContext {
+	yes, no := true, false
+	id := int64(nonRootID)
+	return &corev1.SecurityContext{
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		RunAsUser:                &id,
+		RunAsGroup:               &id,
+		RunAsNonRoot:             &yes,
+		ReadOnlyRootFilesystem:   &yes,
+		AllowPrivilegeEscalation: &no,
+		SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
+}
