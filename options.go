@@ -334,6 +334,8 @@ func WithLegacySidecar() Option {
 // newer, prefer the default native sidecar: the kubelet stops it when the
 // Job's containers finish, with no cooperation from the application.
 //
+// Like [WithLegacySidecar], the proxy is the first container and a
+// postStart hook holds the application back until the proxy has started.
 // The proxy serves --quitquitquit on the admin port, and every application
 // container gets the environment variable [QuitURLsEnv] holding the URL to
 // call (GET or POST) when it is done; the proxy then exits 0. With timeout

@@ -543,6 +543,9 @@ func (v *validator) validatePorts(insts []instance) {
 			p = field.NewPath("WithInstance").Index(i - 1)
 		}
 		if !validPort(in.port) {
+			if !validPort(c.port) {
+				continue // reported once, at WithPort
+			}
 			v.add(field.Invalid(p.Key("port"), in.port, "must be between 1 and 65535 (later instances count up from WithPort)"))
 			continue
 		}
@@ -697,6 +700,7 @@ func (v *validator) validateModes() {
 		v.needs(field.NewPath("WithLegacySidecar"), true, sinceWait, "the wait command of the legacy sidecar's postStart hook")
 	case modeJob:
 		p := field.NewPath("ForJob")
+		v.needs(p, c.jobTimeout.String(), sinceWait, "the wait command of the Job-mode proxy's postStart hook")
 		if c.jobTimeout < 0 || c.jobTimeout%time.Second != 0 {
 			v.add(field.Invalid(p, c.jobTimeout.String(), "must be 0 or a positive whole number of seconds"))
 		}
@@ -808,14 +812,11 @@ func build(c *config, insts []instance) *Proxy {
 		always := corev1.ContainerRestartPolicyAlways
 		ctr.RestartPolicy = &always
 	case modeLegacy:
-		ctr.Lifecycle = &corev1.Lifecycle{PostStart: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{
-			Command: []string{binary, "wait",
-				"--http-address=127.0.0.1",
-				"--http-port=" + strconv.Itoa(int(c.healthPort)),
-				"--max=" + strconv.Itoa(int(startupBudget(ctr.StartupProbe)/time.Second)) + "s",
-			},
-		}}}
+		ctr.Lifecycle = waitHook(c, ctr.StartupProbe)
 	case modeJob:
+		// A regular container starts in parallel with the application, so
+		// the Job mode holds the application back the same way.
+		ctr.Lifecycle = waitHook(c, ctr.StartupProbe)
 		p.appEnv = append(p.appEnv, corev1.EnvVar{
 			Name:  QuitURLsEnv,
 			Value: fmt.Sprintf("http://localhost:%d/quitquitquit", c.adminPort),
@@ -863,6 +864,21 @@ func build(c *config, insts []instance) *Proxy {
 	}
 	p.container = ctr
 	return p
+}
+
+// waitHook blocks, as a postStart hook, until the proxy's /startup answers
+// 200. The kubelet starts a pod's regular containers in order and does not
+// start the next one until the previous one's postStart hook has returned,
+// so the containers after the proxy start only once it listens. The exec
+// form needs no shell, so it works on the distroless image.
+func waitHook(c *config, startup *corev1.Probe) *corev1.Lifecycle {
+	return &corev1.Lifecycle{PostStart: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{
+		Command: []string{binary, "wait",
+			"--http-address=127.0.0.1",
+			"--http-port=" + strconv.Itoa(int(c.healthPort)),
+			"--max=" + strconv.Itoa(int(startupBudget(startup)/time.Second)) + "s",
+		},
+	}}}
 }
 
 // jobScript runs the proxy given as "$@" after the timeout in $1, stops it
