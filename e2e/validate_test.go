@@ -1,7 +1,0 @@
-package e2e
-
-import (
-	"testing"
-)
-
-func TestScratch(t *testing.T) {}
