@@ -213,17 +213,18 @@ func (p *Proxy) checkPod(spec *corev1.PodSpec, at found) field.ErrorList {
 			if c.Name == name {
 				continue
 			}
-			cp := field.NewPath(l.name).Index(i)
+			// Paths are built only for an error: building them for every
+			// port made Attach's allocations grow with the pod's size.
+			pp := func(j int) *field.Path { return field.NewPath(l.name).Index(i).Child("ports").Index(j) }
 			for j, port := range c.Ports {
-				pp := cp.Child("ports").Index(j)
 				for _, mine := range p.ports {
 					if port.ContainerPort == mine.number {
-						errs = append(errs, field.Invalid(pp.Child("containerPort"), port.ContainerPort,
+						errs = append(errs, field.Invalid(pp(j).Child("containerPort"), port.ContainerPort,
 							fmt.Sprintf("container %q declares port %d, which the proxy %q uses for its %s", c.Name, port.ContainerPort, name, mine.what)))
 					}
 				}
 				if port.Name == HealthPortName {
-					errs = append(errs, field.Invalid(pp.Child("name"), port.Name,
+					errs = append(errs, field.Invalid(pp(j).Child("name"), port.Name,
 						fmt.Sprintf("container %q declares the port name %q, which the proxy %q uses for its health checks", c.Name, port.Name, name)))
 				}
 			}
@@ -261,16 +262,16 @@ func (p *Proxy) checkWiring(listName string, cs []corev1.Container, hasProxy boo
 		if c.Name == p.Name() {
 			continue
 		}
-		cp := field.NewPath(listName).Index(i)
+		cp := func() *field.Path { return field.NewPath(listName).Index(i) } // only for an error
 		for _, e := range p.appEnv {
 			if j := envIndex(c.Env, e.Name); j >= 0 && (c.Env[j].Value != e.Value || c.Env[j].ValueFrom != nil) {
-				errs = append(errs, field.Invalid(cp.Child("env").Index(j).Child("value"), c.Env[j].Value,
+				errs = append(errs, field.Invalid(cp().Child("env").Index(j).Child("value"), c.Env[j].Value,
 					fmt.Sprintf("container %q already sets %s; the proxy %q would set it to %q", c.Name, e.Name, p.Name(), e.Value)))
 			}
 		}
 		for _, m := range p.appMounts {
 			if j := mountIndex(c.VolumeMounts, m.MountPath); j >= 0 && c.VolumeMounts[j] != m {
-				errs = append(errs, field.Invalid(cp.Child("volumeMounts").Index(j).Child("mountPath"), m.MountPath,
+				errs = append(errs, field.Invalid(cp().Child("volumeMounts").Index(j).Child("mountPath"), m.MountPath,
 					fmt.Sprintf("container %q already mounts volume %q at the proxy's socket directory", c.Name, c.VolumeMounts[j].Name)))
 			}
 		}
