@@ -358,9 +358,8 @@ func (v *validator) validate() []instance {
 
 func (v *validator) validateImage() {
 	c := v.c
-	p := field.NewPath("WithImage")
 	if strings.TrimSpace(c.image) != c.image || strings.ContainsAny(c.image, " \t\r\n") {
-		v.add(field.Invalid(p, c.image, "must not contain white space"))
+		v.add(field.Invalid(field.NewPath("WithImage"), c.image, "must not contain white space"))
 	}
 	_, tag := imageRef(c.image)
 	if c.version != "" {
@@ -374,7 +373,7 @@ func (v *validator) validateImage() {
 	}
 	if v.verKnown && v.ver.less(minVersion) {
 		v.versionErr = true
-		v.add(field.Invalid(p, c.image, fmt.Sprintf("proxy %s is too old: the library needs %s or newer (--exit-zero-on-sigterm)", v.ver, minVersion)))
+		v.add(field.Invalid(field.NewPath("WithImage"), c.image, fmt.Sprintf("proxy %s is too old: the library needs %s or newer (--exit-zero-on-sigterm)", v.ver, minVersion)))
 	}
 }
 
@@ -385,16 +384,12 @@ func (v *validator) validateInstances() []instance {
 	next := c.port
 	seen := make(map[string]bool, len(c.instances))
 	for i, raw := range c.instances {
-		p := field.NewPath("instance")
-		if i > 0 {
-			p = field.NewPath("WithInstance").Index(i - 1)
-		}
-		in, ok := v.parseInstance(p, raw)
+		in, ok := v.parseInstance(func() *field.Path { return instancePath(i) }, raw)
 		if !ok {
 			continue
 		}
 		if seen[in.name] {
-			v.add(field.Duplicate(p, in.name))
+			v.add(field.Duplicate(instancePath(i), in.name))
 		}
 		seen[in.name] = true
 		if c.socketDir == "" {
@@ -412,17 +407,27 @@ func (v *validator) validateInstances() []instance {
 
 var instanceKeys = "port, private-ip, psc, auto-iam-authn"
 
-func (v *validator) parseInstance(p *field.Path, raw string) (instance, bool) {
+// instancePath names the i-th connection name: New's argument, then the
+// WithInstance options. Paths are built only for errors, since building
+// them up front was a good part of New's allocations.
+func instancePath(i int) *field.Path {
+	if i == 0 {
+		return field.NewPath("instance")
+	}
+	return field.NewPath("WithInstance").Index(i - 1)
+}
+
+func (v *validator) parseInstance(p func() *field.Path, raw string) (instance, bool) {
 	c := v.c
 	name, query, hasQuery := strings.Cut(raw, "?")
 	in := instance{name: name}
 	ok := true
 	if name == "" {
-		v.add(field.Required(p, "a Cloud SQL connection name project:region:instance"))
+		v.add(field.Required(p(), "a Cloud SQL connection name project:region:instance"))
 		return in, false
 	}
 	if !connNameRE.MatchString(name) {
-		v.add(field.Invalid(p, raw, "must be a Cloud SQL connection name project:region:instance (lower case letters, digits and hyphens)"))
+		v.add(field.Invalid(p(), raw, "must be a Cloud SQL connection name project:region:instance (lower case letters, digits and hyphens)"))
 		ok = false
 	}
 	if !hasQuery {
@@ -430,14 +435,14 @@ func (v *validator) parseInstance(p *field.Path, raw string) (instance, bool) {
 	}
 	q, err := url.ParseQuery(query)
 	if err != nil {
-		v.add(field.Invalid(p, raw, "query parameters cannot be parsed: "+err.Error()))
+		v.add(field.Invalid(p(), raw, "query parameters cannot be parsed: "+err.Error()))
 		return in, false
 	}
 	for _, key := range sortedKeys(q) {
 		vals := q[key]
-		kp := p.Key(key)
+		kp := func() *field.Path { return p().Key(key) }
 		if len(vals) != 1 {
-			v.add(field.Invalid(kp, strings.Join(vals, ","), "must be given once"))
+			v.add(field.Invalid(kp(), strings.Join(vals, ","), "must be given once"))
 			ok = false
 			continue
 		}
@@ -446,19 +451,19 @@ func (v *validator) parseInstance(p *field.Path, raw string) (instance, bool) {
 		case "port":
 			n, err := strconv.ParseInt(val, 10, 32)
 			if err != nil || n < 1 || n > 65535 {
-				v.add(field.Invalid(kp, val, "must be a port number between 1 and 65535"))
+				v.add(field.Invalid(kp(), val, "must be a port number between 1 and 65535"))
 				ok = false
 				continue
 			}
 			if c.socketDir != "" {
-				v.add(field.Invalid(kp, val, "a port cannot be combined with WithUnixSocket"))
+				v.add(field.Invalid(kp(), val, "a port cannot be combined with WithUnixSocket"))
 				ok = false
 			}
 			in.port = int32(n)
 		case "private-ip", "psc", "auto-iam-authn":
 			b, isBool := parseBool(val)
 			if !isBool {
-				v.add(field.Invalid(kp, val, "must be true or false"))
+				v.add(field.Invalid(kp(), val, "must be true or false"))
 				ok = false
 				continue
 			}
@@ -467,25 +472,25 @@ func (v *validator) parseInstance(p *field.Path, raw string) (instance, bool) {
 				in.privateIP = &b
 			case "psc":
 				in.psc = &b
-				v.needs(kp, val, sincePSC, "the psc parameter")
+				v.needs(kp(), val, sincePSC, "the psc parameter")
 			default:
 				in.autoIAM = &b
 			}
 		default:
-			v.add(field.NotSupported(kp, key, strings.Split(instanceKeys, ", ")))
+			v.add(field.NotSupported(kp(), key, strings.Split(instanceKeys, ", ")))
 			ok = false
 		}
 	}
 	if in.privateIP != nil && in.psc != nil {
-		v.add(field.Invalid(p, raw, "private-ip and psc cannot both be given"))
+		v.add(field.Invalid(p(), raw, "private-ip and psc cannot both be given"))
 		ok = false
 	}
 	if in.psc != nil && *in.psc && c.privateIP {
-		v.add(field.Invalid(p.Key("psc"), "true", "conflicts with WithPrivateIP"))
+		v.add(field.Invalid(p().Key("psc"), "true", "conflicts with WithPrivateIP"))
 		ok = false
 	}
 	if in.privateIP != nil && *in.privateIP && c.psc {
-		v.add(field.Invalid(p.Key("private-ip"), "true", "conflicts with WithPSC"))
+		v.add(field.Invalid(p().Key("private-ip"), "true", "conflicts with WithPSC"))
 		ok = false
 	}
 	return in, ok
@@ -538,22 +543,18 @@ func (v *validator) validatePorts(insts []instance) {
 		if in.port == 0 {
 			continue
 		}
-		p := field.NewPath("instance")
-		if i > 0 {
-			p = field.NewPath("WithInstance").Index(i - 1)
-		}
 		if !validPort(in.port) {
 			if !validPort(c.port) {
 				continue // reported once, at WithPort
 			}
-			v.add(field.Invalid(p.Key("port"), in.port, "must be between 1 and 65535 (later instances count up from WithPort)"))
+			v.add(field.Invalid(instancePath(i).Key("port"), in.port, "must be between 1 and 65535 (later instances count up from WithPort)"))
 			continue
 		}
 		if prev, dup := used[in.port]; dup {
-			v.add(field.Invalid(p.Key("port"), in.port, "is also the port of "+prev))
+			v.add(field.Invalid(instancePath(i).Key("port"), in.port, "is also the port of "+prev))
 			continue
 		}
-		used[in.port] = fmt.Sprintf("instance %s", in.name)
+		used[in.port] = "instance " + in.name
 	}
 }
 
@@ -610,18 +611,18 @@ func (v *validator) validateStrings() {
 		v.add(field.Invalid(field.NewPath("WithPrometheus"), c.promNamespace, "must be a Prometheus metric name prefix ([a-zA-Z_][a-zA-Z0-9_]*)"))
 	}
 	t := c.telemetry
-	tp := field.NewPath("WithTelemetry")
+	tp := func() *field.Path { return field.NewPath("WithTelemetry") } // only for an error
 	if t.Project != "" && !projectRE.MatchString(t.Project) {
-		v.add(field.Invalid(tp.Child("Project"), t.Project, "must be a Google Cloud project ID"))
+		v.add(field.Invalid(tp().Child("Project"), t.Project, "must be a Google Cloud project ID"))
 	}
 	if t.Project == "" && (t.Prefix != "" || t.SampleRate != 0 || t.DisableMetrics || t.DisableTraces) {
-		v.add(field.Required(tp.Child("Project"), "the other telemetry settings have no effect without it"))
+		v.add(field.Required(tp().Child("Project"), "the other telemetry settings have no effect without it"))
 	}
 	if t.Prefix != "" && !printable(t.Prefix) {
-		v.add(field.Invalid(tp.Child("Prefix"), t.Prefix, "must be printable ASCII without spaces"))
+		v.add(field.Invalid(tp().Child("Prefix"), t.Prefix, "must be printable ASCII without spaces"))
 	}
 	if t.SampleRate < 0 {
-		v.add(field.Invalid(tp.Child("SampleRate"), t.SampleRate, "must not be negative"))
+		v.add(field.Invalid(tp().Child("SampleRate"), t.SampleRate, "must not be negative"))
 	}
 	if c.quotaProject != "" && !projectRE.MatchString(c.quotaProject) {
 		v.add(field.Invalid(field.NewPath("WithQuotaProject"), c.quotaProject, "must be a Google Cloud project ID"))
@@ -671,7 +672,6 @@ func (v *validator) validateSocketDir() {
 func (v *validator) validateProbes() {
 	c := v.c
 	check := func(name string, t *ProbeTiming) {
-		p := field.NewPath(name)
 		for _, f := range []struct {
 			name string
 			val  int32
@@ -682,7 +682,7 @@ func (v *validator) validateProbes() {
 			{"FailureThreshold", t.FailureThreshold},
 		} {
 			if f.val < 0 {
-				v.add(field.Invalid(p.Child(f.name), f.val, "must not be negative (0 keeps the default)"))
+				v.add(field.Invalid(field.NewPath(name).Child(f.name), f.val, "must not be negative (0 keeps the default)"))
 			}
 		}
 	}
