@@ -3,6 +3,7 @@ package cloudsqlproxy
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"path"
@@ -876,7 +877,7 @@ func waitHook(c *config, startup *corev1.Probe) *corev1.Lifecycle {
 		Command: []string{binary, "wait",
 			"--http-address=127.0.0.1",
 			"--http-port=" + strconv.Itoa(int(c.healthPort)),
-			"--max=" + strconv.Itoa(int(startupBudget(startup)/time.Second)) + "s",
+			"--max=" + strconv.FormatInt(startupBudget(startup), 10) + "s",
 		},
 	}}}
 }
@@ -1005,10 +1006,12 @@ func probe(path string, set, def ProbeTiming) *corev1.Probe {
 	}
 }
 
-// startupBudget is how long the startup probe lets the proxy take, which is
-// also how long the legacy postStart hook waits.
-func startupBudget(p *corev1.Probe) time.Duration {
-	return time.Duration(p.InitialDelaySeconds+p.PeriodSeconds*p.FailureThreshold) * time.Second
+// startupBudget is how many seconds the startup probe lets the proxy take,
+// which is also how long the postStart wait hook waits. It is computed in
+// int64, since large timings overflow int32 into a negative --max, and
+// capped where the proxy's time.Duration flag would overflow.
+func startupBudget(p *corev1.Probe) int64 {
+	return min(int64(p.InitialDelaySeconds)+int64(p.PeriodSeconds)*int64(p.FailureThreshold), math.MaxInt32)
 }
 
 func defaultResources(c *config) corev1.ResourceRequirements {

@@ -159,6 +159,12 @@ func TestContainerFields(t *testing.T) {
 					t.Errorf("RestartPolicy = %v, want none on a regular container", *c.RestartPolicy)
 				}
 			}},
+		{"huge probe timings do not overflow the wait budget", []Option{WithLegacySidecar(), WithStartupProbe(ProbeTiming{PeriodSeconds: 1 << 30, FailureThreshold: 1 << 30})},
+			func(t *testing.T, c corev1.Container) {
+				if got, want := c.Lifecycle.PostStart.Exec.Command[4], "--max=2147483647s"; got != want {
+					t.Errorf("wait budget %s, want %s", got, want)
+				}
+			}},
 		{"job timeout wraps in a shell", []Option{ForJob(90 * time.Second)}, func(t *testing.T, c corev1.Container) {
 			if c.Image != DefaultImage+"-alpine" {
 				t.Errorf("Image = %q, want the alpine variant", c.Image)
