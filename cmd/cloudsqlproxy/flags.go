@@ -1,0 +1,625 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/podspec/cloudsqlproxy"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// flags holds the command line of inject and remove. Values are checked
+// for syntax here (a bad one is a usage error, exit 2); what they mean
+// together is the library's to validate (exit 1).
+type flags struct {
+	files    stringList
+	selector string
+	names    stringList
+
+	instances     stringList
+	port          int32Flag
+	healthPort    int32Flag
+	adminPort     int32Flag
+	containerName string
+	image         string
+	proxyVersion  string
+	pullPolicy    string
+	cpuRequest    quantityFlag
+	memoryRequest quantityFlag
+	cpuLimit      quantityFlag
+	memoryLimit   quantityFlag
+	listenAddress string
+	privateIP     bool
+	psc           bool
+	autoIAMAuthn  bool
+	unixSocket    string
+	credSecret    string
+	credKey       string
+	impersonate   string
+	lazyRefresh   bool
+	maxConns      uint64
+	minSigterm    durationFlag
+	maxSigterm    durationFlag
+	quiet         bool
+	debugLogs     bool
+	prometheus    bool
+	promNamespace string
+	telProject    string
+	telPrefix     string
+	telSampleRate int
+	noMetrics     bool
+	noTraces      bool
+	quitquitquit  bool
+	debugServer   bool
+	adminAPI      string
+	universe      string
+	quotaProject  string
+	startupProbe  probeFlag
+	livenessProbe probeFlag
+	readyProbe    probeFlag
+	appEnv        appEnvList
+	hostEnv       string
+	portEnv       string
+	socketEnv     string
+	legacy        bool
+	jobTimeout    durationFlag
+
+	set map[string]bool // flags given on the command line
+}
+
+func (f *flags) register(fs *flag.FlagSet) {
+	fs.Var(&f.files, "f", "")
+	fs.Var(&f.files, "filename", "")
+	fs.StringVar(&f.selector, "selector", "", "")
+	fs.Var(&f.names, "name", "")
+
+	fs.Var(&f.instances, "instance", "")
+	fs.Var(&f.port, "port", "")
+	fs.Var(&f.healthPort, "health-port", "")
+	fs.Var(&f.adminPort, "admin-port", "")
+	fs.StringVar(&f.containerName, "container-name", "", "")
+	fs.StringVar(&f.image, "image", "", "")
+	fs.StringVar(&f.proxyVersion, "proxy-version", "", "")
+	fs.StringVar(&f.pullPolicy, "image-pull-policy", "", "")
+	fs.Var(&f.cpuRequest, "cpu-request", "")
+	fs.Var(&f.memoryRequest, "memory-request", "")
+	fs.Var(&f.cpuLimit, "cpu-limit", "")
+	fs.Var(&f.memoryLimit, "memory-limit", "")
+	fs.StringVar(&f.listenAddress, "listen-address", "", "")
+	fs.BoolVar(&f.privateIP, "private-ip", false, "")
+	fs.BoolVar(&f.psc, "psc", false, "")
+	fs.BoolVar(&f.autoIAMAuthn, "auto-iam-authn", false, "")
+	fs.StringVar(&f.unixSocket, "unix-socket", "", "")
+	fs.StringVar(&f.credSecret, "credentials-secret", "", "")
+	fs.StringVar(&f.credKey, "credentials-secret-key", "", "")
+	fs.StringVar(&f.impersonate, "impersonate", "", "")
+	fs.BoolVar(&f.lazyRefresh, "lazy-refresh", false, "")
+	fs.Uint64Var(&f.maxConns, "max-connections", 0, "")
+	fs.Var(&f.minSigterm, "min-sigterm-delay", "")
+	fs.Var(&f.maxSigterm, "max-sigterm-delay", "")
+	fs.BoolVar(&f.quiet, "quiet", false, "")
+	fs.BoolVar(&f.debugLogs, "debug-logs", false, "")
+	fs.BoolVar(&f.prometheus, "prometheus", false, "")
+	fs.StringVar(&f.promNamespace, "prometheus-namespace", "", "")
+	fs.StringVar(&f.telProject, "telemetry-project", "", "")
+	fs.StringVar(&f.telPrefix, "telemetry-prefix", "", "")
+	fs.IntVar(&f.telSampleRate, "telemetry-sample-rate", 0, "")
+	fs.BoolVar(&f.noMetrics, "disable-metrics", false, "")
+	fs.BoolVar(&f.noTraces, "disable-traces", false, "")
+	fs.BoolVar(&f.quitquitquit, "quitquitquit", false, "")
+	fs.BoolVar(&f.debugServer, "debug-server", false, "")
+	fs.StringVar(&f.adminAPI, "sqladmin-api-endpoint", "", "")
+	fs.StringVar(&f.universe, "universe-domain", "", "")
+	fs.StringVar(&f.quotaProject, "quota-project", "", "")
+	fs.Var(&f.startupProbe, "startup-probe", "")
+	fs.Var(&f.livenessProbe, "liveness-probe", "")
+	fs.Var(&f.readyProbe, "readiness-probe", "")
+	fs.Var(&f.appEnv, "app-env", "")
+	fs.StringVar(&f.hostEnv, "host-env", "", "")
+	fs.StringVar(&f.portEnv, "port-env", "", "")
+	fs.StringVar(&f.socketEnv, "socket-env", "", "")
+	fs.BoolVar(&f.legacy, "legacy-sidecar", false, "")
+	fs.Var(&f.jobTimeout, "job-timeout", "")
+}
+
+// check finds usage errors the flag package cannot: what is required and
+// which flags only mean something with another.
+func (f *flags) check() error {
+	switch {
+	case len(f.files) == 0:
+		return errors.New("no input: give -f FILE (repeatable), or -f - to read standard input")
+	case len(f.instances) == 0:
+		return errors.New("--instance PROJECT:REGION:INSTANCE is required")
+	case f.set["prometheus-namespace"] && !f.prometheus:
+		return errors.New("--prometheus-namespace needs --prometheus")
+	}
+	stdin := 0
+	for _, p := range f.files {
+		if p == "-" {
+			stdin++
+		}
+	}
+	if stdin > 1 {
+		return errors.New("-f - given more than once: standard input can be read only once")
+	}
+	return nil
+}
+
+// appEnvOrigin remembers which flag produced each WithAppEnv, so that the
+// library's errors about it name that flag.
+type appEnvOrigin struct{ flag string }
+
+// proxyOptions maps the flags to the library's options, common to every
+// mode. Only flags given on the command line produce an option, so every
+// default is the library's.
+func (f *flags) proxyOptions() ([]cloudsqlproxy.Option, []appEnvOrigin) {
+	var opts []cloudsqlproxy.Option
+	add := func(name string, o cloudsqlproxy.Option) {
+		if f.set[name] {
+			opts = append(opts, o)
+		}
+	}
+	for _, in := range f.instances[1:] {
+		opts = append(opts, cloudsqlproxy.WithInstance(in))
+	}
+	add("port", cloudsqlproxy.WithPort(f.port.v))
+	add("health-port", cloudsqlproxy.WithHealthPort(f.healthPort.v))
+	add("admin-port", cloudsqlproxy.WithAdminPort(f.adminPort.v))
+	add("container-name", cloudsqlproxy.WithName(f.containerName))
+	add("image", cloudsqlproxy.WithImage(f.image))
+	add("proxy-version", cloudsqlproxy.WithProxyVersion(f.proxyVersion))
+	add("image-pull-policy", cloudsqlproxy.WithImagePullPolicy(corev1.PullPolicy(f.pullPolicy)))
+	if r, ok := f.resources(); ok {
+		opts = append(opts, cloudsqlproxy.WithResources(r))
+	}
+	add("listen-address", cloudsqlproxy.WithListenAddress(f.listenAddress))
+	if f.privateIP {
+		opts = append(opts, cloudsqlproxy.WithPrivateIP())
+	}
+	if f.psc {
+		opts = append(opts, cloudsqlproxy.WithPSC())
+	}
+	if f.autoIAMAuthn {
+		opts = append(opts, cloudsqlproxy.WithAutoIAMAuthn())
+	}
+	add("unix-socket", cloudsqlproxy.WithUnixSocket(f.unixSocket))
+	add("credentials-secret", cloudsqlproxy.WithCredentialsSecret(f.credSecret))
+	add("credentials-secret-key", cloudsqlproxy.WithCredentialsSecretKey(f.credKey))
+	if f.set["impersonate"] {
+		var chain []string
+		for _, e := range strings.Split(f.impersonate, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				chain = append(chain, e)
+			}
+		}
+		opts = append(opts, cloudsqlproxy.WithImpersonation(chain...))
+	}
+	if f.lazyRefresh {
+		opts = append(opts, cloudsqlproxy.WithLazyRefresh())
+	}
+	add("max-connections", cloudsqlproxy.WithMaxConnections(f.maxConns))
+	add("min-sigterm-delay", cloudsqlproxy.WithMinSigtermDelay(f.minSigterm.d))
+	add("max-sigterm-delay", cloudsqlproxy.WithMaxSigtermDelay(f.maxSigterm.d))
+	if f.quiet {
+		opts = append(opts, cloudsqlproxy.WithQuiet())
+	}
+	if f.debugLogs {
+		opts = append(opts, cloudsqlproxy.WithDebugLogs())
+	}
+	if f.prometheus {
+		opts = append(opts, cloudsqlproxy.WithPrometheus(f.promNamespace))
+	}
+	if f.set["telemetry-project"] || f.set["telemetry-prefix"] || f.set["telemetry-sample-rate"] || f.noMetrics || f.noTraces {
+		opts = append(opts, cloudsqlproxy.WithTelemetry(cloudsqlproxy.Telemetry{
+			Project:        f.telProject,
+			Prefix:         f.telPrefix,
+			SampleRate:     f.telSampleRate,
+			DisableMetrics: f.noMetrics,
+			DisableTraces:  f.noTraces,
+		}))
+	}
+	if f.quitquitquit {
+		opts = append(opts, cloudsqlproxy.WithQuitQuitQuit())
+	}
+	if f.debugServer {
+		opts = append(opts, cloudsqlproxy.WithDebugServer())
+	}
+	add("sqladmin-api-endpoint", cloudsqlproxy.WithSQLAdminAPIEndpoint(f.adminAPI))
+	add("universe-domain", cloudsqlproxy.WithUniverseDomain(f.universe))
+	add("quota-project", cloudsqlproxy.WithQuotaProject(f.quotaProject))
+	add("startup-probe", cloudsqlproxy.WithStartupProbe(f.startupProbe.t))
+	add("liveness-probe", cloudsqlproxy.WithLivenessProbe(f.livenessProbe.t))
+	add("readiness-probe", cloudsqlproxy.WithReadinessProbe(f.readyProbe.t))
+
+	var origins []appEnvOrigin
+	if f.hostEnv != "" || f.portEnv != "" || f.socketEnv != "" {
+		first, _, _ := strings.Cut(f.instances[0], "?")
+		opts = append(opts, cloudsqlproxy.WithAppEnv(first, cloudsqlproxy.AppEnv{Host: f.hostEnv, Port: f.portEnv, Socket: f.socketEnv}))
+		origins = append(origins, appEnvOrigin{"shorthand"})
+	}
+	for i, ae := range f.appEnv {
+		opts = append(opts, cloudsqlproxy.WithAppEnv(ae.instance, ae.env))
+		origins = append(origins, appEnvOrigin{fmt.Sprintf("--app-env #%d", i+1)})
+	}
+	return opts, origins
+}
+
+// resources lays the resource flags over the library's default
+// requirements, so that --memory-limit alone keeps the default requests
+// rather than dropping them.
+func (f *flags) resources() (corev1.ResourceRequirements, bool) {
+	if !f.cpuRequest.set && !f.memoryRequest.set && !f.cpuLimit.set && !f.memoryLimit.set {
+		return corev1.ResourceRequirements{}, false
+	}
+	r := defaultResources()
+	put := func(list *corev1.ResourceList, name corev1.ResourceName, q quantityFlag) {
+		if !q.set {
+			return
+		}
+		if *list == nil {
+			*list = corev1.ResourceList{}
+		}
+		(*list)[name] = q.q
+	}
+	put(&r.Requests, corev1.ResourceCPU, f.cpuRequest)
+	put(&r.Requests, corev1.ResourceMemory, f.memoryRequest)
+	put(&r.Limits, corev1.ResourceCPU, f.cpuLimit)
+	put(&r.Limits, corev1.ResourceMemory, f.memoryLimit)
+	return r, true
+}
+
+// defaultResources reads the library's default requirements, which it does
+// not export, off a proxy built without options; they do not depend on the
+// instance.
+func defaultResources() corev1.ResourceRequirements {
+	p, err := cloudsqlproxy.New("example-project:us-central1:example")
+	if err != nil {
+		panic(err) // a fixed, valid configuration
+	}
+	return p.Container().Resources
+}
+
+// proxies builds the proxy for ordinary workloads and, with --job-timeout,
+// the one for Jobs and CronJobs. The errors are the library's field errors,
+// rewritten to name flags.
+func (f *flags) proxies() (pod, job *cloudsqlproxy.Proxy, errs []string) {
+	opts, origins := f.proxyOptions()
+	podOpts := opts
+	if f.legacy {
+		podOpts = append(podOpts[:len(podOpts):len(podOpts)], cloudsqlproxy.WithLegacySidecar())
+	}
+	pod, err := cloudsqlproxy.New(f.instances[0], podOpts...)
+	if err != nil {
+		errs = configErrors(err, origins)
+	}
+	if f.set["job-timeout"] {
+		jobOpts := append(opts[:len(opts):len(opts)], cloudsqlproxy.ForJob(f.jobTimeout.d))
+		var jerr error
+		job, jerr = cloudsqlproxy.New(f.instances[0], jobOpts...)
+		if jerr != nil {
+			seen := map[string]bool{}
+			for _, e := range errs {
+				seen[e] = true
+			}
+			for _, e := range configErrors(jerr, origins) {
+				if !seen[e] {
+					errs = append(errs, e)
+				}
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, nil, errs
+	}
+	return pod, job, nil
+}
+
+// optionFlags names the flag behind each option the library's errors name.
+var optionFlags = map[string]string{
+	"WithPort":                 "--port",
+	"WithHealthPort":           "--health-port",
+	"WithAdminPort":            "--admin-port",
+	"WithName":                 "--container-name",
+	"WithImage":                "--image",
+	"WithProxyVersion":         "--proxy-version",
+	"WithImagePullPolicy":      "--image-pull-policy",
+	"WithListenAddress":        "--listen-address",
+	"WithPrivateIP":            "--private-ip",
+	"WithPSC":                  "--psc",
+	"WithAutoIAMAuthn":         "--auto-iam-authn",
+	"WithUnixSocket":           "--unix-socket",
+	"WithCredentialsSecret":    "--credentials-secret",
+	"WithCredentialsSecretKey": "--credentials-secret-key",
+	"WithImpersonation":        "--impersonate",
+	"WithLazyRefresh":          "--lazy-refresh",
+	"WithMaxConnections":       "--max-connections",
+	"WithMinSigtermDelay":      "--min-sigterm-delay",
+	"WithMaxSigtermDelay":      "--max-sigterm-delay",
+	"WithQuiet":                "--quiet",
+	"WithDebugLogs":            "--debug-logs",
+	"WithPrometheus":           "--prometheus-namespace",
+	"WithQuitQuitQuit":         "--quitquitquit",
+	"WithDebugServer":          "--debug-server",
+	"WithSQLAdminAPIEndpoint":  "--sqladmin-api-endpoint",
+	"WithUniverseDomain":       "--universe-domain",
+	"WithQuotaProject":         "--quota-project",
+	"WithStartupProbe":         "--startup-probe",
+	"WithLivenessProbe":        "--liveness-probe",
+	"WithReadinessProbe":       "--readiness-probe",
+	"WithLegacySidecar":        "--legacy-sidecar",
+	"ForJob":                   "--job-timeout",
+	"WithAppEnv":               "--app-env",
+	"WithInstance":             "--instance",
+	"WithResources":            "--cpu-request/--memory-request/--cpu-limit/--memory-limit",
+	"WithTelemetry":            "--telemetry-project",
+}
+
+var subFlags = map[string]string{
+	"WithTelemetry.Project":          "--telemetry-project",
+	"WithTelemetry.Prefix":           "--telemetry-prefix",
+	"WithTelemetry.SampleRate":       "--telemetry-sample-rate",
+	"WithResources.Requests[cpu]":    "--cpu-request",
+	"WithResources.Requests[memory]": "--memory-request",
+	"WithResources.Limits[cpu]":      "--cpu-limit",
+	"WithResources.Limits[memory]":   "--memory-limit",
+}
+
+var probeFields = map[string]string{
+	"InitialDelaySeconds": "delay",
+	"PeriodSeconds":       "period",
+	"TimeoutSeconds":      "timeout",
+	"FailureThreshold":    "failure",
+}
+
+// optionNames rewrites option names inside the library's messages ("needs
+// WithUnixSocket") into flags; longer names first, as some are prefixes of
+// others.
+var optionNames = func() *strings.Replacer {
+	names := make([]string, 0, len(optionFlags))
+	for k := range optionFlags {
+		names = append(names, k)
+	}
+	sort.Slice(names, func(i, j int) bool { return len(names[i]) > len(names[j]) })
+	var pairs []string
+	for _, n := range names {
+		f := optionFlags[n]
+		switch n {
+		case "WithPrometheus":
+			f = "--prometheus"
+		case "WithAppEnv":
+			f = "--app-env/--host-env/--port-env/--socket-env"
+		}
+		pairs = append(pairs, n, f)
+	}
+	return strings.NewReplacer(pairs...)
+}()
+
+// configErrors turns New's error into one line per field error, naming the
+// flag instead of the option.
+func configErrors(err error, origins []appEnvOrigin) []string {
+	var agg utilerrors.Aggregate
+	if !errors.As(err, &agg) {
+		return []string{err.Error()}
+	}
+	var out []string
+	for _, e := range agg.Errors() {
+		var fe *field.Error
+		if !errors.As(e, &fe) {
+			out = append(out, e.Error())
+			continue
+		}
+		out = append(out, flagFor(fe.Field, origins)+": "+optionNames.Replace(fe.ErrorBody()))
+	}
+	return out
+}
+
+// flagFor maps a library field path such as "WithInstance[0][port]" or
+// "WithAppEnv[1].Host" to the flag that set it.
+func flagFor(path string, origins []appEnvOrigin) string {
+	if f, ok := subFlags[path]; ok {
+		return f
+	}
+	root, rest := path, ""
+	if i := strings.IndexAny(path, ".["); i >= 0 {
+		root, rest = path[:i], path[i:]
+	}
+	index := func() (int, string) {
+		if !strings.HasPrefix(rest, "[") {
+			return -1, rest
+		}
+		end := strings.IndexByte(rest, ']')
+		n, err := strconv.Atoi(rest[1:end])
+		if err != nil {
+			return -1, rest
+		}
+		return n, rest[end+1:]
+	}
+	key := func(s string) string {
+		// "[port]" is a query key of an instance; ".Host" a field of AppEnv.
+		s = strings.TrimPrefix(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"), ".")
+		if s == "" {
+			return ""
+		}
+		return " " + strings.ToLower(s)
+	}
+	switch root {
+	case "instance":
+		return "--instance #1" + key(rest)
+	case "WithInstance":
+		if n, r := index(); n >= 0 {
+			return fmt.Sprintf("--instance #%d%s", n+2, key(r))
+		}
+	case "WithImpersonation":
+		if n, _ := index(); n >= 0 {
+			return fmt.Sprintf("--impersonate #%d", n+1)
+		}
+		return "--impersonate"
+	case "WithStartupProbe", "WithLivenessProbe", "WithReadinessProbe":
+		return optionFlags[root] + " " + probeFields[strings.TrimPrefix(rest, ".")]
+	case "WithAppEnv":
+		n, r := index()
+		if n < 0 || n >= len(origins) {
+			break
+		}
+		field := strings.TrimPrefix(r, ".")
+		if origins[n].flag == "shorthand" {
+			switch field {
+			case "Host":
+				return "--host-env"
+			case "Port":
+				return "--port-env"
+			case "Socket":
+				return "--socket-env"
+			}
+			return "--host-env/--port-env/--socket-env (for the first --instance)"
+		}
+		return origins[n].flag + key(r)
+	}
+	if f, ok := optionFlags[root]; ok {
+		return f + rest
+	}
+	return path
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// int32Flag is a port number; its range is the library's to check.
+type int32Flag struct{ v int32 }
+
+func (i *int32Flag) String() string { return strconv.Itoa(int(i.v)) }
+func (i *int32Flag) Set(s string) error {
+	n, err := strconv.ParseInt(s, 10, 32)
+	if err != nil {
+		return errors.New("not a port number")
+	}
+	i.v = int32(n)
+	return nil
+}
+
+// durationFlag is a Go duration such as 30s or 1m30s; unlike the flag
+// package's own, its error says what is wrong with the value.
+type durationFlag struct{ d time.Duration }
+
+func (f *durationFlag) String() string { return f.d.String() }
+func (f *durationFlag) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("not a duration such as 30s or 1m30s (%s)", strings.TrimPrefix(err.Error(), "time: "))
+	}
+	f.d = d
+	return nil
+}
+
+// quantityFlag is a Kubernetes resource quantity such as 250m or 1Gi.
+type quantityFlag struct {
+	q   resource.Quantity
+	set bool
+}
+
+func (q *quantityFlag) String() string { return q.q.String() }
+func (q *quantityFlag) Set(s string) error {
+	v, err := resource.ParseQuantity(s)
+	if err != nil {
+		return errors.New("not a quantity such as 250m, 1 or 512Mi")
+	}
+	q.q, q.set = v, true
+	return nil
+}
+
+// probeFlag is "period=1,timeout=5,failure=60,delay=0"; an empty value or
+// "default" keeps every default (for --readiness-probe: turns the probe on).
+type probeFlag struct{ t cloudsqlproxy.ProbeTiming }
+
+func (p *probeFlag) String() string { return "" }
+func (p *probeFlag) Set(s string) error {
+	p.t = cloudsqlproxy.ProbeTiming{}
+	if s == "" || s == "default" {
+		return nil
+	}
+	seen := map[string]bool{}
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		if !ok {
+			return fmt.Errorf("%q is not KEY=SECONDS (keys: delay, period, timeout, failure)", kv)
+		}
+		n, err := strconv.ParseInt(v, 10, 32)
+		if err != nil {
+			return fmt.Errorf("%s=%s: not an integer", k, v)
+		}
+		if seen[k] {
+			return fmt.Errorf("%s given twice", k)
+		}
+		seen[k] = true
+		switch k {
+		case "delay":
+			p.t.InitialDelaySeconds = int32(n)
+		case "period":
+			p.t.PeriodSeconds = int32(n)
+		case "timeout":
+			p.t.TimeoutSeconds = int32(n)
+		case "failure":
+			p.t.FailureThreshold = int32(n)
+		default:
+			return fmt.Errorf("unknown key %q (keys: delay, period, timeout, failure)", k)
+		}
+	}
+	return nil
+}
+
+// appEnvList is the repeatable --app-env INSTANCE:host=NAME,port=NAME,socket=NAME.
+type appEnvList []appEnvFlag
+
+type appEnvFlag struct {
+	instance string
+	env      cloudsqlproxy.AppEnv
+}
+
+func (a *appEnvList) String() string { return "" }
+func (a *appEnvList) Set(s string) error {
+	// The connection name has colons of its own: the instance ends at the
+	// last colon before the first "=".
+	eq := strings.IndexByte(s, '=')
+	if eq < 0 {
+		return errors.New("want INSTANCE:host=NAME,port=NAME,socket=NAME")
+	}
+	colon := strings.LastIndexByte(s[:eq], ':')
+	if colon <= 0 {
+		return errors.New("want INSTANCE:host=NAME,port=NAME,socket=NAME")
+	}
+	var env cloudsqlproxy.AppEnv
+	seen := map[string]bool{}
+	for _, kv := range strings.Split(s[colon+1:], ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		if !ok || v == "" {
+			return fmt.Errorf("%q is not KEY=NAME (keys: host, port, socket)", kv)
+		}
+		if seen[k] {
+			return fmt.Errorf("%s given twice", k)
+		}
+		seen[k] = true
+		switch k {
+		case "host":
+			env.Host = v
+		case "port":
+			env.Port = v
+		case "socket":
+			env.Socket = v
+		default:
+			return fmt.Errorf("unknown key %q (keys: host, port, socket)", k)
+		}
+	}
+	*a = append(*a, appEnvFlag{s[:colon], env})
+	return nil
+}

@@ -1,0 +1,419 @@
+// Command cloudsqlproxy adds the Cloud SQL Auth Proxy to the Kubernetes
+// workloads of YAML and JSON manifests, for people who deploy with kubectl,
+// Helm or kustomize rather than write Go:
+//
+//	helm template ./chart \
+//	  | cloudsqlproxy inject --instance my-project:us-central1:db -f - \
+//	  | kubectl apply -f -
+//
+// It is a thin layer over [github.com/podspec/cloudsqlproxy]: every flag is
+// one of the library's options, and the library builds and attaches the
+// container. Run "cloudsqlproxy help inject" for the flags.
+//
+// # Exit status
+//
+// 0 on success; 1 on an input, manifest or configuration error, with every
+// problem on standard error and nothing on standard output; 2 on a usage
+// error.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"strings"
+
+	"github.com/podspec/cloudsqlproxy"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run is the whole command, minus the process: tests call it directly.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, mainUsage)
+		return exitUsage
+	}
+	switch cmd := args[0]; cmd {
+	case "inject":
+		return transform(inject, args[1:], stdin, stdout, stderr)
+	case "remove":
+		return transform(remove, args[1:], stdin, stdout, stderr)
+	case "version":
+		if len(args) > 1 {
+			return usageError(stderr, "version", fmt.Sprintf("unexpected argument %q", args[1]))
+		}
+		fmt.Fprint(stdout, versionText())
+		return exitOK
+	case "help", "-h", "-help", "--help":
+		if len(args) > 2 {
+			return usageError(stderr, "", fmt.Sprintf("unexpected argument %q", args[2]))
+		}
+		if len(args) == 1 {
+			fmt.Fprint(stdout, mainUsage)
+			return exitOK
+		}
+		switch args[1] {
+		case "inject":
+			fmt.Fprint(stdout, injectHelp())
+		case "remove":
+			fmt.Fprint(stdout, removeHelp)
+		case "version":
+			fmt.Fprint(stdout, "Usage: cloudsqlproxy version\n\nPrints the version of this command, the proxy image it uses by default and\nthe Kubernetes API types it was built with.\n")
+		default:
+			return usageError(stderr, "", fmt.Sprintf("unknown command %q", args[1]))
+		}
+		return exitOK
+	default:
+		return usageError(stderr, "", fmt.Sprintf("unknown command %q", cmd))
+	}
+}
+
+// usageError prints the problem and where to read more, on two lines.
+func usageError(stderr io.Writer, cmd, msg string) int {
+	name, help := "cloudsqlproxy", "cloudsqlproxy --help"
+	if cmd != "" {
+		name, help = "cloudsqlproxy "+cmd, "cloudsqlproxy "+cmd+" --help"
+	}
+	fmt.Fprintf(stderr, "%s: %s\nRun '%s' for usage.\n", name, msg, help)
+	return exitUsage
+}
+
+// transform runs inject or remove.
+func transform(a action, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	cmd := "inject"
+	if a == remove {
+		cmd = "remove"
+	}
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	var f flags
+	f.register(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			if a == inject {
+				fmt.Fprint(stdout, injectHelp())
+			} else {
+				fmt.Fprint(stdout, removeHelp)
+			}
+			return exitOK
+		}
+		return usageError(stderr, cmd, doubleDash(err.Error()))
+	}
+	if fs.NArg() > 0 {
+		return usageError(stderr, cmd, fmt.Sprintf("unexpected argument %q (files go after -f; flags go before arguments)", fs.Arg(0)))
+	}
+	f.set = map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
+	if err := f.check(); err != nil {
+		return usageError(stderr, cmd, err.Error())
+	}
+	t := &transformer{action: a, legacy: f.legacy}
+	if f.set["selector"] {
+		sel, err := labels.Parse(f.selector)
+		if err != nil {
+			return usageError(stderr, cmd, fmt.Sprintf("invalid value %q for flag --selector: %v", f.selector, err))
+		}
+		t.selector = sel
+	}
+	for _, n := range f.names {
+		nf, err := parseNameFilter(n)
+		if err != nil {
+			return usageError(stderr, cmd, err.Error())
+		}
+		t.names = append(t.names, nf)
+	}
+
+	pod, job, errs := f.proxies()
+	if len(errs) > 0 {
+		fmt.Fprintf(stderr, "cloudsqlproxy %s: invalid configuration:\n", cmd)
+		for _, e := range errs {
+			fmt.Fprintf(stderr, "  %s\n", e)
+		}
+		return exitError
+	}
+	t.pod, t.job = pod, job
+
+	docs, errs := readInputs(f.files, stdin)
+	out, docErrs := t.run(docs)
+	errs = append(errs, docErrs...)
+	if len(errs) > 0 {
+		for _, e := range errs {
+			fmt.Fprintf(stderr, "cloudsqlproxy %s: %s\n", cmd, e)
+		}
+		fmt.Fprintf(stderr, "cloudsqlproxy %s: %s; nothing was written\n", cmd, plural(len(errs), "error"))
+		return exitError
+	}
+	for _, w := range t.warnings() {
+		fmt.Fprintf(stderr, "cloudsqlproxy %s: %s\n", cmd, w)
+	}
+	if _, err := stdout.Write(out); err != nil {
+		fmt.Fprintf(stderr, "cloudsqlproxy %s: writing the output: %v\n", cmd, err)
+		return exitError
+	}
+	return exitOK
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// doubleDash shows flags in the flag package's messages the way the help
+// spells them.
+func doubleDash(msg string) string {
+	for _, from := range []string{"defined: -", "flag -", "for -", "argument: -"} {
+		msg = strings.Replace(msg, from, from+"-", 1)
+	}
+	return msg
+}
+
+// version is the main module's version as the Go toolchain recorded it:
+// a tag for "go install ...@v1.2.3", "(devel)" for a local build.
+func versionText() string {
+	v, api := "(devel)", "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" {
+			v = bi.Main.Version
+		}
+		for _, d := range bi.Deps {
+			if d.Path == "k8s.io/api" {
+				api = d.Version
+				if d.Replace != nil {
+					api = d.Replace.Version
+				}
+			}
+		}
+	}
+	return fmt.Sprintf("cloudsqlproxy %s\ndefault proxy image: %s\nKubernetes API types: k8s.io/api %s (newer fields in manifests are kept as they are)\n",
+		v, cloudsqlproxy.DefaultImage, api)
+}
+
+const mainUsage = `cloudsqlproxy adds the Cloud SQL Auth Proxy to the Kubernetes workloads of YAML
+and JSON manifests, for deployments with kubectl, Helm or kustomize.
+
+Usage:
+  cloudsqlproxy inject --instance PROJECT:REGION:INSTANCE [flags] -f FILE
+  cloudsqlproxy remove --instance PROJECT:REGION:INSTANCE [flags] -f FILE
+  cloudsqlproxy version
+  cloudsqlproxy help [inject|remove|version]
+
+Commands:
+  inject    add the proxy to every Pod, Deployment, StatefulSet, DaemonSet,
+            ReplicaSet, ReplicationController, PodTemplate, Job and CronJob
+  remove    take out what inject added
+  version   print the version and the default proxy image
+
+Example:
+  helm template ./chart \
+    | cloudsqlproxy inject --instance my-project:us-central1:db -f - \
+    | kubectl apply -f -
+
+Run 'cloudsqlproxy help inject' for the flags.
+`
+
+const removeHelp = `Usage: cloudsqlproxy remove --instance PROJECT:REGION:INSTANCE [flags] -f FILE...
+
+Takes out of every workload what 'cloudsqlproxy inject' added: the proxy
+container (found by its name, --container-name), its volumes, and the
+environment variables and mounts it set in the application containers.
+Give the flags the manifest was injected with: variables and volumes are
+removed only where they hold the values those flags set.
+
+The input, the output, --selector, --name and the exit status are as for
+inject; so are the flags ('cloudsqlproxy help inject').
+`
+
+// injectHelp documents every flag; the defaults it states are read off the
+// library, so they cannot drift from what the command does.
+func injectHelp() string {
+	def := defaultContainer(nil)
+	ready := defaultContainer([]cloudsqlproxy.Option{cloudsqlproxy.WithReadinessProbe(cloudsqlproxy.ProbeTiming{})}).ReadinessProbe
+	timing := func(p *corev1.Probe) string {
+		return fmt.Sprintf("period=%d,timeout=%d,failure=%d", p.PeriodSeconds, p.TimeoutSeconds, p.FailureThreshold)
+	}
+	req := def.Resources.Requests
+	return fmt.Sprintf(injectHelpText,
+		cloudsqlproxy.DefaultPort,
+		cloudsqlproxy.DefaultPort,
+		cloudsqlproxy.QuitURLsEnv,
+		cloudsqlproxy.DefaultName,
+		cloudsqlproxy.DefaultImage,
+		req.Cpu(), req.Memory(),
+		cloudsqlproxy.HealthPortName, cloudsqlproxy.DefaultHealthPort,
+		cloudsqlproxy.DefaultAdminPort,
+		timing(def.StartupProbe), timing(def.LivenessProbe), timing(ready),
+	)
+}
+
+func defaultContainer(opts []cloudsqlproxy.Option) corev1.Container {
+	p, err := cloudsqlproxy.New("example-project:us-central1:example", opts...)
+	if err != nil {
+		panic(err) // a fixed, valid configuration
+	}
+	return p.Container()
+}
+
+const injectHelpText = `Usage: cloudsqlproxy inject --instance PROJECT:REGION:INSTANCE [flags] -f FILE...
+
+Adds the Cloud SQL Auth Proxy (v2) to every workload of the input and writes
+the whole stream to standard output: Pods, Deployments, StatefulSets,
+DaemonSets, ReplicaSets, ReplicationControllers, PodTemplates, Jobs and
+CronJobs, also inside List objects. Every other document passes through
+unchanged, in order.
+
+The proxy runs as a native sidecar (Kubernetes 1.29 and newer): the first
+init container, which the kubelet starts and waits for before anything else
+in the pod, database migrations in init containers included. Applications
+reach the database on 127.0.0.1:%d. Running inject on its own output
+changes nothing; running it with other flags updates the proxy in place.
+
+Examples:
+  cloudsqlproxy inject --instance my-project:us-central1:db -f deployment.yaml
+  helm template ./chart \
+    | cloudsqlproxy inject --instance my-project:us-central1:db -f - \
+    | kubectl apply -f -
+
+Input and output:
+  -f, --filename FILE       manifest to read: YAML documents separated by ---
+                            lines, or JSON objects; a directory means its .yaml,
+                            .yml and .json files; - is standard input. Repeatable.
+      --selector SELECTOR   only workloads whose labels match, as in
+                            app=web,tier!=cache or 'env in (prod,staging)'
+      --name [NAMESPACE/]NAME
+                            only the workload of this metadata.name (and, when
+                            given, metadata.namespace). Repeatable; together
+                            with --selector, both must match.
+
+  The output is a YAML stream, each document after a --- line. A document the
+  command does not change keeps its exact text (a JSON one stays JSON). A
+  document it changes is written as YAML with sorted keys, keeping its leading
+  comment lines but no other comments; fields newer than the Kubernetes types
+  this command was built with are kept. On any error nothing is written to
+  standard output.
+
+Database instances:
+      --instance CONNECTION_NAME
+                            PROJECT:REGION:INSTANCE to connect to. Repeatable.
+                            A query sets options of one instance:
+                            'p:r:i?port=5433&private-ip=true' (keys: port,
+                            private-ip, psc, auto-iam-authn)
+      --port N              TCP port of the first instance (default %d); a
+                            further instance without ?port= gets the previous
+                            instance's port + 1
+      --listen-address IP   address the listeners bind (default 127.0.0.1;
+                            0.0.0.0 opens the database to anyone who reaches
+                            the pod IP)
+      --unix-socket DIR     serve Unix sockets in DIR instead of TCP; DIR is an
+                            emptyDir mounted into every application container
+      --private-ip          connect over private IP
+      --psc                 connect over Private Service Connect
+      --auto-iam-authn      log in to the database as the pod's IAM principal
+
+Application environment:
+      --host-env NAME       set NAME in every application container to the
+                            first instance's host (the listen address)
+      --port-env NAME       ... to the first instance's port
+      --socket-env NAME     ... to the first instance's socket path
+                            (with --unix-socket)
+      --app-env INSTANCE:host=NAME,port=NAME,socket=NAME
+                            the same for any instance. Repeatable.
+
+Mode (default: native sidecar):
+      --legacy-sidecar      for clusters older than 1.29: the proxy is the first
+                            regular container, and a postStart hook holds the
+                            others back until it listens. Init containers run
+                            before it and cannot reach the database.
+      --job-timeout DURATION
+                            for Jobs and CronJobs on clusters older than 1.29:
+                            the proxy is a regular container that exits when
+                            the application calls the URL in $%s,
+                            or after DURATION (0s: only then). Other workloads
+                            keep the native or legacy sidecar. Without this
+                            flag Jobs get the native sidecar, which the kubelet
+                            stops when the Job is done.
+
+Authentication and API:
+      --credentials-secret SECRET
+                            authenticate with the service account key in Secret
+                            SECRET instead of Workload Identity
+      --credentials-secret-key KEY
+                            key of that Secret holding the JSON key
+                            (default credentials.json)
+      --impersonate EMAIL[,EMAIL...]
+                            act as the last service account of the chain
+      --quota-project PROJECT
+                            bill SQL Admin API quota to PROJECT
+      --sqladmin-api-endpoint URL
+                            use another SQL Admin API endpoint
+      --universe-domain DOMAIN
+                            Google Cloud universe of a sovereign cloud
+
+Proxy container:
+      --container-name NAME the proxy container's name (default %s)
+      --image IMAGE         default %s
+                            (its -alpine variant with a --job-timeout above 0s)
+      --proxy-version VERSION
+                            proxy version of an --image whose tag does not
+                            carry it, so options it lacks are still rejected
+      --image-pull-policy POLICY
+                            Always, IfNotPresent (default) or Never
+      --cpu-request Q, --memory-request Q, --cpu-limit Q, --memory-limit Q
+                            resources, as in 250m or 512Mi (default requests
+                            cpu %s and memory %s, no limits); each flag
+                            replaces only its own default
+      --health-port N       port of the health checks, on 0.0.0.0 and named
+                            %s (default %d)
+      --admin-port N        port of the admin server on localhost (default %d),
+                            which runs with --quitquitquit, --debug-server and
+                            --job-timeout
+      --startup-probe T, --liveness-probe T, --readiness-probe T
+                            probe timings as delay=S,period=S,timeout=S,failure=N;
+                            keys left out keep their defaults: startup
+                            %s, liveness
+                            %s. There is no readiness
+                            probe unless its flag is given ('default':
+                            %s)
+
+Proxy behaviour:
+      --lazy-refresh        refresh certificates only when a connection needs one
+      --max-connections N   cap on open connections (default 0: no cap)
+      --min-sigterm-delay D keep accepting connections for D after SIGTERM
+      --max-sigterm-delay D wait up to D for open connections after SIGTERM
+      --quitquitquit        let the pod's containers stop the proxy with a call
+                            to localhost:ADMIN_PORT/quitquitquit
+      --debug-server        serve pprof on the admin port
+      --quiet               log errors only
+      --debug-logs          log at debug level
+
+Telemetry:
+      --prometheus          serve Prometheus metrics at /metrics on the health port
+      --prometheus-namespace NS
+                            prefix of those metric names
+      --telemetry-project PROJECT
+                            export metrics and traces to Google Cloud
+      --telemetry-prefix P  prefix of the exported metric names
+      --telemetry-sample-rate N
+                            trace one request in N
+      --disable-metrics     export no metrics
+      --disable-traces      export no traces
+
+Exit status: 0 done; 1 an input, manifest or configuration error (all of them
+on standard error, nothing on standard output); 2 a usage error.
+`
