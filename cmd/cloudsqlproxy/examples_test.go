@@ -69,6 +69,13 @@ func TestExamples(t *testing.T) {
 			if again.stdout != got.stdout {
 				t.Errorf("inject changes %s", c.output)
 			}
+			removed := runCLI(got.stdout, append([]string{"remove"}, replaceInputs(c.args)[1:]...)...)
+			if removed.code != 0 {
+				t.Fatalf("remove: exit %d\n%s", removed.code, removed.stderr)
+			}
+			if diff := cmp.Diff(decodeAll(t, inputOf(t, fromRoot(c.args))), decodeAll(t, splitOutput(t, removed.stdout))); diff != "" {
+				t.Errorf("remove does not give back the example (-example +got):\n%s", diff)
+			}
 		})
 		for i, a := range c.args {
 			if a == "-f" {
