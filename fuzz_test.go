@@ -1,0 +1,949 @@
+package cloudsqlproxy_test
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/resource"
+	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/podspec/cloudsqlproxy"
+)
+
+// Fuzzing. Run a target with
+//
+//	go test -run '^$' -fuzz '^FuzzNew$' -fuzztime 60s .
+//
+// Plain `go test` runs the seed corpora under testdata/fuzz. A failing
+// input the fuzzer finds is written there too: keep it as a regression
+// seed once the bug is fixed. The seeds of FuzzNew are generated from
+// fuzzNewSeeds and fuzzAttachSeeds; after changing those tables run
+//
+//	go test -run TestFuzzSeedCorpora -update-fuzz-seeds .
+
+var updateFuzzSeeds = flag.Bool("update-fuzz-seeds", false, "rewrite testdata/fuzz/FuzzNew from fuzzNewSeeds")
+
+// BEGIN fuzz options mapping. e2e/fuzz_new_test.go holds a byte-for-byte
+// copy of this block (its TestFuzzMappingMatchesRoot checks that), so that
+// the apiserver-validation fuzz target there reads the seeds under
+// testdata/fuzz/FuzzNew the same way.
+
+// fuzzNewInput is one input of FuzzNew, in the order of the fuzz
+// arguments: Set says which options are given (bit fz* set), the other
+// fields are their values.
+type fuzzNewInput struct {
+	Set                                      uint64
+	Instance, Instance2                      string
+	Port, HealthPort, AdminPort              int32
+	Name, Image, Version, PullPolicy         string
+	Address, SocketDir, Secret, SecretKey    string
+	Impersonate, PromNamespace               string
+	TelProject, TelPrefix                    string
+	TelSampleRate                            int
+	Endpoint, Universe, Quota                string
+	EnvInstance, EnvHost, EnvPort, EnvSocket string
+	CPURequest, MemoryLimit                  string
+	MaxConns                                 uint64
+	MinSigterm, MaxSigterm, JobTimeout       int64
+	Probe                                    int32
+}
+
+const (
+	fzPort = iota
+	fzInstance2
+	fzHealthPort
+	fzAdminPort
+	fzName
+	fzImage
+	fzVersion
+	fzPullPolicy
+	fzResources
+	fzAddress
+	fzPrivateIP
+	fzPSC
+	fzAutoIAM
+	fzSocket
+	fzSecret
+	fzSecretKey
+	fzImpersonate
+	fzLazyRefresh
+	fzMaxConns
+	fzMinSigterm
+	fzMaxSigterm
+	fzQuiet
+	fzDebugLogs
+	fzPrometheus
+	fzTelemetry
+	fzTelDisableMetrics
+	fzTelDisableTraces
+	fzQuitQuitQuit
+	fzDebugServer
+	fzEndpoint
+	fzUniverse
+	fzQuota
+	fzStartupProbe
+	fzLivenessProbe
+	fzReadinessProbe
+	fzAppEnv
+	fzLegacy
+	fzJob
+	fzNilOption
+)
+
+func fzBits(bits ...int) uint64 {
+	var set uint64
+	for _, b := range bits {
+		set |= 1 << b
+	}
+	return set
+}
+
+// fuzzNewTarget runs check on every input; both FuzzNew targets share it so
+// that they read the same corpus files.
+func fuzzNewTarget(f *testing.F, check func(*testing.T, fuzzNewInput)) {
+	f.Fuzz(func(t *testing.T, set uint64, instance, instance2 string, port, healthPort, adminPort int32,
+		name, image, version, pullPolicy, address, socketDir, secret, secretKey, impersonate, promNamespace,
+		telProject, telPrefix string, telSampleRate int, endpoint, universe, quota,
+		envInstance, envHost, envPort, envSocket, cpuRequest, memoryLimit string,
+		maxConns uint64, minSigterm, maxSigterm, jobTimeout int64, probe int32) {
+		check(t, fuzzNewInput{
+			set, instance, instance2, port, healthPort, adminPort,
+			name, image, version, pullPolicy, address, socketDir, secret, secretKey, impersonate, promNamespace,
+			telProject, telPrefix, telSampleRate, endpoint, universe, quota,
+			envInstance, envHost, envPort, envSocket, cpuRequest, memoryLimit,
+			maxConns, minSigterm, maxSigterm, jobTimeout, probe,
+		})
+	})
+}
+
+// fuzzNewArgs lists in's fields in the order of the fuzz arguments.
+func fuzzNewArgs(in fuzzNewInput) []any {
+	v := reflect.ValueOf(in)
+	args := make([]any, v.NumField())
+	for i := range args {
+		args[i] = v.Field(i).Interface()
+	}
+	return args
+}
+
+func (in fuzzNewInput) has(bit int) bool { return in.Set&(1<<bit) != 0 }
+
+// options turns the input into New's options, in a fixed order.
+func (in fuzzNewInput) options() []cloudsqlproxy.Option {
+	var opts []cloudsqlproxy.Option
+	add := func(bit int, o func() cloudsqlproxy.Option) {
+		if in.has(bit) {
+			opts = append(opts, o())
+		}
+	}
+	probe := cloudsqlproxy.ProbeTiming{InitialDelaySeconds: in.Probe, PeriodSeconds: in.Probe, TimeoutSeconds: in.Probe, FailureThreshold: in.Probe}
+	add(fzPort, func() cloudsqlproxy.Option { return cloudsqlproxy.WithPort(in.Port) })
+	add(fzInstance2, func() cloudsqlproxy.Option { return cloudsqlproxy.WithInstance(in.Instance2) })
+	add(fzHealthPort, func() cloudsqlproxy.Option { return cloudsqlproxy.WithHealthPort(in.HealthPort) })
+	add(fzAdminPort, func() cloudsqlproxy.Option { return cloudsqlproxy.WithAdminPort(in.AdminPort) })
+	add(fzName, func() cloudsqlproxy.Option { return cloudsqlproxy.WithName(in.Name) })
+	add(fzImage, func() cloudsqlproxy.Option { return cloudsqlproxy.WithImage(in.Image) })
+	add(fzVersion, func() cloudsqlproxy.Option { return cloudsqlproxy.WithProxyVersion(in.Version) })
+	add(fzPullPolicy, func() cloudsqlproxy.Option {
+		return cloudsqlproxy.WithImagePullPolicy(corev1.PullPolicy(in.PullPolicy))
+	})
+	if in.has(fzResources) {
+		// Quantities that do not parse cannot be built: those values only
+		// exercise the parser, which is not the library's.
+		var r corev1.ResourceRequirements
+		if q, err := resource.ParseQuantity(in.CPURequest); err == nil {
+			r.Requests = corev1.ResourceList{corev1.ResourceCPU: q}
+		}
+		if q, err := resource.ParseQuantity(in.MemoryLimit); err == nil {
+			r.Limits = corev1.ResourceList{corev1.ResourceMemory: q}
+		}
+		opts = append(opts, cloudsqlproxy.WithResources(r))
+	}
+	add(fzAddress, func() cloudsqlproxy.Option { return cloudsqlproxy.WithListenAddress(in.Address) })
+	add(fzPrivateIP, cloudsqlproxy.WithPrivateIP)
+	add(fzPSC, cloudsqlproxy.WithPSC)
+	add(fzAutoIAM, cloudsqlproxy.WithAutoIAMAuthn)
+	add(fzSocket, func() cloudsqlproxy.Option { return cloudsqlproxy.WithUnixSocket(in.SocketDir) })
+	add(fzSecret, func() cloudsqlproxy.Option { return cloudsqlproxy.WithCredentialsSecret(in.Secret) })
+	add(fzSecretKey, func() cloudsqlproxy.Option { return cloudsqlproxy.WithCredentialsSecretKey(in.SecretKey) })
+	add(fzImpersonate, func() cloudsqlproxy.Option {
+		if in.Impersonate == "" {
+			return cloudsqlproxy.WithImpersonation()
+		}
+		return cloudsqlproxy.WithImpersonation(strings.Split(in.Impersonate, ",")...)
+	})
+	add(fzLazyRefresh, cloudsqlproxy.WithLazyRefresh)
+	add(fzMaxConns, func() cloudsqlproxy.Option { return cloudsqlproxy.WithMaxConnections(in.MaxConns) })
+	add(fzMinSigterm, func() cloudsqlproxy.Option { return cloudsqlproxy.WithMinSigtermDelay(time.Duration(in.MinSigterm)) })
+	add(fzMaxSigterm, func() cloudsqlproxy.Option { return cloudsqlproxy.WithMaxSigtermDelay(time.Duration(in.MaxSigterm)) })
+	add(fzQuiet, cloudsqlproxy.WithQuiet)
+	add(fzDebugLogs, cloudsqlproxy.WithDebugLogs)
+	add(fzPrometheus, func() cloudsqlproxy.Option { return cloudsqlproxy.WithPrometheus(in.PromNamespace) })
+	add(fzTelemetry, func() cloudsqlproxy.Option {
+		return cloudsqlproxy.WithTelemetry(cloudsqlproxy.Telemetry{
+			Project: in.TelProject, Prefix: in.TelPrefix, SampleRate: in.TelSampleRate,
+			DisableMetrics: in.has(fzTelDisableMetrics), DisableTraces: in.has(fzTelDisableTraces),
+		})
+	})
+	add(fzQuitQuitQuit, cloudsqlproxy.WithQuitQuitQuit)
+	add(fzDebugServer, cloudsqlproxy.WithDebugServer)
+	add(fzEndpoint, func() cloudsqlproxy.Option { return cloudsqlproxy.WithSQLAdminAPIEndpoint(in.Endpoint) })
+	add(fzUniverse, func() cloudsqlproxy.Option { return cloudsqlproxy.WithUniverseDomain(in.Universe) })
+	add(fzQuota, func() cloudsqlproxy.Option { return cloudsqlproxy.WithQuotaProject(in.Quota) })
+	add(fzStartupProbe, func() cloudsqlproxy.Option { return cloudsqlproxy.WithStartupProbe(probe) })
+	add(fzLivenessProbe, func() cloudsqlproxy.Option { return cloudsqlproxy.WithLivenessProbe(probe) })
+	add(fzReadinessProbe, func() cloudsqlproxy.Option { return cloudsqlproxy.WithReadinessProbe(probe) })
+	add(fzAppEnv, func() cloudsqlproxy.Option {
+		return cloudsqlproxy.WithAppEnv(in.EnvInstance, cloudsqlproxy.AppEnv{Host: in.EnvHost, Port: in.EnvPort, Socket: in.EnvSocket})
+	})
+	add(fzLegacy, cloudsqlproxy.WithLegacySidecar)
+	add(fzJob, func() cloudsqlproxy.Option { return cloudsqlproxy.ForJob(time.Duration(in.JobTimeout)) })
+	add(fzNilOption, func() cloudsqlproxy.Option { return nil })
+	return opts
+}
+
+// fuzzSimplePod is the pod every accepted configuration must attach to: one
+// application container whose name differs from the proxy's, meeting Pod
+// Security "restricted" on its own, and a restart policy that every mode
+// accepts.
+func fuzzSimplePod(p *cloudsqlproxy.Proxy) corev1.PodSpec {
+	app := "app"
+	if p.Name() == app {
+		app = "application"
+	}
+	yes, no := true, false
+	return corev1.PodSpec{
+		RestartPolicy: corev1.RestartPolicyNever,
+		SecurityContext: &corev1.PodSecurityContext{
+			RunAsNonRoot:   &yes,
+			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		},
+		Containers: []corev1.Container{{
+			Name:  app,
+			Image: "registry.example/app:1.0",
+			SecurityContext: &corev1.SecurityContext{
+				AllowPrivilegeEscalation: &no,
+				Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+			},
+		}},
+	}
+}
+
+// END fuzz options mapping.
+
+// fuzzOptionNames are the roots a field error of New may name: New's own
+// argument and every exported option constructor, read from options.go so
+// that a new option cannot be forgotten here.
+func fuzzOptionNames(tb testing.TB, optionsGo string) map[string]bool {
+	tb.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), optionsGo, nil, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	names := map[string]bool{"instance": true}
+	for _, d := range f.Decls {
+		fn, ok := d.(*ast.FuncDecl)
+		if !ok || fn.Recv != nil || !fn.Name.IsExported() || fn.Type.Results == nil || len(fn.Type.Results.List) != 1 {
+			continue
+		}
+		if id, ok := fn.Type.Results.List[0].Type.(*ast.Ident); ok && id.Name == "Option" {
+			names[fn.Name.Name] = true
+		}
+	}
+	if len(names) < 30 {
+		tb.Fatalf("found only %d option constructors in %s", len(names), optionsGo)
+	}
+	return names
+}
+
+// proxyFlags are the flags of the Cloud SQL Auth Proxy v2.25.3
+// (shared/docs/facts.md, checked against the binary): an argument the
+// library emits must be one of them.
+var proxyFlags = map[string]bool{}
+
+func init() {
+	for _, f := range strings.Fields(`address port unix-socket auto-iam-authn private-ip psc sql-data
+		sqldata-api-endpoint token login-token credentials-file json-credentials gcloud-auth
+		impersonate-service-account config-file structured-logs debug-logs quiet max-connections
+		min-sigterm-delay max-sigterm-delay exit-zero-on-sigterm health-check http-address http-port
+		prometheus prometheus-namespace admin-port quitquitquit debug telemetry-project telemetry-prefix
+		telemetry-sample-rate disable-metrics disable-traces sqladmin-api-endpoint universe-domain
+		quota-project user-agent fuse fuse-tmp-dir auto-ip lazy-refresh run-connection-test
+		skip-failed-instance-config resource-exhausted-cooldown-delay`) {
+		proxyFlags[f] = true
+	}
+}
+
+func FuzzNew(f *testing.F) {
+	names := fuzzOptionNames(f, "options.go")
+	fuzzNewTarget(f, func(t *testing.T, in fuzzNewInput) {
+		p, err := cloudsqlproxy.New(in.Instance, in.options()...)
+		if err != nil {
+			if p != nil {
+				t.Errorf("New returned a Proxy with the error %v", err)
+			}
+			checkNewError(t, names, err)
+			return
+		}
+		checkAccepted(t, in, p)
+	})
+}
+
+// checkNewError: a rejection wraps ErrInvalidConfig and consists of field
+// errors, each naming the option (or New's instance argument) at fault.
+func checkNewError(t *testing.T, names map[string]bool, err error) {
+	t.Helper()
+	if !errors.Is(err, cloudsqlproxy.ErrInvalidConfig) {
+		t.Errorf("error does not wrap ErrInvalidConfig: %v", err)
+	}
+	var agg utilerrors.Aggregate
+	if !errors.As(err, &agg) || len(agg.Errors()) == 0 {
+		t.Fatalf("error holds no Aggregate of field errors: %v", err)
+	}
+	for _, e := range agg.Errors() {
+		var fe *field.Error
+		if !errors.As(e, &fe) {
+			t.Errorf("not a *field.Error: %T %v", e, e)
+			continue
+		}
+		root := fe.Field
+		if i := strings.IndexAny(root, ".["); i >= 0 {
+			root = root[:i]
+		}
+		if !names[root] {
+			t.Errorf("field error names %q, which is no option: %v", fe.Field, fe)
+		}
+		if fe.Type == "" || !strings.Contains(e.Error(), fe.Field) {
+			t.Errorf("field error without a type or whose message does not name its field: %q", e.Error())
+		}
+	}
+}
+
+// checkAccepted holds for every configuration New accepts: the container is
+// well formed by our own checks and attaches to a simple pod, and Detach
+// gives that pod back. (e2e/fuzz_new_test.go adds the API server's
+// validation, which the library's module cannot depend on.)
+func checkAccepted(t *testing.T, in fuzzNewInput, p *cloudsqlproxy.Proxy) {
+	t.Helper()
+	c := p.Container()
+	if diff := cmp.Diff(c, p.Container()); diff != "" {
+		t.Fatalf("two calls of Container differ (-first +second):\n%s", diff)
+	}
+	if c.Name != p.Name() {
+		t.Errorf("Container().Name %q, Name() %q", c.Name, p.Name())
+	}
+	for _, msg := range validation.IsDNS1123Label(c.Name) {
+		t.Errorf("container name %q: %s", c.Name, msg)
+	}
+	if c.Image == "" || strings.TrimSpace(c.Image) != c.Image {
+		t.Errorf("image %q", c.Image)
+	}
+
+	args := c.Args
+	switch {
+	case in.has(fzJob) && in.JobTimeout > 0:
+		// The Job wrapper: the script and its positional parameters.
+		if len(c.Command) < 6 || c.Command[0] != "/bin/sh" || c.Command[1] != "-c" || c.Command[3] != "cloudsql-proxy" || c.Command[5] != "/cloud-sql-proxy" || len(c.Args) != 0 {
+			t.Fatalf("Job wrapper command %q args %q", c.Command, c.Args)
+		}
+		if secs, err := strconv.ParseInt(c.Command[4], 10, 64); err != nil || secs*int64(time.Second) != in.JobTimeout {
+			t.Errorf("timeout parameter %q for ForJob(%v)", c.Command[4], time.Duration(in.JobTimeout))
+		}
+		args = c.Command[6:]
+	default:
+		if diff := cmp.Diff([]string{"/cloud-sql-proxy"}, c.Command); diff != "" {
+			t.Errorf("command (-want +got):\n%s", diff)
+		}
+	}
+	instances := 1
+	if in.has(fzInstance2) {
+		instances = 2
+	}
+	if len(args) < instances {
+		t.Fatalf("args %q: fewer than %d instances", args, instances)
+	}
+	for i, a := range args {
+		// Everything the library passes is printable ASCII without blanks:
+		// the kubelet, the shell wrapper and the proxy's flag parser all
+		// see exactly one argument.
+		for j := 0; j < len(a); j++ {
+			if a[j] <= ' ' || a[j] > '~' {
+				t.Errorf("argument %q has byte %#x at %d", a, a[j], j)
+				break
+			}
+		}
+		if i >= len(args)-instances {
+			if strings.HasPrefix(a, "-") {
+				t.Errorf("instance argument %q looks like a flag", a)
+			}
+			continue
+		}
+		name, _, _ := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+		if !strings.HasPrefix(a, "--") || !proxyFlags[name] {
+			t.Errorf("argument %q is not a flag of the proxy", a)
+		}
+	}
+	wantInstances := []string{in.Instance}
+	if in.has(fzInstance2) {
+		wantInstances = append(wantInstances, in.Instance2)
+	}
+	for i, raw := range wantInstances {
+		name, _, _ := strings.Cut(raw, "?")
+		if got, _, _ := strings.Cut(args[len(args)-instances+i], "?"); got != name {
+			t.Errorf("instance argument %d is %q, want the connection name %q", i, got, name)
+		}
+	}
+
+	checkProbePorts(t, &c)
+	native := !in.has(fzLegacy) && !in.has(fzJob)
+	if isAlways := c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways; native != isAlways {
+		t.Errorf("native sidecar %v, container restartPolicy %v", native, c.RestartPolicy)
+	}
+	if !native && (c.Lifecycle == nil || c.Lifecycle.PostStart == nil || c.Lifecycle.PostStart.Exec == nil) {
+		t.Errorf("a regular proxy container without the postStart hook that holds the application back")
+	}
+
+	spec := fuzzSimplePod(p)
+	orig := *spec.DeepCopy()
+	if err := p.Attach(&spec); err != nil {
+		t.Fatalf("Attach to %+v: %v", orig, err)
+	}
+	checkAttached(t, p, &orig, &spec)
+	if err := p.Detach(&spec); err != nil {
+		t.Fatalf("Detach: %v", err)
+	}
+	if diff := cmp.Diff(orig, spec, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("Detach after Attach (-original +detached):\n%s", diff)
+	}
+}
+
+// checkProbePorts: every probe and hook of c that talks to a port names one
+// that c declares, by a valid name, and the declared ports are valid.
+func checkProbePorts(t *testing.T, c *corev1.Container) {
+	t.Helper()
+	for _, port := range c.Ports {
+		if port.ContainerPort < 1 || port.ContainerPort > 65535 {
+			t.Errorf("container %q declares port %d", c.Name, port.ContainerPort)
+		}
+		for _, msg := range validation.IsValidPortName(port.Name) {
+			t.Errorf("container %q port name %q: %s", c.Name, port.Name, msg)
+		}
+	}
+	for _, pr := range []*corev1.Probe{c.StartupProbe, c.LivenessProbe, c.ReadinessProbe} {
+		if pr == nil || pr.HTTPGet == nil {
+			continue
+		}
+		if !fuzzDeclares(c, pr.HTTPGet.Port) {
+			t.Errorf("container %q probes %s on undeclared port %s", c.Name, pr.HTTPGet.Path, pr.HTTPGet.Port.String())
+		}
+		if pr.PeriodSeconds < 1 || pr.TimeoutSeconds < 1 || pr.FailureThreshold < 1 || pr.SuccessThreshold != 1 || pr.InitialDelaySeconds < 0 {
+			t.Errorf("container %q probe %s timing %+v", c.Name, pr.HTTPGet.Path, *pr)
+		}
+	}
+}
+
+func fuzzDeclares(c *corev1.Container, ref intstr.IntOrString) bool {
+	for _, p := range c.Ports {
+		if ref.Type == intstr.String && p.Name == ref.StrVal || ref.Type == intstr.Int && p.ContainerPort == ref.IntVal {
+			return true
+		}
+	}
+	return false
+}
+
+// checkAttached checks a spec after a successful Attach the way the API
+// server's validation would, for the parts the library writes: unique
+// container, port and volume names, valid names, mounts of existing
+// volumes, and the proxy container itself in place. A problem the input
+// already had is not the library's.
+func checkAttached(t *testing.T, p *cloudsqlproxy.Proxy, before, after *corev1.PodSpec) {
+	t.Helper()
+	had := podProblems(before)
+	for problem := range podProblems(after) {
+		if !had[problem] {
+			t.Errorf("after Attach: %s", problem)
+		}
+	}
+	// The first container of the proxy's name is the proxy; an input that
+	// already held several (which the API server rejects) keeps the rest.
+	want, found, first := 1, 0, true
+	if n := countNamed(before, p.Name()); n > want {
+		want = n
+	}
+	for _, cs := range [][]corev1.Container{after.InitContainers, after.Containers} {
+		for i := range cs {
+			if cs[i].Name != p.Name() {
+				continue
+			}
+			found++
+			if first {
+				first = false
+				if diff := cmp.Diff(p.Container(), cs[i]); diff != "" {
+					t.Errorf("attached proxy container differs from Container() (-want +got):\n%s", diff)
+				}
+			}
+		}
+	}
+	if found != want {
+		t.Errorf("%d containers named %q after Attach, want %d", found, p.Name(), want)
+	}
+	for _, v := range p.Volumes() {
+		if i := fuzzVolumeIndex(after.Volumes, v.Name); i < 0 || !equality.Semantic.DeepEqual(v, after.Volumes[i]) {
+			t.Errorf("volume %q of the proxy is missing after Attach", v.Name)
+		}
+	}
+}
+
+func countNamed(spec *corev1.PodSpec, name string) int {
+	n := 0
+	for _, cs := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
+		for i := range cs {
+			if cs[i].Name == name {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// podProblems lists what the API server would reject in the parts of a
+// spec that Attach writes, without positions, which Attach shifts.
+func podProblems(spec *corev1.PodSpec) map[string]bool {
+	problems := map[string]bool{}
+	add := func(format string, args ...any) { problems[fmt.Sprintf(format, args...)] = true }
+	containerNames, portNames := map[string]bool{}, map[string]bool{}
+	for _, cs := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
+		for i := range cs {
+			c := &cs[i]
+			if containerNames[c.Name] {
+				add("container name %q twice", c.Name)
+			}
+			containerNames[c.Name] = true
+			for _, port := range c.Ports {
+				if port.Name != "" && portNames[port.Name] {
+					add("port name %q twice", port.Name)
+				}
+				portNames[port.Name] = true
+			}
+			for _, e := range c.Env {
+				for _, msg := range validation.IsEnvVarName(e.Name) {
+					add("container %q env %q: %s", c.Name, e.Name, msg)
+				}
+			}
+			for _, m := range c.VolumeMounts {
+				if fuzzVolumeIndex(spec.Volumes, m.Name) < 0 {
+					add("container %q mounts volume %q, which the pod does not have", c.Name, m.Name)
+				}
+			}
+		}
+	}
+	volNames := map[string]bool{}
+	for _, v := range spec.Volumes {
+		if volNames[v.Name] {
+			add("volume name %q twice", v.Name)
+		}
+		volNames[v.Name] = true
+		for _, msg := range validation.IsDNS1123Label(v.Name) {
+			add("volume name %q: %s", v.Name, msg)
+		}
+	}
+	return problems
+}
+
+func fuzzVolumeIndex(vs []corev1.Volume, name string) int {
+	for i := range vs {
+		if vs[i].Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// FuzzAttachDetach attaches each proxy of propProxies to pod specs decoded
+// from the fuzzer's bytes.
+func FuzzAttachDetach(f *testing.F) {
+	proxies := propProxies(f)
+	artifacts := make([]fuzzArtifacts, len(proxies))
+	for i, np := range proxies {
+		artifacts[i] = artifactsOf(f, np.p)
+	}
+	f.Fuzz(func(t *testing.T, which uint8, podJSON []byte) {
+		var spec corev1.PodSpec
+		if err := json.Unmarshal(podJSON, &spec); err != nil {
+			return
+		}
+		i := int(which) % len(proxies)
+		checkAttachDetach(t, proxies[i].p, artifacts[i], spec)
+	})
+}
+
+// fuzzArtifacts is what Attach adds to a pod besides the proxy container.
+type fuzzArtifacts struct {
+	env    []corev1.EnvVar
+	mounts []corev1.VolumeMount
+	vols   []corev1.Volume
+}
+
+// artifactsOf learns, through the public API only, what Attach adds to an
+// application container.
+func artifactsOf(tb testing.TB, p *cloudsqlproxy.Proxy) fuzzArtifacts {
+	spec := fuzzSimplePod(p)
+	if err := p.Attach(&spec); err != nil {
+		tb.Fatal(err)
+	}
+	app := spec.Containers[len(spec.Containers)-1]
+	return fuzzArtifacts{app.Env, app.VolumeMounts, p.Volumes()}
+}
+
+// present reports whether spec already holds something Attach would add or
+// replace: a container of the proxy's name, or exactly the environment
+// variable, mount or volume the proxy sets. Detach removes those too,
+// because it cannot tell them from its own (its documentation says so), so
+// for such a spec Attach-then-Detach equals Detach, not the identity.
+func (a fuzzArtifacts) present(p *cloudsqlproxy.Proxy, spec *corev1.PodSpec) bool {
+	for _, cs := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
+		for i := range cs {
+			if cs[i].Name == p.Name() {
+				return true
+			}
+			for _, e := range cs[i].Env {
+				for _, mine := range a.env {
+					if e.ValueFrom == nil && e.Name == mine.Name && e.Value == mine.Value {
+						return true
+					}
+				}
+			}
+			for _, m := range cs[i].VolumeMounts {
+				for _, mine := range a.mounts {
+					if equality.Semantic.DeepEqual(m, mine) {
+						return true
+					}
+				}
+			}
+		}
+	}
+	for _, v := range spec.Volumes {
+		for _, mine := range a.vols {
+			if equality.Semantic.DeepEqual(v, mine) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// attachPathRoots are the fields of a PodSpec that Attach may complain
+// about.
+var attachPathRoots = []string{"hostNetwork", "restartPolicy", "initContainers[", "containers[", "ephemeralContainers[", "volumes["}
+
+func checkAttachDetach(t *testing.T, p *cloudsqlproxy.Proxy, a fuzzArtifacts, input corev1.PodSpec) {
+	t.Helper()
+	orig := *input.DeepCopy()
+	spec := input // shares its arrays with input, which Attach must not write
+	err := p.Attach(&spec)
+	if !reflect.DeepEqual(orig, input) {
+		t.Fatalf("Attach wrote into the arrays of the spec it was given (-before +after):\n%s", cmp.Diff(orig, input))
+	}
+	if err != nil {
+		if !errors.Is(err, cloudsqlproxy.ErrConflict) {
+			t.Errorf("Attach error does not wrap ErrConflict: %v", err)
+		}
+		var agg utilerrors.Aggregate
+		if !errors.As(err, &agg) || len(agg.Errors()) == 0 {
+			t.Fatalf("Attach error holds no field errors: %v", err)
+		}
+		for _, e := range agg.Errors() {
+			var fe *field.Error
+			if !errors.As(e, &fe) {
+				t.Errorf("not a *field.Error: %T %v", e, e)
+				continue
+			}
+			known := false
+			for _, r := range attachPathRoots {
+				known = known || strings.HasPrefix(fe.Field, r) || fe.Field == strings.TrimSuffix(r, "[")
+			}
+			if !known {
+				t.Errorf("field error names %q, which is not a field Attach checks: %v", fe.Field, fe)
+			}
+		}
+		if !reflect.DeepEqual(orig, spec) {
+			t.Errorf("failed Attach changed the spec (-before +after):\n%s", cmp.Diff(orig, spec))
+		}
+		return
+	}
+	checkAttached(t, p, &orig, &spec)
+
+	twice := *spec.DeepCopy()
+	if err := p.Attach(&twice); err != nil {
+		t.Fatalf("second Attach: %v", err)
+	}
+	if !reflect.DeepEqual(spec, twice) {
+		t.Errorf("Attach is not idempotent (-once +twice):\n%s", cmp.Diff(spec, twice))
+	}
+
+	attached := *spec.DeepCopy()
+	detached := spec
+	if err := p.Detach(&detached); err != nil {
+		t.Fatalf("Detach after Attach: %v", err)
+	}
+	if !reflect.DeepEqual(attached, spec) {
+		t.Fatalf("Detach wrote into the arrays of the spec it was given (-before +after):\n%s", cmp.Diff(attached, spec))
+	}
+	if a.present(p, &orig) {
+		want := *orig.DeepCopy()
+		if err := p.Detach(&want); err != nil {
+			t.Fatalf("Detach of the original: %v", err)
+		}
+		if !equality.Semantic.DeepEqual(want, detached) {
+			t.Errorf("Detach(Attach(spec)) differs from Detach(spec) (-want +got):\n%s", cmp.Diff(want, detached, cmpopts.EquateEmpty()))
+		}
+		return
+	}
+	if !equality.Semantic.DeepEqual(orig, detached) {
+		t.Errorf("Detach after Attach is not the original (-original +detached):\n%s", cmp.Diff(orig, detached, cmpopts.EquateEmpty()))
+	}
+}
+
+// fuzzNewSeeds are FuzzNew's seed corpus, written to testdata/fuzz/FuzzNew
+// by -update-fuzz-seeds. They cover every option with valid values, and
+// every string option with shell metacharacters, Unicode, bytes that are not
+// UTF-8, and huge values.
+func fuzzNewSeeds() map[string]fuzzNewInput {
+	const (
+		inst  = "my-project:us-central1:db"
+		inst2 = "my-project:europe-west1:replica"
+	)
+	valid := fuzzNewInput{
+		Instance: inst, Instance2: inst2 + "?port=6000&auto-iam-authn=true",
+		Port: 5433, HealthPort: 9802, AdminPort: 9092,
+		Name: "db-proxy", Image: "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.25.3-alpine", Version: "2.25.3",
+		PullPolicy: "Always", Address: "127.0.0.2", SocketDir: "/cloudsql",
+		Secret: "sql-credentials", SecretKey: "key.json",
+		Impersonate:   "a@my-project.iam.gserviceaccount.com,b@my-project.iam.gserviceaccount.com",
+		PromNamespace: "cloudsql", TelProject: "my-project", TelPrefix: "custom.googleapis.com/", TelSampleRate: 100,
+		Endpoint: "https://sqladmin.googleapis.com", Universe: "googleapis.com", Quota: "billing-project",
+		EnvInstance: inst, EnvHost: "DB_HOST", EnvPort: "DB_PORT", EnvSocket: "DB_SOCKET",
+		CPURequest: "250m", MemoryLimit: "256Mi",
+		MaxConns: 100, MinSigterm: int64(5 * time.Second), MaxSigterm: int64(30 * time.Second),
+		JobTimeout: int64(10 * time.Minute), Probe: 7,
+	}
+	with := func(set uint64, f func(*fuzzNewInput)) fuzzNewInput {
+		in := valid
+		in.Set = set
+		if f != nil {
+			f(&in)
+		}
+		return in
+	}
+	// allStrings sets every string input to v.
+	allStrings := func(v string) func(*fuzzNewInput) {
+		return func(in *fuzzNewInput) {
+			rv := reflect.ValueOf(in).Elem()
+			for i := 0; i < rv.NumField(); i++ {
+				if rv.Field(i).Kind() == reflect.String {
+					rv.Field(i).SetString(v)
+				}
+			}
+		}
+	}
+	allBits := ^uint64(0) &^ fzBits(fzNilOption)
+	tcp := fzBits(fzPort, fzInstance2, fzHealthPort, fzAdminPort, fzName, fzImage, fzVersion, fzPullPolicy,
+		fzResources, fzAddress, fzAutoIAM, fzSecret, fzSecretKey, fzImpersonate, fzLazyRefresh, fzMaxConns,
+		fzMinSigterm, fzMaxSigterm, fzDebugLogs, fzPrometheus, fzTelemetry, fzTelDisableTraces, fzQuitQuitQuit,
+		fzDebugServer, fzEndpoint, fzQuota, fzStartupProbe, fzLivenessProbe, fzReadinessProbe, fzAppEnv)
+	hostile := "'\"`$(touch /tmp/cloudsqlproxy-fuzz-canary)`;|&<>\\\n*?~#!{}[]"
+	// Accepted by New where a printable value is: the strings that reach
+	// the proxy's arguments without validation of their alphabet.
+	shellInArgs := func(in *fuzzNewInput) {
+		in.SocketDir = "/a'b\"c`d`$(touch${IFS}/tmp/cloudsqlproxy-fuzz-canary);e|f&g"
+		in.TelPrefix = "$(touch${IFS}/tmp/cloudsqlproxy-fuzz-canary)`id`;'\"\\"
+		in.Endpoint = "https://example.com/$(id)`id`;x'y\"z"
+	}
+	huge := strings.Repeat("a", 1<<13) // far beyond every limit; larger inputs only slow the fuzzer
+	return map[string]fuzzNewInput{
+		"defaults":               with(0, nil),
+		"nil-option":             with(fzBits(fzNilOption), nil),
+		"all-valid-tcp":          with(tcp, func(in *fuzzNewInput) { in.EnvSocket = "" }),
+		"all-valid-socket":       with(fzBits(fzInstance2, fzSocket, fzSecret, fzAppEnv, fzPrivateIP, fzQuiet), func(in *fuzzNewInput) { in.Instance2 = inst2; in.EnvHost, in.EnvPort = "", "" }),
+		"legacy":                 with(fzBits(fzLegacy, fzAppEnv), func(in *fuzzNewInput) { in.EnvSocket = "" }),
+		"job":                    with(fzBits(fzJob, fzAppEnv), func(in *fuzzNewInput) { in.JobTimeout = 0; in.EnvSocket = "" }),
+		"job-timeout-socket":     with(fzBits(fzJob, fzSocket, fzSecret, fzName), nil),
+		"job-timeout-distroless": with(fzBits(fzJob, fzImage), func(in *fuzzNewInput) { in.Image = cloudsqlproxy.DefaultImage }),
+		"job-fractional-timeout": with(fzBits(fzJob), func(in *fuzzNewInput) { in.JobTimeout = int64(1500 * time.Millisecond) }),
+		"job-huge-timeout":       with(fzBits(fzJob), func(in *fuzzNewInput) { in.JobTimeout = int64(1<<63-1) / int64(time.Second) * int64(time.Second) }),
+		"every-option":           with(allBits, nil),
+		"conflicts": with(fzBits(fzPrivateIP, fzPSC, fzQuiet, fzDebugLogs, fzEndpoint, fzUniverse, fzSocket, fzPort, fzAddress), func(in *fuzzNewInput) {
+			in.Instance = inst + "?private-ip=true&psc=true&port=1"
+		}),
+		"old-image": with(fzBits(fzImage, fzPSC, fzLazyRefresh, fzDebugLogs, fzMinSigterm, fzUniverse, fzLegacy), func(in *fuzzNewInput) {
+			in.Image = "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.1.0"
+		}),
+		"query-params": with(fzBits(fzInstance2), func(in *fuzzNewInput) {
+			in.Instance = inst + "?port=5433&private-ip=t&auto-iam-authn=F&psc=&unknown=1&port=2"
+			in.Instance2 = inst2 + "?port=abc&private-ip=maybe;x=%zz"
+		}),
+		"domain-scoped": with(fzBits(fzInstance2), func(in *fuzzNewInput) {
+			in.Instance = "example.com:my-project:us-central1:db"
+			in.Instance2 = "example.com:my-project:us-central1:db2?port=7000"
+		}),
+		"port-overflow": with(fzBits(fzPort, fzInstance2), func(in *fuzzNewInput) { in.Port = 65535; in.Instance2 = inst2 }),
+		"negative": with(allBits, func(in *fuzzNewInput) {
+			in.Port, in.HealthPort, in.AdminPort, in.Probe = -1, 0, -65536, -1
+			in.MinSigterm, in.MaxSigterm, in.JobTimeout, in.TelSampleRate = -1, -1, -1, -1
+			in.CPURequest, in.MemoryLimit = "-1", "-1Gi"
+		}),
+		"extremes": with(allBits, func(in *fuzzNewInput) {
+			in.Port, in.HealthPort, in.AdminPort, in.Probe = 1<<31-1, -1<<31, 65536, 1<<31-1
+			in.MinSigterm, in.MaxSigterm, in.JobTimeout = 1<<63-1, -1<<63, 1<<63-1
+			in.MaxConns, in.TelSampleRate = 1<<64-1, 1<<62
+			in.CPURequest, in.MemoryLimit = "9223372036854775807", "1e300"
+		}),
+		"request-above-limit":          with(fzBits(fzResources), func(in *fuzzNewInput) { in.CPURequest, in.MemoryLimit = "1", "1" }),
+		"shell-metachars-everywhere":   with(allBits, allStrings(hostile)),
+		"shell-metachars-in-args-tcp":  with(fzBits(fzTelemetry, fzEndpoint), shellInArgs),
+		"shell-metachars-in-args-sock": with(fzBits(fzTelemetry, fzSocket, fzJob), shellInArgs),
+		"unicode-everywhere":           with(allBits, allStrings("prøxy-ｐｒｏｊｅｃｔ\u202e\u200bdb\U0001F600")),
+		"unicode-lookalikes": with(fzBits(fzInstance2, fzName, fzSecret), func(in *fuzzNewInput) {
+			in.Instance = "my-projеct:us-central1:db" // Cyrillic е
+			in.Instance2 = "my-project:us-central1:db\u00a0"
+			in.Name, in.Secret = "cloudsql-prоxy", "ѕecret"
+		}),
+		"not-utf8-everywhere": with(allBits, allStrings("db\xff\xfe\x00\x80")),
+		"nul-and-newlines": with(fzBits(fzName, fzImage, fzSocket, fzTelemetry, fzEndpoint), func(in *fuzzNewInput) {
+			in.Instance = inst + "\x00"
+			in.Name, in.Image, in.SocketDir = "proxy\n", "gcr.io/x:1\x00", "/cloudsql\n"
+			in.TelPrefix, in.Endpoint = "a\x00b", "https://example.com/\r\nx"
+		}),
+		"empty-everywhere": with(allBits, allStrings("")),
+		"huge-everywhere":  with(allBits, allStrings(huge)),
+		"huge-valid-shape": with(fzBits(fzImage, fzSocket, fzTelemetry, fzEndpoint, fzImpersonate), func(in *fuzzNewInput) {
+			in.Instance = "my-project:us-central1:" + strings.Repeat("d", 200)
+			in.Image = "registry.example/" + huge + ":2.25.3"
+			in.SocketDir = "/" + strings.Repeat("s", 200)
+			in.TelPrefix = huge
+			in.Endpoint = "https://example.com/" + huge
+			in.Impersonate = strings.Repeat("a@my-project.iam.gserviceaccount.com,", 1000) + "b@x.com"
+		}),
+	}
+}
+
+// fuzzCorpusFile renders args in the format of go test's corpus files.
+func fuzzCorpusFile(args []any) []byte {
+	var b strings.Builder
+	b.WriteString("go test fuzz v1\n")
+	for _, a := range args {
+		switch v := a.(type) {
+		case string:
+			fmt.Fprintf(&b, "string(%q)\n", v)
+		case []byte:
+			fmt.Fprintf(&b, "[]byte(%q)\n", v)
+		default:
+			fmt.Fprintf(&b, "%T(%v)\n", v, v)
+		}
+	}
+	return []byte(b.String())
+}
+
+// fuzzAttachSeeds are FuzzAttachDetach's seed corpus: the proxy index (into
+// propConfigs) and a PodSpec as JSON.
+func fuzzAttachSeeds() map[string][]any {
+	seed := func(which int, json string) []any { return []any{uint8(which), []byte(json)} }
+	const app = `{"name":"app","image":"registry.example/app:1","ports":[{"name":"http","containerPort":8080}],"env":[{"name":"MODE","value":"x"}],"volumeMounts":[{"name":"data","mountPath":"/data"}]}`
+	const data = `{"name":"data","emptyDir":{}}`
+	seeds := map[string][]any{
+		"empty":                 seed(0, `{}`),
+		"nulls":                 seed(1, `{"initContainers":null,"containers":[null,{}],"volumes":[null],"ephemeralContainers":null}`),
+		"app":                   seed(1, `{"restartPolicy":"Never","containers":[`+app+`],"volumes":[`+data+`]}`),
+		"migrations":            seed(3, `{"restartPolicy":"OnFailure","initContainers":[{"name":"migrate","image":"m"}],"containers":[`+app+`],"volumes":[`+data+`]}`),
+		"existing-native-proxy": seed(1, `{"initContainers":[{"name":"cloudsql-proxy","image":"gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.20.0"},{"name":"migrate","image":"m"}],"containers":[`+app+`]}`),
+		"existing-v1-proxy":     seed(0, `{"containers":[`+app+`,{"name":"cloudsql-proxy","image":"gcr.io/cloudsql-docker/gce-proxy:1.33.2"}]}`),
+		"proxy-in-both-lists":   seed(0, `{"initContainers":[{"name":"cloudsql-proxy","image":"gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.25.3"}],"containers":[{"name":"cloudsql-proxy","image":"gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.25.3"}]}`),
+		"proxy-twice-in-init":   seed(0, `{"initContainers":[{"name":"cloudsql-proxy","image":"gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.25.3"},{"name":"cloudsql-proxy","image":"gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.25.3"}]}`),
+		"name-of-unrelated":     seed(0, `{"initContainers":[{"name":"cloudsql-proxy","image":"busybox"}]}`),
+		"ephemeral-proxy-name":  seed(0, `{"containers":[`+app+`],"ephemeralContainers":[{"name":"cloudsql-proxy","image":"busybox"}]}`),
+		"port-clashes":          seed(1, `{"hostNetwork":true,"containers":[{"name":"a","ports":[{"containerPort":9801},{"containerPort":5432},{"containerPort":5433},{"name":"csql-health","containerPort":1}]}]}`),
+		"env-same-value":        seed(1, `{"restartPolicy":"Never","containers":[{"name":"a","env":[{"name":"DB_HOST","value":"127.0.0.1"},{"name":"DB_PORT","value":"5432"},{"name":"DB_PORT","value":"5432"}]}]}`),
+		"env-other-value":       seed(3, `{"restartPolicy":"Never","containers":[{"name":"a","env":[{"name":"DB_HOST","value":"10.0.0.1"}]}]}`),
+		"env-value-from":        seed(1, `{"containers":[{"name":"a","env":[{"name":"DB_PORT","valueFrom":{"fieldRef":{"fieldPath":"status.podIP"}}}]}]}`),
+		"socket-mount-same":     seed(2, `{"containers":[{"name":"a","volumeMounts":[{"name":"cloudsql-proxy-sockets","mountPath":"/cloudsql"}]}],"volumes":[{"name":"cloudsql-proxy-sockets","emptyDir":{}}]}`),
+		"socket-mount-other":    seed(2, `{"containers":[{"name":"a","volumeMounts":[{"name":"data","mountPath":"/cloudsql"}]}],"volumes":[`+data+`]}`),
+		"volume-other-content":  seed(1, `{"containers":[`+app+`],"volumes":[{"name":"cloudsql-proxy-credentials","secret":{"secretName":"other"}}]}`),
+		"job-restart-always":    seed(4, `{"restartPolicy":"Always","containers":[`+app+`]}`),
+		"job-timeout-never":     seed(5, `{"restartPolicy":"Never","containers":[`+app+`,{"name":"side","image":"s","env":[{"name":"CSQL_PROXY_QUIT_URLS","value":"http://localhost:9091/quitquitquit"}]}]}`),
+		"quantities-and-time":   seed(0, `{"containers":[{"name":"a","resources":{"limits":{"cpu":"1.5","memory":"1e3Mi"}}}],"volumes":[{"name":"e","ephemeral":{"volumeClaimTemplate":{"metadata":{"creationTimestamp":"2024-01-01T00:00:00Z"},"spec":{}}}}],"overhead":{"cpu":"10m"}}`),
+	}
+	many := `{"restartPolicy":"Never","containers":[`
+	for i := 0; i < 100; i++ {
+		if i > 0 {
+			many += ","
+		}
+		many += fmt.Sprintf(`{"name":"c%d","ports":[{"containerPort":%d}]}`, i, 8000+i)
+	}
+	seeds["hundred-containers"] = seed(1, many+`]}`)
+	return seeds
+}
+
+// TestFuzzSeedCorpora keeps testdata/fuzz/FuzzNew and FuzzAttachDetach in
+// step with fuzzNewSeeds and fuzzAttachSeeds. Other files there are inputs
+// the fuzzer found and are kept.
+func TestFuzzSeedCorpora(t *testing.T) {
+	news := fuzzNewSeeds()
+	corpora := map[string]map[string][]any{"FuzzNew": {}, "FuzzAttachDetach": fuzzAttachSeeds()}
+	for name, in := range news {
+		corpora["FuzzNew"][name] = fuzzNewArgs(in)
+	}
+	for target, seeds := range corpora {
+		checkSeedDir(t, filepath.Join("testdata", "fuzz", target), seeds)
+	}
+}
+
+func checkSeedDir(t *testing.T, dir string, seeds map[string][]any) {
+	names := make([]string, 0, len(seeds))
+	for name := range seeds {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	if *updateFuzzSeeds {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range names {
+		want := fuzzCorpusFile(seeds[name])
+		path := filepath.Join(dir, name)
+		if *updateFuzzSeeds {
+			if err := os.WriteFile(path, want, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		got, err := os.ReadFile(path)
+		if err != nil {
+			t.Errorf("%v (run go test -run TestFuzzSeedCorpora -update-fuzz-seeds .)", err)
+			continue
+		}
+		if string(got) != string(want) {
+			t.Errorf("%s differs from its seed %q; run go test -run TestFuzzSeedCorpora -update-fuzz-seeds .", path, name)
+		}
+	}
+}

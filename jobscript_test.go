@@ -1,0 +1,383 @@
+package cloudsqlproxy_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/podspec/cloudsqlproxy"
+)
+
+// The Job-mode wrapper runs under a real shell here: dash (Debian's
+// /bin/sh) and busybox sh (the ash of the proxy's -alpine image, which is
+// the shell that runs it in a pod). The proxy is replaced by a stand-in,
+// this test binary itself started with standinDirEnv set, which records
+// its arguments and then behaves as standinModeEnv says.
+
+const (
+	standinDirEnv  = "CLOUDSQLPROXY_TEST_STANDIN_DIR"
+	standinModeEnv = "CLOUDSQLPROXY_TEST_STANDIN_MODE"
+)
+
+func init() {
+	if dir := os.Getenv(standinDirEnv); dir != "" {
+		standinMain(dir, os.Getenv(standinModeEnv))
+	}
+}
+
+// standinMain is the stand-in proxy. It writes its arguments, each followed
+// by a NUL, to <dir>/argv, then:
+//   - "exit=N": exits with status N;
+//   - "term=N": writes <dir>/ready, waits for SIGTERM, writes <dir>/term and
+//     exits with status N (0 is the proxy with --exit-zero-on-sigterm).
+func standinMain(dir, mode string) {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM)
+	var argv bytes.Buffer
+	for _, a := range os.Args[1:] {
+		argv.WriteString(a)
+		argv.WriteByte(0)
+	}
+	must := func(err error) {
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "stand-in:", err)
+			os.Exit(125)
+		}
+	}
+	must(os.WriteFile(filepath.Join(dir, "argv"), argv.Bytes(), 0o644))
+	kind, n, _ := strings.Cut(mode, "=")
+	code, err := strconv.Atoi(n)
+	must(err)
+	switch kind {
+	case "exit":
+	case "term":
+		must(os.WriteFile(filepath.Join(dir, "ready"), nil, 0o644))
+		select {
+		case <-sigs:
+			must(os.WriteFile(filepath.Join(dir, "term"), nil, 0o644))
+		case <-time.After(time.Minute):
+			code = 124 // never told to stop
+		}
+	default:
+		must(fmt.Errorf("unknown mode %q", mode))
+	}
+	os.Exit(code)
+}
+
+// jobShells are the shells to run the wrapper under: the argv prefix that
+// stands for "/bin/sh".
+func jobShells(t *testing.T) map[string][]string {
+	shells := map[string][]string{"dash (/bin/sh)": {"/bin/sh"}}
+	if bb, err := exec.LookPath("busybox"); err == nil {
+		shells["busybox sh"] = []string{bb, "sh"}
+	} else if os.Getenv("CI") != "" {
+		t.Fatal("busybox is not installed (apt-get install busybox): the wrapper must be tested under the -alpine image's shell")
+	} else {
+		t.Log("busybox not installed: testing under /bin/sh only")
+	}
+	return shells
+}
+
+// jobRun is one run of the wrapper.
+type jobRun struct {
+	cmd   *exec.Cmd
+	out   string // the stand-in's directory
+	cwd   string // the shell's working directory, where a canary would land
+	done  chan error
+	start time.Time
+}
+
+// startJob runs command (a Job-mode container command) under shell with the
+// stand-in in place of /cloud-sql-proxy.
+func startJob(t *testing.T, shell []string, command []string, mode string) *jobRun {
+	t.Helper()
+	if len(command) < 6 || command[0] != "/bin/sh" || command[1] != "-c" || command[5] != "/cloud-sql-proxy" {
+		t.Fatalf("not a Job-mode wrapper command: %q", command)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	argv := append(append([]string(nil), shell...), command[1:]...)
+	argv[len(shell)+4] = self
+	r := &jobRun{out: t.TempDir(), cwd: t.TempDir(), done: make(chan error, 1)}
+	r.cmd = exec.Command(argv[0], argv[1:]...)
+	r.cmd.Dir = r.cwd
+	r.cmd.Env = append(os.Environ(), standinDirEnv+"="+r.out, standinModeEnv+"="+mode)
+	// Its own process group, so that the cleanup reaches every process the
+	// wrapper started even if the wrapper fails to.
+	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// A file, not a pipe: the wrapper's timer (a sleep that outlives it
+	// until the pod's container ends) would hold a pipe open, and Wait would
+	// wait for it.
+	stderr, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stderr.Close()
+	r.cmd.Stderr = stderr
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.start = time.Now()
+	go func() { r.done <- r.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
+		if b, _ := os.ReadFile(stderr.Name()); len(b) > 0 {
+			t.Logf("wrapper stderr: %s", b)
+		}
+	})
+	return r
+}
+
+// wait returns the wrapper's exit status, failing after limit.
+func (r *jobRun) wait(t *testing.T, limit time.Duration) int {
+	t.Helper()
+	select {
+	case err := <-r.done:
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return 0
+	case <-time.After(limit):
+		t.Fatalf("the wrapper did not exit within %v", limit)
+		return -1
+	}
+}
+
+func (r *jobRun) exists(name string) bool {
+	_, err := os.Stat(filepath.Join(r.out, name))
+	return err == nil
+}
+
+// waitFor polls until the stand-in wrote name, or the wrapper exited.
+func (r *jobRun) waitFor(t *testing.T, name string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !r.exists(name) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the stand-in never wrote %s", name)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// argv is what the stand-in received.
+func (r *jobRun) argv(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(r.out, "argv"))
+	if err != nil {
+		t.Fatalf("the stand-in did not run: %v", err)
+	}
+	args := strings.Split(string(b), "\x00")
+	return args[:len(args)-1]
+}
+
+// noCanary fails when anything appeared in the shell's working directory:
+// every hostile value below tries to create a file there.
+func (r *jobRun) noCanary(t *testing.T) {
+	t.Helper()
+	entries, err := os.ReadDir(r.cwd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		t.Errorf("the shell ran part of a value: it created %q", e.Name())
+	}
+}
+
+// waitTrapped waits until the wrapper has started its timer subshell, which
+// it does after installing its SIGTERM trap.
+func (r *jobRun) waitTrapped(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for len(childrenOf(r.cmd.Process.Pid)) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the wrapper never started its timer")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// childrenOf lists the processes whose parent is pid, from /proc.
+func childrenOf(pid int) []int {
+	var kids []int
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, s := range stats {
+		b, err := os.ReadFile(s)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			child, _ := strconv.Atoi(filepath.Base(filepath.Dir(s)))
+			kids = append(kids, child)
+		}
+	}
+	return kids
+}
+
+// The values New lets through into the proxy's arguments unvalidated in
+// their alphabet: printable ASCII without blanks, which still holds every
+// shell metacharacter. Each tries to create a file in the working directory.
+const (
+	// A socket path has at most 107 bytes, which keeps this one short.
+	hostileSocketDir = "/'\"`touch${IFS}b1`$(touch${IFS}c1);touch${IFS}s1*"
+	hostilePrefix    = "$(touch${IFS}c2)`touch${IFS}b2`;touch${IFS}s2|touch${IFS}p2&touch${IFS}a2'\"\\$IFS*?[a]{b,c}~#!"
+	hostileEndpoint  = "https://example.com/$(touch${IFS}c3)`touch${IFS}b3`;touch${IFS}s3'x\"y"
+)
+
+func hostileJobProxy(t *testing.T, timeout time.Duration) *cloudsqlproxy.Proxy {
+	t.Helper()
+	p, err := cloudsqlproxy.New("my-project:us-central1:db",
+		cloudsqlproxy.ForJob(timeout),
+		cloudsqlproxy.WithUnixSocket(hostileSocketDir),
+		cloudsqlproxy.WithTelemetry(cloudsqlproxy.Telemetry{Project: "my-project", Prefix: hostilePrefix}),
+		cloudsqlproxy.WithSQLAdminAPIEndpoint(hostileEndpoint),
+	)
+	if err != nil {
+		t.Fatalf("New with hostile values: %v", err)
+	}
+	return p
+}
+
+// TestJobWrapperPassesHostileOptionsVerbatim: hostile option values reach
+// the proxy byte for byte, and nothing in them runs.
+func TestJobWrapperPassesHostileOptionsVerbatim(t *testing.T) {
+	c := hostileJobProxy(t, time.Hour).Container()
+	args := c.Command[6:]
+	for _, v := range []string{"--unix-socket=" + hostileSocketDir, "--telemetry-prefix=" + hostilePrefix, "--sqladmin-api-endpoint=" + hostileEndpoint} {
+		if !containsString(args, v) {
+			t.Fatalf("the proxy's arguments %q lack %q: the test no longer covers that value", args, v)
+		}
+	}
+	for name, shell := range jobShells(t) {
+		t.Run(name, func(t *testing.T) {
+			r := startJob(t, shell, c.Command, "exit=0")
+			if status := r.wait(t, 30*time.Second); status != 0 {
+				t.Errorf("exit status %d, want the stand-in's 0", status)
+			}
+			if diff := cmp.Diff(args, r.argv(t)); diff != "" {
+				t.Errorf("arguments the proxy received (-generated +received):\n%s", diff)
+			}
+			r.noCanary(t)
+		})
+	}
+}
+
+// TestJobWrapperScriptNeverEvaluatesItsParameters gives the script
+// positional parameters that New would never produce (newlines, blanks,
+// empty strings, bytes that are not UTF-8, leading dashes) to show that the
+// script itself never parses them, whatever the library lets through.
+func TestJobWrapperScriptNeverEvaluatesItsParameters(t *testing.T) {
+	c := hostileJobProxy(t, time.Hour).Container()
+	args := []string{
+		"", " ", "a b", "--flag=x y", "-", "--", "-c", "x\ny", "\n", "\t\r",
+		"$(touch n1)", "`touch n2`", "; touch n3", "&& touch n4", "| touch n5", "> n6", "< /etc/passwd",
+		"'", "\"", "\\", "\\'", "$'touch n7'", "${IFS}", "$IFS", "$@", "$*", "$0", "$1", "$p", "$!",
+		"*", "?", "[a-z]*", "~", "~root", "{a,b}", "#", "!", "$((1+1))",
+		"\xff\xfe", "ünïcödé ☃", "\u202e", strings.Repeat("x", 100000),
+		"x\n$(touch n8)\n`touch n9`\n; touch n10",
+	}
+	command := append(append([]string(nil), c.Command[:6]...), args...)
+	for name, shell := range jobShells(t) {
+		t.Run(name, func(t *testing.T) {
+			r := startJob(t, shell, command, "exit=0")
+			if status := r.wait(t, 30*time.Second); status != 0 {
+				t.Errorf("exit status %d, want the stand-in's 0", status)
+			}
+			if diff := cmp.Diff(args, r.argv(t)); diff != "" {
+				t.Errorf("arguments the proxy received (-given +received):\n%s", diff)
+			}
+			r.noCanary(t)
+		})
+		t.Run(name+"/hostile timeout", func(t *testing.T) {
+			// Not a number: sleep fails at once and the wrapper stops the
+			// proxy, but the value is still never evaluated.
+			hostile := append([]string(nil), command...)
+			hostile[4] = "1;touch${IFS}t1$(touch t2)`touch t3`"
+			r := startJob(t, shell, hostile, "term=0")
+			r.wait(t, 30*time.Second)
+			r.noCanary(t)
+		})
+	}
+}
+
+// TestJobWrapperSignalsAndStatus: the wrapper exits with the proxy's own
+// status, forwards SIGTERM, and stops the proxy when the timeout passes.
+func TestJobWrapperSignalsAndStatus(t *testing.T) {
+	long := hostileJobProxy(t, time.Hour).Container().Command
+	short := hostileJobProxy(t, time.Second).Container().Command
+	for name, shell := range jobShells(t) {
+		t.Run(name, func(t *testing.T) {
+			for _, status := range []int{0, 1, 3, 143} {
+				t.Run(fmt.Sprintf("proxy exits %d", status), func(t *testing.T) {
+					r := startJob(t, shell, long, fmt.Sprintf("exit=%d", status))
+					// Well before the hour: the wrapper does not wait for
+					// its timer once the proxy is gone.
+					if got := r.wait(t, 30*time.Second); got != status {
+						t.Errorf("wrapper exit status %d, want the proxy's %d", got, status)
+					}
+				})
+			}
+			for _, status := range []int{0, 143} {
+				t.Run(fmt.Sprintf("SIGTERM to the wrapper, proxy exits %d", status), func(t *testing.T) {
+					r := startJob(t, shell, long, fmt.Sprintf("term=%d", status))
+					r.waitFor(t, "ready")
+					r.waitTrapped(t)
+					if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+						t.Fatal(err)
+					}
+					if got := r.wait(t, 30*time.Second); got != status {
+						t.Errorf("wrapper exit status %d, want the proxy's %d", got, status)
+					}
+					if !r.exists("term") {
+						t.Error("the proxy never received SIGTERM")
+					}
+				})
+			}
+			t.Run("timeout", func(t *testing.T) {
+				r := startJob(t, shell, short, "term=0")
+				r.waitFor(t, "ready")
+				if got := r.wait(t, 30*time.Second); got != 0 {
+					t.Errorf("wrapper exit status %d after the timeout, want 0", got)
+				}
+				if !r.exists("term") {
+					t.Error("the proxy was not sent SIGTERM when the timeout passed")
+				}
+				if took := time.Since(r.start); took < time.Second {
+					t.Errorf("the proxy was stopped after %v, before the 1s timeout", took)
+				}
+			})
+		})
+	}
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
