@@ -149,14 +149,23 @@ func (p *Proxy) locate(spec *corev1.PodSpec) (found, field.ErrorList) {
 	var errs field.ErrorList
 	name := p.Name()
 	at := found{}
-	if i := containerIndex(spec.InitContainers, name); i >= 0 {
-		at = found{inInit, i}
-	}
-	if i := containerIndex(spec.Containers, name); i >= 0 {
-		if at.list != nowhere {
-			errs = append(errs, field.Duplicate(field.NewPath("containers").Index(i).Child("name"), name))
+	// Names are unique across both lists; a second container of the
+	// proxy's name, in either list, leaves it unclear which one to replace.
+	for _, l := range []struct {
+		list list
+		name string
+		cs   []corev1.Container
+	}{{inInit, "initContainers", spec.InitContainers}, {inContainers, "containers", spec.Containers}} {
+		for i := range l.cs {
+			if l.cs[i].Name != name {
+				continue
+			}
+			if at.list != nowhere {
+				errs = append(errs, field.Duplicate(field.NewPath(l.name).Index(i).Child("name"), name))
+				continue
+			}
+			at = found{l.list, i}
 		}
-		at = found{inContainers, i}
 	}
 	for i := range spec.EphemeralContainers {
 		if spec.EphemeralContainers[i].Name == name {
@@ -270,7 +279,7 @@ func (p *Proxy) checkWiring(listName string, cs []corev1.Container, hasProxy boo
 			}
 		}
 		for _, m := range p.appMounts {
-			if j := mountIndex(c.VolumeMounts, m.MountPath); j >= 0 && c.VolumeMounts[j] != m {
+			if j := mountIndex(c.VolumeMounts, m.MountPath); j >= 0 && !sameMount(c.VolumeMounts[j], m) {
 				errs = append(errs, field.Invalid(cp().Child("volumeMounts").Index(j).Child("mountPath"), m.MountPath,
 					fmt.Sprintf("container %q already mounts volume %q at the proxy's socket directory", c.Name, c.VolumeMounts[j].Name)))
 			}
@@ -324,10 +333,12 @@ func (p *Proxy) unwire(cs []corev1.Container) []corev1.Container {
 	var out []corev1.Container
 	for i := range cs {
 		env := slices.DeleteFunc(slices.Clone(cs[i].Env), func(e corev1.EnvVar) bool {
-			return e.ValueFrom == nil && slices.Contains(p.appEnv, e)
+			return e.ValueFrom == nil && slices.ContainsFunc(p.appEnv, func(mine corev1.EnvVar) bool {
+				return mine.Name == e.Name && mine.Value == e.Value
+			})
 		})
 		mounts := slices.DeleteFunc(slices.Clone(cs[i].VolumeMounts), func(m corev1.VolumeMount) bool {
-			return slices.Contains(p.appMounts, m)
+			return slices.ContainsFunc(p.appMounts, func(mine corev1.VolumeMount) bool { return sameMount(mine, m) })
 		})
 		if len(env) == len(cs[i].Env) && len(mounts) == len(cs[i].VolumeMounts) {
 			continue
@@ -342,6 +353,10 @@ func (p *Proxy) unwire(cs []corev1.Container) []corev1.Container {
 	}
 	return out
 }
+
+// sameMount compares mounts field by field: newer k8s.io/api versions add
+// slice fields to VolumeMount, which makes == stop compiling.
+func sameMount(a, b corev1.VolumeMount) bool { return equality.Semantic.DeepEqual(a, b) }
 
 func nilIfEmpty[T any](s []T) []T {
 	if len(s) == 0 {

@@ -328,6 +328,9 @@ func TestAttachConflicts(t *testing.T) {
 			s.InitContainers[0] = corev1.Container{Name: DefaultName, Image: DefaultImage}
 			s.Containers[1] = corev1.Container{Name: DefaultName, Image: DefaultImage}
 		}, []string{"containers[1].name: " + string(field.ErrorTypeDuplicate)}, nil},
+		{"proxy name twice in one list", nil, func(s *corev1.PodSpec) {
+			s.Containers = append(s.Containers, corev1.Container{Name: DefaultName, Image: DefaultImage}, corev1.Container{Name: DefaultName})
+		}, []string{"containers[3].name: " + string(field.ErrorTypeDuplicate)}, nil},
 		{"ephemeral container with the proxy's name", nil, func(s *corev1.PodSpec) {
 			s.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: DefaultName, Image: "busybox"}}}
 		}, []string{"ephemeralContainers[0].name: " + string(field.ErrorTypeDuplicate)}, nil},
