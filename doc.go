@@ -29,7 +29,9 @@
 // user with a read-only root file system and no capabilities, which meets
 // Pod Security "restricted". Every flag gets an explicit value where the
 // proxy's default would need the SQL Admin API (ports) or would not work in
-// a pod (health address). Each option's documentation gives its default.
+// a pod (health address). A "$" in a value is written as "$$", since the
+// kubelet would otherwise expand "$(NAME)" in arguments and environment
+// values. Each option's documentation gives its default.
 //
 // # Errors
 //

@@ -140,6 +140,22 @@ func TestAttachWiresOnlyContainersThatCanReachTheProxy(t *testing.T) {
 			t.Errorf("the proxy itself got env %q", got)
 		}
 	})
+	t.Run("socket path env escaped for the kubelet, mount path not", func(t *testing.T) {
+		spec := appPod()
+		if err := mustNew(t, WithUnixSocket("/run/$x"), WithAppEnv(inst, AppEnv{Socket: "DB_SOCKET"})).Attach(&spec); err != nil {
+			t.Fatal(err)
+		}
+		app := spec.Containers[0]
+		if got := app.Env[0].Value; got != "/run/$$x/"+inst {
+			t.Errorf("DB_SOCKET = %q, want the $ doubled", got)
+		}
+		if got := app.VolumeMounts[0].MountPath; got != "/run/$x" {
+			t.Errorf("mountPath = %q, want it literal (the kubelet does not expand mount paths)", got)
+		}
+		if got := spec.InitContainers[0].Args[5]; got != "--unix-socket=/run/$$x" {
+			t.Errorf("proxy arg = %q, want the $ doubled", got)
+		}
+	})
 	t.Run("unix socket mounted where the proxy writes it", func(t *testing.T) {
 		spec := appPod()
 		if err := mustNew(t, allWiring(nil)...).Attach(&spec); err != nil {

@@ -860,7 +860,7 @@ func build(c *config, insts []instance) *Proxy {
 			p.appEnv = append(p.appEnv, corev1.EnvVar{Name: ae.env.Port, Value: strconv.Itoa(int(in.port))})
 		}
 		if ae.env.Socket != "" {
-			p.appEnv = append(p.appEnv, corev1.EnvVar{Name: ae.env.Socket, Value: c.socketDir + "/" + in.name})
+			p.appEnv = append(p.appEnv, corev1.EnvVar{Name: ae.env.Socket, Value: kubeEscape(c.socketDir + "/" + in.name)})
 		}
 	}
 	p.container = ctr
@@ -897,6 +897,11 @@ while kill -0 "$p" 2>/dev/null; do wait "$p"; s=$?; done
 kill "$w" 2>/dev/null
 exit "$s"`
 
+// kubeEscape protects a value from the kubelet, which expands $(NAME) in
+// args and env values and turns $$ into $: doubling every $ makes the
+// process see exactly the configured value.
+func kubeEscape(s string) string { return strings.ReplaceAll(s, "$", "$$") }
+
 // args renders the proxy's flags in a fixed order, instances last.
 func args(c *config, insts []instance) []string {
 	a := make([]string, 0, 12+len(insts))
@@ -907,7 +912,7 @@ func args(c *config, insts []instance) []string {
 	}
 	value := func(name, v string) {
 		if v != "" {
-			a = append(a, "--"+name+"="+v)
+			a = append(a, "--"+name+"="+kubeEscape(v))
 		}
 	}
 	a = append(a, "--structured-logs")

@@ -75,6 +75,8 @@ func TestArgs(t *testing.T) {
 		{"sql admin endpoint", inst, []Option{WithSQLAdminAPIEndpoint("https://sqladmin.mtls.googleapis.com")}, withBase("--address=127.0.0.1", "--sqladmin-api-endpoint=https://sqladmin.mtls.googleapis.com", inst+"?port=5432")},
 		{"universe domain", inst, []Option{WithUniverseDomain("example.goog")}, withBase("--address=127.0.0.1", "--universe-domain=example.goog", inst+"?port=5432")},
 		{"quota project", inst, []Option{WithQuotaProject("billing-project")}, withBase("--address=127.0.0.1", "--quota-project=billing-project", inst+"?port=5432")},
+		{"dollar signs survive the kubelet's $(VAR) expansion", inst, []Option{WithSQLAdminAPIEndpoint("https://x.example.com/$(HOME)/$$"), WithTelemetry(Telemetry{Project: "my-project", Prefix: "a$b"})},
+			withBase("--address=127.0.0.1", "--telemetry-project=my-project", "--telemetry-prefix=a$$b", "--sqladmin-api-endpoint=https://x.example.com/$$(HOME)/$$$$", inst+"?port=5432")},
 		{"job", inst, []Option{ForJob(0)}, withBase("--address=127.0.0.1", "--quitquitquit", "--admin-port=9091", inst+"?port=5432")},
 		{"nil option ignored", inst, []Option{nil}, withBase("--address=127.0.0.1", inst+"?port=5432")},
 	}
@@ -180,6 +182,11 @@ func TestContainerFields(t *testing.T) {
 		{"job timeout keeps a custom alpine image", []Option{ForJob(time.Minute), WithImage("eu.gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.20.0-alpine")}, func(t *testing.T, c corev1.Container) {
 			if c.Image != "eu.gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.20.0-alpine" {
 				t.Errorf("Image = %q", c.Image)
+			}
+		}},
+		{"job script has nothing the kubelet would expand", []Option{ForJob(time.Minute)}, func(t *testing.T, c corev1.Container) {
+			if strings.Contains(c.Command[2], "$(") || strings.Contains(c.Command[2], "$$") {
+				t.Errorf("the kubelet would rewrite the Job script:\n%s", c.Command[2])
 			}
 		}},
 		{"credentials volume mount", []Option{WithCredentialsSecret("sa-key")}, func(t *testing.T, c corev1.Container) {
