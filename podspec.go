@@ -229,7 +229,7 @@ func (p *Proxy) checkPod(spec *corev1.PodSpec, at found) field.ErrorList {
 				for _, mine := range p.ports {
 					if port.ContainerPort == mine.number {
 						errs = append(errs, field.Invalid(pp(j).Child("containerPort"), port.ContainerPort,
-							fmt.Sprintf("container %q declares port %d, which the proxy %q uses for its %s", c.Name, port.ContainerPort, name, mine.what)))
+							fmt.Sprintf("container %q declares port %d, which the proxy %q uses for its %s", c.Name, port.ContainerPort, name, mine)))
 					}
 				}
 				if port.Name == HealthPortName {

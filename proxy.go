@@ -156,8 +156,16 @@ type Proxy struct {
 }
 
 type proxyPort struct {
-	number int32
-	what   string
+	number   int32
+	what     string
+	instance string // of a listener; joined to what only for an error
+}
+
+func (pp proxyPort) String() string {
+	if pp.instance == "" {
+		return pp.what
+	}
+	return pp.what + " " + pp.instance
 }
 
 // New validates the configuration and builds the proxy for instance, a
@@ -245,19 +253,25 @@ func (v version) less(o version) bool {
 
 func (v version) String() string { return fmt.Sprintf("%d.%d.%d", v.major, v.minor, v.patch) }
 
-var versionRE = regexp.MustCompile(`^v?(\d{1,4})\.(\d{1,4})\.(\d{1,4})(-[0-9A-Za-z.-]+)?$`)
-
 // parseVersion reads "2.25.3", "v2.25.3" or "2.25.3-alpine"; the suffix is
-// returned as the image variant.
+// returned as the image variant. It accepts what
+// ^v?(\d{1,4})\.(\d{1,4})\.(\d{1,4})(-[0-9A-Za-z.-]+)?$ matches, written out
+// because New runs it on every call and the regexp cost a tenth of New.
 func parseVersion(s string) (v version, variant string, ok bool) {
-	m := versionRE.FindStringSubmatch(s)
-	if m == nil {
+	core, variant, hasVariant := strings.Cut(strings.TrimPrefix(s, "v"), "-")
+	if hasVariant && (variant == "" || strings.TrimLeft(variant, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz.-") != "") {
 		return version{}, "", false
 	}
-	v.major, _ = strconv.Atoi(m[1])
-	v.minor, _ = strconv.Atoi(m[2])
-	v.patch, _ = strconv.Atoi(m[3])
-	return v, strings.TrimPrefix(m[4], "-"), true
+	var n [3]int
+	for i := range n {
+		part, rest, found := strings.Cut(core, ".")
+		if found == (i == 2) || len(part) < 1 || len(part) > 4 || strings.TrimLeft(part, "0123456789") != "" {
+			return version{}, "", false
+		}
+		n[i], _ = strconv.Atoi(part)
+		core = rest
+	}
+	return version{n[0], n[1], n[2]}, variant, true
 }
 
 // imageRef splits an image reference into repository and tag; the tag is
@@ -798,13 +812,14 @@ func build(c *config, insts []instance) *Proxy {
 	if c.readiness != nil {
 		ctr.ReadinessProbe = probe("/readiness", *c.readiness, ProbeTiming{PeriodSeconds: 10, TimeoutSeconds: 5, FailureThreshold: 3})
 	}
-	p.ports = append(p.ports, proxyPort{c.healthPort, "health check"})
+	p.ports = make([]proxyPort, 0, 2+len(insts))
+	p.ports = append(p.ports, proxyPort{c.healthPort, "health check", ""})
 	if c.usesAdmin() {
-		p.ports = append(p.ports, proxyPort{c.adminPort, "admin"})
+		p.ports = append(p.ports, proxyPort{c.adminPort, "admin", ""})
 	}
 	for _, in := range insts {
 		if in.port != 0 {
-			p.ports = append(p.ports, proxyPort{in.port, "listener of " + in.name})
+			p.ports = append(p.ports, proxyPort{in.port, "listener of", in.name})
 		}
 	}
 
