@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -298,6 +299,7 @@ func FuzzNew(f *testing.F) {
 	names := fuzzOptionNames(f, "options.go")
 	fuzzNewTarget(f, func(t *testing.T, in fuzzNewInput) {
 		p, err := cloudsqlproxy.New(in.Instance, in.options()...)
+		checkConnNameVerdict(t, in.Instance, err)
 		if err != nil {
 			if p != nil {
 				t.Errorf("New returned a Proxy with the error %v", err)
@@ -307,6 +309,55 @@ func FuzzNew(f *testing.F) {
 		}
 		checkAccepted(t, in, p)
 	})
+}
+
+// connNameGrammar is the grammar of a Cloud SQL connection name, which New
+// checks with code written out for speed: New must reject exactly the names
+// this does not match.
+var connNameGrammar = regexp.MustCompile(`^(?:[a-z0-9][a-z0-9.-]*\.[a-z]{2,}:)?[a-z][a-z0-9-]{4,28}[a-z0-9]:[a-z]+(?:-[a-z]+)*[0-9]+:[a-z](?:[a-z0-9-]{0,96}[a-z0-9])?$`)
+
+// checkConnNameVerdict: New's error calls instance (New's first argument)
+// no connection name exactly when connNameGrammar does not match it.
+func checkConnNameVerdict(t *testing.T, instance string, err error) {
+	t.Helper()
+	name, _, _ := strings.Cut(instance, "?")
+	if name == "" {
+		return // reported as missing instead
+	}
+	rejected := false
+	var agg utilerrors.Aggregate
+	if errors.As(err, &agg) {
+		for _, e := range agg.Errors() {
+			var fe *field.Error
+			if errors.As(e, &fe) && fe.Field == "instance" && fe.Type == field.ErrorTypeInvalid && strings.Contains(fe.Detail, "connection name") {
+				rejected = true
+			}
+		}
+	}
+	if want := !connNameGrammar.MatchString(name); rejected != want {
+		t.Errorf("New(%q): rejected as a connection name %v, the grammar says %v (err: %v)", instance, rejected, want, err)
+	}
+}
+
+func TestConnectionNameGrammar(t *testing.T) {
+	project30, project31 := "a"+strings.Repeat("b", 28)+"c", "a"+strings.Repeat("b", 29)+"c"
+	inst98, inst99 := "a"+strings.Repeat("b", 97), "a"+strings.Repeat("b", 98)
+	for _, name := range []string{
+		"my-project:us-central1:db", "example.com:my-project:us-central1:db", "a.co:abcdef:a1:b",
+		"abcdef:a1:b", "abcde:a1:b", project30 + ":a1:b", project31 + ":a1:b",
+		"abcdef:a1:" + inst98, "abcdef:a1:" + inst99, "abcdef:a1:b-", "abcdef:a1:b-1", "abcdef:a1:1b",
+		"abcdef-:a1:b", "1bcdef:a1:b", "abcdef:us-central:b", "abcdef:us--central1:b", "abcdef:us-1:b",
+		"abcdef:-us1:b", "abcdef:us-central-1:b", "abcdef:europe-west12:b", "abcdef:a1", "abcdef:a1:b:c:d",
+		".com:abcdef:a1:b", "a.c:abcdef:a1:b", "a.c0:abcdef:a1:b", "-a.com:abcdef:a1:b", "a-.com:abcdef:a1:b",
+		"a..com:abcdef:a1:b", "a.b.com:abcdef:a1:b", "A.com:abcdef:a1:b", "abcdef:a1:b\n", "abcdef:a1:b ",
+		"ABCDEF:a1:b", "abcdef:A1:b", "abcdef:a1:B", "abcdef:a1:b\x00", "abcdef:a1:b\xff", "abcdéf:a1:b", "",
+	} {
+		p, err := cloudsqlproxy.New(name)
+		if (err == nil) != (p != nil) {
+			t.Errorf("New(%q) = %v, %v", name, p, err)
+		}
+		checkConnNameVerdict(t, name, err)
+	}
 }
 
 // checkNewError: a rejection wraps ErrInvalidConfig and consists of field
