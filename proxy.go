@@ -299,11 +299,90 @@ var (
 	sinceMinSigterm     = version{2, 12, 0}
 )
 
+// isConnName reports whether s is a Cloud SQL connection name: an
+// optionally domain-scoped project ID, a region and an instance ID. It
+// accepts what
+//
+//	^(?:[a-z0-9][a-z0-9.-]*\.[a-z]{2,}:)?[a-z][a-z0-9-]{4,28}[a-z0-9]:[a-z]+(?:-[a-z]+)*[0-9]+:[a-z](?:[a-z0-9-]{0,96}[a-z0-9])?$
+//
+// matches, written out because New checks every instance and the regexp
+// (run by the backtracker, with its bounded repeats) took a quarter of New.
+func isConnName(s string) bool {
+	var domain string
+	switch strings.Count(s, ":") {
+	case 3:
+		domain, s, _ = strings.Cut(s, ":")
+		d := strings.LastIndexByte(domain, '.')
+		if d < 1 || len(domain)-d-1 < 2 || !allIn(domain[d+1:], cLower) || !allIn(domain[:1], cLower|cDigit) || !allIn(domain[1:d], cLower|cDigit|cDot|cHyphen) {
+			return false
+		}
+	case 2:
+	default:
+		return false
+	}
+	project, s, _ := strings.Cut(s, ":")
+	region, inst, _ := strings.Cut(s, ":")
+	// Project: 6 to 30 characters, a letter first, no hyphen last.
+	if len(project) < 6 || len(project) > 30 || !allIn(project[:1], cLower) ||
+		!allIn(project[1:len(project)-1], cLower|cDigit|cHyphen) || !allIn(project[len(project)-1:], cLower|cDigit) {
+		return false
+	}
+	// Region: words of letters joined by single hyphens, then digits.
+	i := 0
+	for {
+		j := i
+		for j < len(region) && charClass[region[j]] == cLower {
+			j++
+		}
+		if j == i {
+			return false
+		}
+		i = j
+		if i < len(region) && region[i] == '-' {
+			i++
+			continue
+		}
+		break
+	}
+	if i == len(region) || !allIn(region[i:], cDigit) {
+		return false
+	}
+	// Instance: 1 to 98 characters, a letter first, no hyphen last.
+	return len(inst) >= 1 && len(inst) <= 98 && allIn(inst[:1], cLower) &&
+		(len(inst) == 1 || allIn(inst[1:len(inst)-1], cLower|cDigit|cHyphen) && allIn(inst[len(inst)-1:], cLower|cDigit))
+}
+
+// Character classes of connection names.
+const (
+	cLower uint8 = 1 << iota
+	cDigit
+	cDot
+	cHyphen
+)
+
+var charClass = func() (t [256]uint8) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = cLower
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = cDigit
+	}
+	t['.'], t['-'] = cDot, cHyphen
+	return t
+}()
+
+// allIn reports whether every byte of s is in one of the classes of mask.
+func allIn(s string, mask uint8) bool {
+	for i := 0; i < len(s); i++ {
+		if charClass[s[i]]&mask == 0 {
+			return false
+		}
+	}
+	return true
+}
+
 var (
-	// A Cloud SQL connection name: an optionally domain-scoped project ID,
-	// a region and an instance ID.
-	connNameRE = regexp.MustCompile(`^(?:[a-z0-9][a-z0-9.-]*\.[a-z]{2,}:)?[a-z][a-z0-9-]{4,28}[a-z0-9]:[a-z]+(?:-[a-z]+)*[0-9]+:[a-z](?:[a-z0-9-]{0,96}[a-z0-9])?$`)
-	projectRE  = regexp.MustCompile(`^(?:[a-z0-9][a-z0-9.-]*\.[a-z]{2,}:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$`)
+	projectRE = regexp.MustCompile(`^(?:[a-z0-9][a-z0-9.-]*\.[a-z]{2,}:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$`)
 	// A service account email, as --impersonate-service-account takes them.
 	emailRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._+-]*@[a-z0-9][a-z0-9.-]*\.[a-z]{2,}$`)
 )
@@ -441,7 +520,7 @@ func (v *validator) parseInstance(p func() *field.Path, raw string) (instance, b
 		v.add(field.Required(p(), "a Cloud SQL connection name project:region:instance"))
 		return in, false
 	}
-	if !connNameRE.MatchString(name) {
+	if !isConnName(name) {
 		v.add(field.Invalid(p(), raw, "must be a Cloud SQL connection name project:region:instance (lower case letters, digits and hyphens)"))
 		ok = false
 	}
