@@ -413,7 +413,7 @@ func (v *validator) validate() []instance {
 	v.validateStrings()
 	v.validateProbes()
 	v.validateModes()
-	v.validateAppEnv(insts)
+	v.validateAppEnv()
 
 	if c.privateIP && c.psc {
 		v.add(field.Invalid(field.NewPath("WithPSC"), true, "cannot be combined with WithPrivateIP: the proxy accepts one IP type"))
@@ -808,7 +808,7 @@ func (v *validator) validateModes() {
 	}
 }
 
-func (v *validator) validateAppEnv(insts []instance) {
+func (v *validator) validateAppEnv() {
 	c := v.c
 	names := map[string]bool{}
 	if c.mode == modeJob {
@@ -816,9 +816,12 @@ func (v *validator) validateAppEnv(insts []instance) {
 	}
 	for i, ae := range c.appEnv {
 		p := field.NewPath("WithAppEnv").Index(i)
+		// Compare with every configured name, parsed or not: an instance
+		// that failed to parse is already reported, not "not found".
 		found := false
-		for _, in := range insts {
-			found = found || in.name == ae.instance
+		for _, raw := range c.instances {
+			name, _, _ := strings.Cut(raw, "?")
+			found = found || name == ae.instance
 		}
 		if !found {
 			v.add(field.NotFound(p.Child("instance"), ae.instance))

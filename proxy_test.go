@@ -324,6 +324,7 @@ func TestNewRejects(t *testing.T) {
 		{"job timeout negative", inst, []Option{ForJob(-time.Second)}, []string{"ForJob: " + string(bad)}, nil, false},
 		{"job timeout on distroless", inst, []Option{ForJob(time.Minute), WithImage(DefaultImage)}, []string{"WithImage: " + string(bad)}, []string{"alpine"}, false},
 		{"app env unknown instance", inst, []Option{WithAppEnv("other-project:us-central1:db", AppEnv{Host: "DB_HOST"})}, []string{"WithAppEnv[0].instance: " + string(field.ErrorTypeNotFound)}, nil, false},
+		{"app env of an instance that failed to parse", inst + "?port=99999", []Option{WithAppEnv(inst, AppEnv{Host: "DB_HOST"})}, []string{"instance[port]: " + string(bad)}, nil, false},
 		{"app env bad name", inst, []Option{WithAppEnv(inst, AppEnv{Host: "1DB"})}, []string{"WithAppEnv[0].Host: " + string(bad)}, []string{"1DB"}, false},
 		{"app env duplicate", inst, []Option{WithAppEnv(inst, AppEnv{Host: "DB", Port: "DB"})}, []string{"WithAppEnv[0].Port: " + string(field.ErrorTypeDuplicate)}, nil, false},
 		{"app env clashes with quit urls", inst, []Option{ForJob(0), WithAppEnv(inst, AppEnv{Host: QuitURLsEnv})}, []string{"WithAppEnv[0].Host: " + string(field.ErrorTypeDuplicate)}, nil, false},
