@@ -1,0 +1,731 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/podspec/cloudsqlproxy"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// How a run of the proxy ends.
+type stopBy string
+
+const (
+	stopSIGTERM stopBy = "SIGTERM"     // what the kubelet sends when the pod stops
+	stopQuitURL stopBy = "quit URL"    // what a Job's application calls when it is done
+	stopTimeout stopBy = "own timeout" // the Job-mode shell wrapper stops the proxy itself
+)
+
+// runOpts says how to run one generated proxy container.
+type runOpts struct {
+	stop stopBy
+	// shell runs the container's "/bin/sh" (nil: the host's /bin/sh, dash on Debian);
+	// e.g. {"busybox", "sh"} for the ash of the proxy's -alpine image.
+	shell []string
+	// appEnv lists the environment variable names the case gave the applications, so
+	// the run can connect where the applications are told to.
+	appEnv []cloudsqlproxy.AppEnv
+	// job: the applications must be given the quit URL (Job mode), rather than the run
+	// finding the admin server from the proxy's flags.
+	job bool
+}
+
+// proveProxy runs the named proxy container of spec as a local process the way the kubelet
+// would and checks, against the real binary, every promise the container makes:
+//   - its postStart wait hook (if any) blocks while the proxy is down, then returns 0
+//     once the proxy has started;
+//   - each probe, resolved through the container's declared ports, answers 200 on the
+//     path it names, from an address other than 127.0.0.1 (as the kubelet probes the pod
+//     IP, not localhost), within the budget the startup probe allows;
+//   - every listener its arguments declare and every host/port/socket the applications
+//     are told about accepts connections, and a listener on 127.0.0.1 is not reachable
+//     from the pod IP stand-in;
+//   - Prometheus metrics and the debug server answer when enabled;
+//   - it stops the way ro.stop says and exits 0.
+//
+// Mapping, as the kubelet and the image do it: "/cloud-sql-proxy" (the image's binary) is
+// the real binary built at the library's default version; each volume is a temp directory
+// mounted at the container's mountPath (the path prefix is rewritten in the arguments);
+// Google's services are replaced by --token=test (plus --login-token=test with
+// --auto-iam-authn; a mounted credentials file is instead a fake service-account key, and
+// with per-instance auto-iam-authn, where the proxy refuses a static token, so is the
+// Application Default Credentials file) and by --sqladmin-api-endpoint pointing at fakeAdminAPI
+// (unless the container names its own API endpoint or universe). No other argument is
+// changed. It returns nil or an error naming everything that failed, with the proxy's log.
+func proveProxy(t *testing.T, spec *corev1.PodSpec, proxyName string, ro runOpts) error {
+	t.Helper()
+	r, err := newProxyRun(t, spec, proxyName, ro)
+	if err != nil {
+		return err
+	}
+	err = r.prove()
+	if err != nil {
+		return fmt.Errorf("%w\n--- proxy argv: %q\n--- proxy output:\n%s", err, r.argv, r.log.tail(60))
+	}
+	return nil
+}
+
+type proxyRun struct {
+	t      *testing.T
+	ro     runOpts
+	spec   *corev1.PodSpec
+	c      *corev1.Container
+	bin    string
+	dir    string
+	mounts map[string]string // volume name -> host directory
+	argv   []string
+	env    []string
+	api    *fakeAdminAPI
+	log    *syncBuffer
+}
+
+func newProxyRun(t *testing.T, spec *corev1.PodSpec, name string, ro runOpts) (*proxyRun, error) {
+	b, err := RealBinary(ComponentProxy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "v" + cloudsqlproxy.DefaultVersion; b.Version != want {
+		t.Fatalf("built proxy %s, but the library defaults to %s", b.Version, want)
+	}
+	r := &proxyRun{t: t, ro: ro, spec: spec, bin: b.Path, api: sharedAdminAPI(t), log: &syncBuffer{}}
+	for _, list := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
+		for i := range list {
+			if list[i].Name == name {
+				r.c = &list[i]
+			}
+		}
+	}
+	if r.c == nil {
+		return nil, fmt.Errorf("no container %q in the pod", name)
+	}
+	// Unix socket paths are limited to 108 bytes: keep the temp root short.
+	r.dir, err = os.MkdirTemp("/tmp", "csql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(r.dir) })
+	r.mounts = map[string]string{}
+	for i, v := range spec.Volumes {
+		d := filepath.Join(r.dir, "v"+strconv.Itoa(i))
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		r.mounts[v.Name] = d
+	}
+
+	hostCmd := append(append([]string{}, r.c.Command...), r.c.Args...)
+	if len(hostCmd) == 0 {
+		return nil, errors.New("the container has neither command nor args")
+	}
+	for i, a := range hostCmd {
+		hostCmd[i] = r.mapArg(r.c, a)
+	}
+	if hostCmd[0] == "/bin/sh" && ro.shell != nil {
+		hostCmd = append(append([]string{}, ro.shell...), hostCmd[1:]...)
+	}
+	flags := argsOf(r.c)
+	if cf, ok := flags.value("credentials-file"); ok {
+		if err := fakeServiceAccountKey(r.mapArg(r.c, cf)); err != nil {
+			t.Fatal(err)
+		}
+	} else if !perInstanceIAM(flags) {
+		hostCmd = append(hostCmd, "--token=test")
+		if flags.has("auto-iam-authn") {
+			hostCmd = append(hostCmd, "--login-token=test")
+		}
+	}
+	// Otherwise (IAM authentication asked per instance, where the proxy cannot take a
+	// static token) credentials come from Application Default Credentials, as on GKE.
+	if !flags.has("universe-domain") && !flags.has("sqladmin-api-endpoint") {
+		hostCmd = append(hostCmd, "--sqladmin-api-endpoint="+r.api.URL)
+	}
+	for _, inst := range flags.instances {
+		if err := r.api.register(inst.name); err != nil {
+			return nil, err
+		}
+	}
+	r.argv = hostCmd
+
+	adc := filepath.Join(r.dir, "adc.json")
+	if err := fakeServiceAccountKey(adc); err != nil {
+		t.Fatal(err)
+	}
+	// Application Default Credentials from a file, and the GCE metadata server on a
+	// closed loopback port: otherwise the Google client libraries the proxy uses (for
+	// telemetry, impersonation) probe 169.254.169.254, which a pod on GKE has and this
+	// machine must never send to.
+	r.env = []string{
+		"PATH=/usr/local/bin:/usr/bin:/bin",
+		"HOME=" + r.dir,
+		"GOOGLE_APPLICATION_CREDENTIALS=" + adc,
+		"GCE_METADATA_HOST=127.0.0.1:1",
+		"GCE_METADATA_IP=127.0.0.1:1",
+		// Whatever else the proxy sends to Google (telemetry export, token exchange, the API
+		// of another universe) goes to a closed loopback port instead of the network.
+		"HTTPS_PROXY=http://127.0.0.1:1",
+		"NO_PROXY=127.0.0.1,localhost",
+	}
+	for _, e := range r.c.Env {
+		if e.ValueFrom != nil {
+			return nil, fmt.Errorf("env %s: valueFrom is not supported by this harness", e.Name)
+		}
+		r.env = append(r.env, e.Name+"="+e.Value)
+	}
+	return r, nil
+}
+
+func perInstanceIAM(f proxyFlags) bool {
+	for _, in := range f.instances {
+		if in.query["auto-iam-authn"] == "true" {
+			return true
+		}
+	}
+	return false
+}
+
+// mapArg maps one argument (or the value of a --flag=value) from container paths to host
+// paths: the image's binary, and the mount paths of c's volumes.
+func (r *proxyRun) mapArg(c *corev1.Container, a string) string {
+	if a == "/cloud-sql-proxy" {
+		return r.bin
+	}
+	prefix, val := "", a
+	if strings.HasPrefix(a, "--") {
+		if i := strings.Index(a, "="); i > 0 {
+			prefix, val = a[:i+1], a[i+1:]
+		}
+	}
+	mounts := append([]corev1.VolumeMount{}, c.VolumeMounts...)
+	sort.Slice(mounts, func(i, j int) bool { return len(mounts[i].MountPath) > len(mounts[j].MountPath) })
+	for _, m := range mounts {
+		host, ok := r.mounts[m.Name]
+		if !ok {
+			continue
+		}
+		if val == m.MountPath || strings.HasPrefix(val, strings.TrimSuffix(m.MountPath, "/")+"/") {
+			return prefix + host + strings.TrimPrefix(val, strings.TrimSuffix(m.MountPath, "/"))
+		}
+	}
+	return a
+}
+
+func (r *proxyRun) prove() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	flags := argsOf(r.c)
+
+	// The kubelet starts the postStart hook right after the container; start it first
+	// so that returning early (before the proxy has started) cannot go unnoticed.
+	var hook *process
+	if l := r.c.Lifecycle; l != nil && l.PostStart != nil {
+		if l.PostStart.Exec == nil {
+			return fmt.Errorf("postStart hook is not exec: %+v", l.PostStart)
+		}
+		hc := make([]string, len(l.PostStart.Exec.Command))
+		for i, a := range l.PostStart.Exec.Command {
+			hc[i] = r.mapArg(r.c, a)
+		}
+		var err error
+		hook, err = startProcess(r.t, hc, r.env, &syncBuffer{})
+		if err != nil {
+			return fmt.Errorf("postStart hook: %w", err)
+		}
+		if hook.waitExit(500 * time.Millisecond) {
+			return fmt.Errorf("postStart hook %q returned (status %d) before the proxy was started: it does not wait\n%s", l.PostStart.Exec.Command, hook.exitCode(), hook.out.tail(10))
+		}
+	}
+
+	proxy, err := startProcess(r.t, r.argv, r.env, r.log)
+	if err != nil {
+		return err
+	}
+	started := time.Now()
+
+	startup := r.c.StartupProbe
+	if startup == nil {
+		return errors.New("the container has no startup probe")
+	}
+	budget := time.Duration(startup.InitialDelaySeconds+startup.PeriodSeconds*startup.FailureThreshold) * time.Second
+	if budget > 60*time.Second {
+		budget = 60 * time.Second // the proxy starts in well under a second here
+	}
+	if err := r.waitStartup(ctx, proxy, startup, budget); err != nil {
+		return err
+	}
+
+	var errs []error
+	if hook != nil {
+		if !hook.waitExit(10 * time.Second) {
+			errs = append(errs, fmt.Errorf("postStart hook still running 10s after the proxy started\n%s", hook.out.tail(10)))
+		} else {
+			if code := hook.exitCode(); code != 0 {
+				errs = append(errs, fmt.Errorf("postStart hook exited %d, want 0\n%s", code, hook.out.tail(10)))
+			}
+			if code, err := r.probe(startup); err != nil || code != http.StatusOK {
+				errs = append(errs, fmt.Errorf("postStart hook returned but startup probe gives %d, %v", code, err))
+			}
+		}
+	}
+
+	for _, p := range []struct {
+		name  string
+		probe *corev1.Probe
+	}{{"startup", startup}, {"liveness", r.c.LivenessProbe}, {"readiness", r.c.ReadinessProbe}} {
+		if p.probe == nil {
+			continue
+		}
+		if code, err := r.probe(p.probe); err != nil {
+			errs = append(errs, fmt.Errorf("%s probe: %w", p.name, err))
+		} else if code != http.StatusOK {
+			errs = append(errs, fmt.Errorf("%s probe: status %d, want 200", p.name, code))
+		}
+	}
+	if r.c.LivenessProbe == nil {
+		errs = append(errs, errors.New("the container has no liveness probe"))
+	}
+
+	healthPort, _ := flags.value("http-port")
+	if flags.has("prometheus") {
+		body, code, err := httpGet("http://127.0.0.2:"+healthPort+"/metrics", 5*time.Second)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("prometheus metrics: %w", err))
+		case code != http.StatusOK:
+			errs = append(errs, fmt.Errorf("prometheus metrics: status %d, want 200", code))
+		default:
+			// Which metrics exist depends on what the proxy has done so far (and Cloud
+			// Monitoring export, when on, drains them), so only the names are checked.
+			if ns, ok := flags.value("prometheus-namespace"); ok {
+				for _, line := range strings.Split(body, "\n") {
+					if line != "" && !strings.HasPrefix(line, "#") && !strings.HasPrefix(line, ns+"_") {
+						errs = append(errs, fmt.Errorf("prometheus metric outside namespace %q: %.200s", ns, line))
+						break
+					}
+				}
+			}
+		}
+	}
+	adminPort, hasAdmin := flags.value("admin-port")
+	if flags.has("debug") {
+		if !hasAdmin {
+			adminPort = "9091"
+		}
+		if _, code, err := httpGet("http://localhost:"+adminPort+"/debug/pprof/", 5*time.Second); err != nil || code != http.StatusOK {
+			errs = append(errs, fmt.Errorf("debug server: status %d, %v", code, err))
+		}
+	}
+
+	errs = append(errs, r.checkListeners(flags)...)
+
+	switch r.ro.stop {
+	case stopSIGTERM:
+		if err := proxy.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			errs = append(errs, err)
+		}
+		limit := 10*time.Second + durationFlag(flags, "min-sigterm-delay") + durationFlag(flags, "max-sigterm-delay")
+		errs = append(errs, expectExit(proxy, limit, "after SIGTERM"))
+	case stopQuitURL:
+		u, err := r.quitURL(flags)
+		if err != nil {
+			errs = append(errs, err)
+			break
+		}
+		if _, code, err := httpGet(u, 5*time.Second); err != nil || code != http.StatusOK {
+			errs = append(errs, fmt.Errorf("GET %s: status %d, %v", u, code, err))
+		}
+		errs = append(errs, expectExit(proxy, 10*time.Second, "after GET "+u))
+	case stopTimeout:
+		t, err := wrapperTimeout(r.c)
+		if err != nil {
+			errs = append(errs, err)
+			break
+		}
+		errs = append(errs, expectExit(proxy, t+10*time.Second, fmt.Sprintf("by its own %s timeout", t)))
+		if took := time.Since(started); took < t-500*time.Millisecond {
+			errs = append(errs, fmt.Errorf("the wrapper stopped after %s, before its %s timeout", took.Round(time.Millisecond), t))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("unknown stop %q", r.ro.stop))
+	}
+	return errors.Join(errs...)
+}
+
+// waitStartup polls the startup probe as the kubelet would, only faster, until it
+// answers 200 within the budget the probe allows.
+func (r *proxyRun) waitStartup(ctx context.Context, proxy *process, startup *corev1.Probe, budget time.Duration) error {
+	deadline := time.Now().Add(budget)
+	var last string
+	for {
+		if proxy.exited() {
+			return fmt.Errorf("the proxy exited with status %d before its startup probe answered 200", proxy.exitCode())
+		}
+		code, err := r.probe(startup)
+		if err == nil && code == http.StatusOK {
+			return nil
+		}
+		var nerr *net.OpError
+		switch {
+		case err != nil && !errors.As(err, &nerr):
+			// A probe that cannot even be formed (an undeclared port) fails at once.
+			return fmt.Errorf("startup probe: %w", err)
+		case err == nil && code != http.StatusServiceUnavailable:
+			return fmt.Errorf("startup probe: status %d, want 503 while starting and 200 once started", code)
+		case err != nil:
+			last = err.Error()
+		default:
+			last = "status " + strconv.Itoa(code)
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("startup probe not 200 within the %s it allows (last: %s)", budget, last)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// probe performs an httpGet probe of r.c: port resolved through the container's declared
+// ports, sent to 127.0.0.2 as the stand-in for the pod IP.
+func (r *proxyRun) probe(p *corev1.Probe) (int, error) {
+	if p.HTTPGet == nil {
+		return 0, fmt.Errorf("probe is not httpGet: %+v", p.ProbeHandler)
+	}
+	port, err := ContainerPort(r.c, p.HTTPGet.Port)
+	if err != nil {
+		return 0, err
+	}
+	host := p.HTTPGet.Host
+	if host == "" {
+		host = "127.0.0.2"
+	}
+	scheme := strings.ToLower(string(p.HTTPGet.Scheme))
+	if scheme == "" {
+		scheme = "http"
+	}
+	timeout := time.Duration(p.TimeoutSeconds) * time.Second
+	if timeout == 0 {
+		timeout = time.Second
+	}
+	_, code, err := httpGet(fmt.Sprintf("%s://%s%s", scheme, net.JoinHostPort(host, strconv.Itoa(int(port))), p.HTTPGet.Path), timeout)
+	return code, err
+}
+
+// checkListeners connects to every listener the arguments declare and to every address
+// the applications are told about.
+func (r *proxyRun) checkListeners(flags proxyFlags) []error {
+	var errs []error
+	addr, ok := flags.value("address")
+	if !ok {
+		addr = "127.0.0.1"
+	}
+	socketDir, unix := flags.value("unix-socket")
+	for _, inst := range flags.instances {
+		if unix {
+			dir := r.mapArg(r.c, socketDir)
+			path := filepath.Join(dir, inst.name)
+			if !strings.Contains(inst.name, "mysql") {
+				path = filepath.Join(path, ".s.PGSQL.5432")
+			}
+			errs = append(errs, dial("unix", path))
+			continue
+		}
+		port, ok := inst.query["port"]
+		if !ok {
+			errs = append(errs, fmt.Errorf("instance %q has no explicit port: the proxy would ask the SQL Admin API at startup", inst.name))
+			continue
+		}
+		errs = append(errs, dial("tcp", net.JoinHostPort(addr, port)))
+		if addr == "127.0.0.1" {
+			// The pod IP must not reach the database listener (facts.md).
+			if c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.2", port), time.Second); err == nil {
+				c.Close()
+				errs = append(errs, fmt.Errorf("listener of %s on 127.0.0.1:%s is also reachable on 127.0.0.2", inst.name, port))
+			}
+		}
+	}
+	for _, app := range r.apps() {
+		get := func(name string) (string, bool) {
+			for _, e := range app.Env {
+				if e.Name == name {
+					return e.Value, true
+				}
+			}
+			return "", false
+		}
+		for _, ae := range r.ro.appEnv {
+			if ae.Host != "" || ae.Port != "" {
+				host, okH := get(ae.Host)
+				port, okP := get(ae.Port)
+				if !okH || !okP {
+					errs = append(errs, fmt.Errorf("app container %q lacks %s or %s", app.Name, ae.Host, ae.Port))
+					continue
+				}
+				errs = append(errs, dial("tcp", net.JoinHostPort(host, port)))
+			}
+			if ae.Socket != "" {
+				sock, ok := get(ae.Socket)
+				if !ok {
+					errs = append(errs, fmt.Errorf("app container %q lacks %s", app.Name, ae.Socket))
+					continue
+				}
+				p := r.mapArg(app, sock)
+				if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+					p = filepath.Join(p, ".s.PGSQL.5432")
+				}
+				errs = append(errs, dial("unix", p))
+			}
+		}
+	}
+	return errs
+}
+
+// apps are the containers that use the proxy: every regular container but the proxy, and
+// the init containers after a native sidecar.
+func (r *proxyRun) apps() []*corev1.Container {
+	var out []*corev1.Container
+	after := false
+	for i := range r.spec.InitContainers {
+		c := &r.spec.InitContainers[i]
+		if c == r.c {
+			after = true
+			continue
+		}
+		if after {
+			out = append(out, c)
+		}
+	}
+	for i := range r.spec.Containers {
+		if c := &r.spec.Containers[i]; c != r.c {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// quitURL is where a Job's application stops the proxy: the URL every application
+// container is given (the same in all of them), else the admin server's.
+func (r *proxyRun) quitURL(flags proxyFlags) (string, error) {
+	var urls []string
+	for _, app := range r.apps() {
+		for _, e := range app.Env {
+			if e.Name == cloudsqlproxy.QuitURLsEnv {
+				urls = append(urls, e.Value)
+			}
+		}
+	}
+	if len(urls) > 0 {
+		if len(urls) != len(r.apps()) {
+			return "", fmt.Errorf("%s is set in %d of %d application containers", cloudsqlproxy.QuitURLsEnv, len(urls), len(r.apps()))
+		}
+		for _, u := range urls[1:] {
+			if u != urls[0] {
+				return "", fmt.Errorf("application containers disagree on %s: %q", cloudsqlproxy.QuitURLsEnv, urls)
+			}
+		}
+		if _, err := url.Parse(urls[0]); err != nil {
+			return "", err
+		}
+		return urls[0], nil
+	}
+	if r.ro.job {
+		return "", errors.New("no quit URL: no application container gets " + cloudsqlproxy.QuitURLsEnv)
+	}
+	if p, ok := flags.value("admin-port"); ok && flags.has("quitquitquit") {
+		return "http://localhost:" + p + "/quitquitquit", nil
+	}
+	return "", errors.New("no quit URL: no application gets " + cloudsqlproxy.QuitURLsEnv + " and --quitquitquit is off")
+}
+
+// wrapperTimeout reads the Job-mode wrapper's timeout: /bin/sh -c <script> <$0> <seconds>.
+func wrapperTimeout(c *corev1.Container) (time.Duration, error) {
+	if len(c.Command) < 5 || c.Command[0] != "/bin/sh" || c.Command[1] != "-c" {
+		return 0, fmt.Errorf("command %q is not the Job-mode shell wrapper", c.Command)
+	}
+	s, err := strconv.Atoi(c.Command[4])
+	if err != nil {
+		return 0, fmt.Errorf("wrapper timeout %q: %v", c.Command[4], err)
+	}
+	return time.Duration(s) * time.Second, nil
+}
+
+func expectExit(p *process, limit time.Duration, how string) error {
+	if !p.waitExit(limit) {
+		return fmt.Errorf("the proxy did not exit within %s %s", limit, how)
+	}
+	if code := p.exitCode(); code != 0 {
+		return fmt.Errorf("the proxy exited %s with status %d, want 0", how, code)
+	}
+	return nil
+}
+
+func dial(network, addr string) error {
+	c, err := net.DialTimeout(network, addr, 2*time.Second)
+	if err != nil {
+		return fmt.Errorf("connect to listener: %w", err)
+	}
+	return c.Close()
+}
+
+func durationFlag(f proxyFlags, name string) time.Duration {
+	v, _ := f.value(name)
+	d, _ := time.ParseDuration(v)
+	return d
+}
+
+func httpGet(u string, timeout time.Duration) (string, int, error) {
+	client := &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
+	resp, err := client.Get(u)
+	if err != nil {
+		return "", 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return string(b), resp.StatusCode, err
+}
+
+// proxyFlags are the proxy's flags and instances as a container passes them.
+type proxyFlags struct {
+	flags     map[string][]string
+	instances []instanceArg
+}
+
+type instanceArg struct {
+	name  string
+	query map[string]string
+}
+
+func (f proxyFlags) has(name string) bool { _, ok := f.flags[name]; return ok }
+
+func (f proxyFlags) value(name string) (string, bool) {
+	v, ok := f.flags[name]
+	if !ok || len(v) == 0 {
+		return "", false
+	}
+	return v[len(v)-1], true
+}
+
+// argsOf parses what the container passes to the proxy binary: after "/cloud-sql-proxy"
+// in command+args (so the Job wrapper's own positional parameters are skipped), every
+// "--flag[=value]" is a flag and every other word an instance.
+func argsOf(c *corev1.Container) proxyFlags {
+	all := append(append([]string{}, c.Command...), c.Args...)
+	start := 0
+	for i, a := range all {
+		if a == "/cloud-sql-proxy" {
+			start = i + 1
+			break
+		}
+	}
+	f := proxyFlags{flags: map[string][]string{}}
+	for _, a := range all[start:] {
+		if strings.HasPrefix(a, "-") {
+			name, val, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+			f.flags[name] = append(f.flags[name], val)
+			continue
+		}
+		name, q, _ := strings.Cut(a, "?")
+		inst := instanceArg{name: name, query: map[string]string{}}
+		if q != "" {
+			vals, _ := url.ParseQuery(q)
+			for k := range vals {
+				inst.query[k] = vals.Get(k)
+			}
+		}
+		f.instances = append(f.instances, inst)
+	}
+	return f
+}
+
+// process is a child process in its own process group, killed with its children when the
+// test ends.
+type process struct {
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{}
+	err  error
+}
+
+func startProcess(t *testing.T, argv, env []string, out *syncBuffer) (*process, error) {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// A container ends when its first process does, whatever its children still hold
+	// open; without this, Wait would also wait for every inherited copy of the output
+	// pipe (the Job wrapper's sleeping timer keeps one).
+	cmd.WaitDelay = 200 * time.Millisecond
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %q: %w", argv, err)
+	}
+	p := &process{cmd: cmd, out: out, done: make(chan struct{})}
+	go func() { p.err = cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+	})
+	return p, nil
+}
+
+func (p *process) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *process) waitExit(d time.Duration) bool {
+	select {
+	case <-p.done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// exitCode is the exit status, or -1 for a process killed by a signal or still running.
+func (p *process) exitCode() int {
+	if !p.exited() {
+		return -1
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// tail is the last n lines, after the first 10 (where the proxy reports a bad flag before
+// its usage text).
+func (s *syncBuffer) tail(n int) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lines := strings.Split(strings.TrimRight(s.b.String(), "\n"), "\n")
+	if len(lines) > n+10 {
+		lines = append(append(lines[:10:10], "[...]"), lines[len(lines)-n:]...)
+	}
+	return strings.Join(lines, "\n")
+}
