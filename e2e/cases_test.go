@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -435,7 +436,7 @@ func generatedWorkloads(t *testing.T) []workload {
 // dnsName shortens a cell name to a valid object name (DNS label, at most 52 characters
 // for a CronJob, whose Jobs get an 11-character suffix).
 func dnsName(s string) string {
-	b := []byte(s)
+	b := []byte(strings.ToLower(s))
 	for i, c := range b {
 		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
 			b[i] = '-'
@@ -520,4 +521,8 @@ func freeCasePorts(t *testing.T, api *fakeAdminAPI) casePorts {
 		Extra:    freePort(t, 1),
 		AdminAPI: api.URL,
 	}
+}
+
+func metaNamed(name string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Name: name, Labels: map[string]string{"app.kubernetes.io/name": name}}
 }

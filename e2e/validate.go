@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
 	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -34,6 +38,28 @@ import (
 // ValidateNamespace is the namespace objects are validated in when they name none.
 const ValidateNamespace = "e2e"
 
+// KubernetesVersion is the version of k8s.io/kubernetes whose code ValidateObject runs,
+// as this module's go.mod requires it (test binaries carry no module versions).
+func KubernetesVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if d.Path == "k8s.io/kubernetes" {
+				return d.Version
+			}
+		}
+	}
+	if dir, err := moduleDir(); err == nil {
+		if data, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil {
+			for _, line := range strings.Split(string(data), "\n") {
+				if f := strings.Fields(line); len(f) >= 2 && f[0] == "k8s.io/kubernetes" && strings.HasPrefix(f[1], "v") {
+					return f[1]
+				}
+			}
+		}
+	}
+	return "(unknown version)"
+}
+
 // ValidatePod is ValidateObject for a Pod.
 func ValidatePod(p *corev1.Pod) error { return ValidateObject(p) }
 
@@ -53,7 +79,7 @@ func ValidateObject(obj runtime.Object) error {
 		return err
 	}
 	var errs []error
-	if err := apiserverCreate(c.obj, c.s, meta.Namespace); err != nil {
+	if err := apiserverCreate(c, meta.Namespace); err != nil {
 		errs = append(errs, err)
 	}
 	if err := podSecurityRestricted(podMeta, podSpec); err != nil {
@@ -63,14 +89,16 @@ func ValidateObject(obj runtime.Object) error {
 }
 
 type created struct {
-	obj runtime.Object
-	s   rest.RESTCreateStrategy
+	obj      runtime.Object
+	s        rest.RESTCreateStrategy
+	resource string
 }
 
 // prepare defaults obj (a private copy) and finds its strategy and pod template.
 func prepare(obj runtime.Object) (created, *metav1.ObjectMeta, *metav1.ObjectMeta, *corev1.PodSpec, error) {
 	legacyscheme.Scheme.Default(obj)
 	var (
+		res     string
 		s       rest.RESTCreateStrategy
 		meta    *metav1.ObjectMeta
 		podMeta *metav1.ObjectMeta
@@ -78,25 +106,34 @@ func prepare(obj runtime.Object) (created, *metav1.ObjectMeta, *metav1.ObjectMet
 	)
 	switch o := obj.(type) {
 	case *corev1.Pod:
+		res = "pods"
 		s, meta, podMeta, spec = pod.Strategy, &o.ObjectMeta, &o.ObjectMeta, &o.Spec
 	case *corev1.PodTemplate:
+		res = "podtemplates"
 		s, meta, podMeta, spec = podtemplate.Strategy, &o.ObjectMeta, &o.Template.ObjectMeta, &o.Template.Spec
 	case *corev1.ReplicationController:
 		if o.Spec.Template == nil {
 			return created{}, nil, nil, nil, errors.New("ReplicationController without a template")
 		}
+		res = "replicationcontrollers"
 		s, meta, podMeta, spec = replicationcontroller.Strategy, &o.ObjectMeta, &o.Spec.Template.ObjectMeta, &o.Spec.Template.Spec
 	case *appsv1.Deployment:
+		res = "deployments"
 		s, meta, podMeta, spec = deployment.Strategy, &o.ObjectMeta, &o.Spec.Template.ObjectMeta, &o.Spec.Template.Spec
 	case *appsv1.StatefulSet:
+		res = "statefulsets"
 		s, meta, podMeta, spec = statefulset.Strategy, &o.ObjectMeta, &o.Spec.Template.ObjectMeta, &o.Spec.Template.Spec
 	case *appsv1.DaemonSet:
+		res = "daemonsets"
 		s, meta, podMeta, spec = daemonset.Strategy, &o.ObjectMeta, &o.Spec.Template.ObjectMeta, &o.Spec.Template.Spec
 	case *appsv1.ReplicaSet:
+		res = "replicasets"
 		s, meta, podMeta, spec = replicaset.Strategy, &o.ObjectMeta, &o.Spec.Template.ObjectMeta, &o.Spec.Template.Spec
 	case *batchv1.Job:
+		res = "jobs"
 		s, meta, podMeta, spec = job.Strategy, &o.ObjectMeta, &o.Spec.Template.ObjectMeta, &o.Spec.Template.Spec
 	case *batchv1.CronJob:
+		res = "cronjobs"
 		s, meta, podMeta, spec = cronjob.Strategy, &o.ObjectMeta, &o.Spec.JobTemplate.Spec.Template.ObjectMeta, &o.Spec.JobTemplate.Spec.Template.Spec
 	default:
 		return created{}, nil, nil, nil, fmt.Errorf("unsupported object %T", obj)
@@ -104,12 +141,13 @@ func prepare(obj runtime.Object) (created, *metav1.ObjectMeta, *metav1.ObjectMet
 	if meta.Namespace == "" {
 		meta.Namespace = ValidateNamespace
 	}
-	return created{obj, s}, meta, podMeta, spec, nil
+	return created{obj, s, res}, meta, podMeta, spec, nil
 }
 
 // apiserverCreate converts the defaulted versioned object to its internal type and runs
 // the create path of the generic registry on it.
-func apiserverCreate(obj runtime.Object, s rest.RESTCreateStrategy, namespace string) error {
+func apiserverCreate(c created, namespace string) error {
+	obj, s := c.obj, c.s
 	gvks, _, err := legacyscheme.Scheme.ObjectKinds(obj)
 	if err != nil {
 		return err
@@ -133,6 +171,22 @@ func apiserverCreate(obj runtime.Object, s rest.RESTCreateStrategy, namespace st
 	}
 	rec := &recorder{}
 	ctx := genericapirequest.WithNamespace(warning.WithWarningRecorder(context.Background(), rec), namespace)
+	// Declarative validation names its checks after the request, as the server's handler
+	// chain records it.
+	prefix := "apis"
+	if gvk.Group == "" {
+		prefix = "api"
+	}
+	ctx = genericapirequest.WithRequestInfo(ctx, &genericapirequest.RequestInfo{
+		IsResourceRequest: true,
+		Verb:              "create",
+		APIPrefix:         prefix,
+		APIGroup:          gvk.Group,
+		APIVersion:        gvk.Version,
+		Namespace:         namespace,
+		Resource:          c.resource,
+		Name:              m.GetName(),
+	})
 	var errs []error
 	if err := rest.BeforeCreate(s, ctx, internal); err != nil {
 		errs = append(errs, fmt.Errorf("kube-apiserver validation: %w", err))
