@@ -124,7 +124,7 @@ func propPods() map[string]corev1.PodSpec {
 	}
 }
 
-// propCmp compares pod specs; EquateEmpty only where the property allows
+// propDiff compares pod specs; EquateEmpty only where the property allows
 // nil and empty to differ.
 func propDiff(want, got any, equateEmpty bool) string {
 	if equateEmpty {
