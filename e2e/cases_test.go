@@ -436,16 +436,20 @@ func generatedWorkloads(t *testing.T) []workload {
 // dnsName shortens a cell name to a valid object name (DNS label, at most 52 characters
 // for a CronJob, whose Jobs get an 11-character suffix).
 func dnsName(s string) string {
-	b := []byte(strings.ToLower(s))
-	for i, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-			b[i] = '-'
+	var b []byte
+	for _, c := range []byte(strings.ToLower(s)) {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			c = '-'
 		}
+		if c == '-' && (len(b) == 0 || b[len(b)-1] == '-') {
+			continue
+		}
+		b = append(b, c)
 	}
 	if len(b) > 52 {
 		b = append(b[:43], []byte(fmt.Sprintf("-%08x", fnv32(s)))...)
 	}
-	return string(b)
+	return strings.Trim(string(b), "-")
 }
 
 func fnv32(s string) uint32 {

@@ -29,6 +29,9 @@ func TestMain(m *testing.M) {
 		_ = f.Value.Set("8")
 	}
 	code := m.Run()
+	if kube != nil {
+		kube.stop()
+	}
 	if adminAPISrv != nil {
 		adminAPISrv.Close()
 	}

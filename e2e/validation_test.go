@@ -66,13 +66,12 @@ var brokenShapes = []brokenShape{
 		wantServer:    `would violate PodSecurity "restricted:latest"`,
 	},
 	{
-		name: "privileged proxy (Job)", mode: "job", kind: "Job",
+		name: "added capability (Job)", mode: "job", kind: "Job",
 		mutate: func(_ *corev1.PodSpec, c *corev1.Container) {
-			yes := true
-			c.SecurityContext.Privileged = &yes
+			c.SecurityContext.Capabilities.Add = []corev1.Capability{"NET_RAW"}
 		},
-		wantInProcess: `pod security "restricted:latest": privileged`,
-		wantServer:    `would violate PodSecurity "restricted:latest": privileged`,
+		wantInProcess: `pod security "restricted:latest": unrestricted capabilities`,
+		wantServer:    `would violate PodSecurity "restricted:latest": unrestricted capabilities`,
 	},
 	{
 		name: "probe naming an undeclared port", mode: "native", kind: "Deployment",
