@@ -192,7 +192,7 @@ func (at found) container(spec *corev1.PodSpec) (*corev1.Container, *field.Path)
 // isProxyImage tells a proxy container (this proxy's image, or any image of
 // the v2 or v1 proxy repositories, on any registry) from an unrelated one.
 func (p *Proxy) isProxyImage(image string) bool {
-	if image == p.container.Image {
+	if image == p.image {
 		return true
 	}
 	repo, _ := imageRef(image)

@@ -144,9 +144,24 @@ type instance struct {
 // runs in and what attaching it to a pod adds. A Proxy is immutable and safe
 // for concurrent use; build one with [New] and reuse it for every pod.
 type Proxy struct {
-	mode      mode
-	container corev1.Container
-	volumes   []corev1.Volume
+	mode mode
+	// The container's parts. Container assembles a fresh container from
+	// them on every call: that costs what a hand-written literal costs,
+	// where keeping a built container would make New build one and Attach
+	// deep-copy it. Slices here are never written after New.
+	name, image string
+	pullPolicy  corev1.PullPolicy
+	command     []string
+	args        []string
+	healthPort  int32
+	resources   *corev1.ResourceRequirements // nil: the defaults
+	startup     ProbeTiming
+	liveness    ProbeTiming
+	readiness   *ProbeTiming
+	hook        []string // the postStart exec command, if any
+	mounts      []corev1.VolumeMount
+
+	volumes []corev1.Volume
 	// appEnv and appMounts are added to every container that can use the
 	// proxy; see Attach.
 	appEnv    []corev1.EnvVar
@@ -202,11 +217,42 @@ func New(instance string, opts ...Option) (*Proxy, error) {
 }
 
 // Name returns the proxy container's name.
-func (p *Proxy) Name() string { return p.container.Name }
+func (p *Proxy) Name() string { return p.name }
 
 // Container returns the proxy container. Each call returns a fresh deep
 // copy, which the caller may change freely.
-func (p *Proxy) Container() corev1.Container { return *p.container.DeepCopy() }
+func (p *Proxy) Container() corev1.Container {
+	c := corev1.Container{
+		Name:            p.name,
+		Image:           p.image,
+		ImagePullPolicy: p.pullPolicy,
+		Command:         slices.Clone(p.command),
+		Args:            slices.Clone(p.args),
+		Ports: []corev1.ContainerPort{{
+			Name:          HealthPortName,
+			ContainerPort: p.healthPort,
+			Protocol:      corev1.ProtocolTCP,
+		}},
+		Resources:                resources(p.resources),
+		VolumeMounts:             slices.Clone(p.mounts),
+		StartupProbe:             probe("/startup", p.startup),
+		LivenessProbe:            probe("/liveness", p.liveness),
+		TerminationMessagePath:   corev1.TerminationMessagePathDefault,
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+		SecurityContext:          securityContext(),
+	}
+	if p.readiness != nil {
+		c.ReadinessProbe = probe("/readiness", *p.readiness)
+	}
+	if p.mode == modeNative {
+		always := corev1.ContainerRestartPolicyAlways
+		c.RestartPolicy = &always
+	}
+	if p.hook != nil {
+		c.Lifecycle = &corev1.Lifecycle{PostStart: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: slices.Clone(p.hook)}}}
+	}
+	return c
+}
 
 // Volumes returns the volumes the proxy container mounts, which
 // [Proxy.Attach] adds to the pod: the Unix socket directory and the
@@ -601,6 +647,13 @@ func parseBool(s string) (value, ok bool) {
 	return false, false
 }
 
+func nameErrors(name string) []string {
+	if name == DefaultName {
+		return nil
+	}
+	return validation.IsDNS1123Label(name)
+}
+
 func sortedKeys[K ~string, V any](m map[K]V) []K {
 	keys := make([]K, 0, len(m))
 	for k := range m {
@@ -656,7 +709,8 @@ func (c *config) usesAdmin() bool { return c.quitquitquit || c.debugServer || c.
 
 func (v *validator) validateStrings() {
 	c := v.c
-	for _, msg := range validation.IsDNS1123Label(c.name) {
+	// The default name is a valid label; its regexp check was a tenth of New.
+	for _, msg := range nameErrors(c.name) {
 		v.add(field.Invalid(field.NewPath("WithName"), c.name, msg))
 	}
 	// The volume names derive from the container name and must stay labels.
@@ -872,27 +926,21 @@ func (v *validator) validateResources() {
 
 // build turns a validated configuration into a Proxy.
 func build(c *config, insts []instance) *Proxy {
-	p := &Proxy{mode: c.mode}
-	ctr := corev1.Container{
-		Name:            c.name,
-		Image:           c.image,
-		ImagePullPolicy: c.pullPolicy,
-		Command:         []string{binary},
-		Args:            args(c, insts),
-		Ports: []corev1.ContainerPort{{
-			Name:          HealthPortName,
-			ContainerPort: c.healthPort,
-			Protocol:      corev1.ProtocolTCP,
-		}},
-		Resources:                defaultResources(c),
-		StartupProbe:             probe("/startup", c.startup, ProbeTiming{PeriodSeconds: 1, TimeoutSeconds: 5, FailureThreshold: 60}),
-		LivenessProbe:            probe("/liveness", c.liveness, ProbeTiming{PeriodSeconds: 10, TimeoutSeconds: 10, FailureThreshold: 3}),
-		TerminationMessagePath:   corev1.TerminationMessagePathDefault,
-		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
-		SecurityContext:          securityContext(),
+	p := &Proxy{
+		mode:       c.mode,
+		name:       c.name,
+		image:      c.image,
+		pullPolicy: c.pullPolicy,
+		command:    []string{binary},
+		args:       args(c, insts),
+		healthPort: c.healthPort,
+		resources:  c.resources.DeepCopy(), // the caller's maps stay the caller's
+		startup:    timing(c.startup, ProbeTiming{PeriodSeconds: 1, TimeoutSeconds: 5, FailureThreshold: 60}),
+		liveness:   timing(c.liveness, ProbeTiming{PeriodSeconds: 10, TimeoutSeconds: 10, FailureThreshold: 3}),
 	}
 	if c.readiness != nil {
-		ctr.ReadinessProbe = probe("/readiness", *c.readiness, ProbeTiming{PeriodSeconds: 10, TimeoutSeconds: 5, FailureThreshold: 3})
+		r := timing(*c.readiness, ProbeTiming{PeriodSeconds: 10, TimeoutSeconds: 5, FailureThreshold: 3})
+		p.readiness = &r
 	}
 	p.ports = make([]proxyPort, 0, 2+len(insts))
 	p.ports = append(p.ports, proxyPort{c.healthPort, "health check", ""})
@@ -906,23 +954,20 @@ func build(c *config, insts []instance) *Proxy {
 	}
 
 	switch c.mode {
-	case modeNative:
-		always := corev1.ContainerRestartPolicyAlways
-		ctr.RestartPolicy = &always
 	case modeLegacy:
-		ctr.Lifecycle = waitHook(c, ctr.StartupProbe)
+		p.hook = waitCommand(c.healthPort, p.startup)
 	case modeJob:
 		// A regular container starts in parallel with the application, so
 		// the Job mode holds the application back the same way.
-		ctr.Lifecycle = waitHook(c, ctr.StartupProbe)
+		p.hook = waitCommand(c.healthPort, p.startup)
 		p.appEnv = append(p.appEnv, corev1.EnvVar{
 			Name:  QuitURLsEnv,
 			Value: fmt.Sprintf("http://localhost:%d/quitquitquit", c.adminPort),
 		})
 		if c.jobTimeout > 0 {
-			ctr.Command = append([]string{"/bin/sh", "-c", jobScript, "cloudsql-proxy",
-				strconv.FormatInt(int64(c.jobTimeout/time.Second), 10), binary}, ctr.Args...)
-			ctr.Args = nil
+			p.command = append([]string{"/bin/sh", "-c", jobScript, "cloudsql-proxy",
+				strconv.FormatInt(int64(c.jobTimeout/time.Second), 10), binary}, p.args...)
+			p.args = nil
 		}
 	}
 
@@ -930,7 +975,7 @@ func build(c *config, insts []instance) *Proxy {
 		vol := corev1.Volume{Name: c.name + "-sockets", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}
 		p.volumes = append(p.volumes, vol)
 		mount := corev1.VolumeMount{Name: vol.Name, MountPath: c.socketDir}
-		ctr.VolumeMounts = append(ctr.VolumeMounts, mount)
+		p.mounts = append(p.mounts, mount)
 		p.appMounts = append(p.appMounts, mount)
 	}
 	if c.credentialsSecret != "" {
@@ -940,7 +985,7 @@ func build(c *config, insts []instance) *Proxy {
 			DefaultMode: &mode,
 		}}}
 		p.volumes = append(p.volumes, vol)
-		ctr.VolumeMounts = append(ctr.VolumeMounts, corev1.VolumeMount{Name: vol.Name, MountPath: credentialsDir, ReadOnly: true})
+		p.mounts = append(p.mounts, corev1.VolumeMount{Name: vol.Name, MountPath: credentialsDir, ReadOnly: true})
 	}
 
 	for _, ae := range c.appEnv {
@@ -960,23 +1005,20 @@ func build(c *config, insts []instance) *Proxy {
 			p.appEnv = append(p.appEnv, corev1.EnvVar{Name: ae.env.Socket, Value: kubeEscape(c.socketDir + "/" + in.name)})
 		}
 	}
-	p.container = ctr
 	return p
 }
 
-// waitHook blocks, as a postStart hook, until the proxy's /startup answers
+// waitCommand blocks, as a postStart hook, until the proxy's /startup answers
 // 200. The kubelet starts a pod's regular containers in order and does not
 // start the next one until the previous one's postStart hook has returned,
 // so the containers after the proxy start only once it listens. The exec
 // form needs no shell, so it works on the distroless image.
-func waitHook(c *config, startup *corev1.Probe) *corev1.Lifecycle {
-	return &corev1.Lifecycle{PostStart: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{
-		Command: []string{binary, "wait",
-			"--http-address=127.0.0.1",
-			"--http-port=" + strconv.Itoa(int(c.healthPort)),
-			"--max=" + strconv.FormatInt(startupBudget(startup), 10) + "s",
-		},
-	}}}
+func waitCommand(healthPort int32, startup ProbeTiming) []string {
+	return []string{binary, "wait",
+		"--http-address=127.0.0.1",
+		"--http-port=" + strconv.Itoa(int(healthPort)),
+		"--max=" + strconv.FormatInt(startupBudget(startup), 10) + "s",
+	}
 }
 
 // jobScript runs the proxy given as "$@" after the timeout in $1, stops it
@@ -1087,23 +1129,33 @@ func (in instance) arg() string {
 	return in.name + "?" + strings.Join(q, "&")
 }
 
-func probe(path string, set, def ProbeTiming) *corev1.Probe {
+// timing fills the zero fields of set from def.
+func timing(set, def ProbeTiming) ProbeTiming {
 	pick := func(v, d int32) int32 {
 		if v > 0 {
 			return v
 		}
 		return d
 	}
+	return ProbeTiming{
+		InitialDelaySeconds: pick(set.InitialDelaySeconds, def.InitialDelaySeconds),
+		PeriodSeconds:       pick(set.PeriodSeconds, def.PeriodSeconds),
+		TimeoutSeconds:      pick(set.TimeoutSeconds, def.TimeoutSeconds),
+		FailureThreshold:    pick(set.FailureThreshold, def.FailureThreshold),
+	}
+}
+
+func probe(path string, t ProbeTiming) *corev1.Probe {
 	return &corev1.Probe{
 		ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
 			Path:   path,
 			Port:   intstr.FromString(HealthPortName),
 			Scheme: corev1.URISchemeHTTP,
 		}},
-		InitialDelaySeconds: pick(set.InitialDelaySeconds, def.InitialDelaySeconds),
-		PeriodSeconds:       pick(set.PeriodSeconds, def.PeriodSeconds),
-		TimeoutSeconds:      pick(set.TimeoutSeconds, def.TimeoutSeconds),
-		FailureThreshold:    pick(set.FailureThreshold, def.FailureThreshold),
+		InitialDelaySeconds: t.InitialDelaySeconds,
+		PeriodSeconds:       t.PeriodSeconds,
+		TimeoutSeconds:      t.TimeoutSeconds,
+		FailureThreshold:    t.FailureThreshold,
 		SuccessThreshold:    1,
 	}
 }
@@ -1112,19 +1164,26 @@ func probe(path string, set, def ProbeTiming) *corev1.Probe {
 // which is also how long the postStart wait hook waits. It is computed in
 // int64, since large timings overflow int32 into a negative --max, and
 // capped where the proxy's time.Duration flag would overflow.
-func startupBudget(p *corev1.Probe) int64 {
+func startupBudget(p ProbeTiming) int64 {
 	return min(int64(p.InitialDelaySeconds)+int64(p.PeriodSeconds)*int64(p.FailureThreshold), math.MaxInt32)
 }
 
-func defaultResources(c *config) corev1.ResourceRequirements {
-	if c.resources != nil {
-		return *c.resources.DeepCopy()
+// resources copies set, or gives the defaults when it is nil.
+func resources(set *corev1.ResourceRequirements) corev1.ResourceRequirements {
+	if set != nil {
+		return *set.DeepCopy()
 	}
 	return corev1.ResourceRequirements{Requests: corev1.ResourceList{
-		corev1.ResourceCPU:    resource.MustParse("100m"),
-		corev1.ResourceMemory: resource.MustParse("128Mi"),
+		corev1.ResourceCPU:    defaultCPU.DeepCopy(),
+		corev1.ResourceMemory: defaultMemory.DeepCopy(),
 	}}
 }
+
+// Parsed once: parsing them in every New was a seventh of its time.
+var (
+	defaultCPU    = resource.MustParse("100m")
+	defaultMemory = resource.MustParse("128Mi")
+)
 
 // securityContext meets Pod Security "restricted" on its own, whatever the
 // pod sets.

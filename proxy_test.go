@@ -398,6 +398,19 @@ func TestVersionGatingSkipsUnknownImages(t *testing.T) {
 	}
 }
 
+func TestResourcesAreCopiedAtNew(t *testing.T) {
+	res := corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m")}}
+	p, err := New(inst, WithResources(res))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Requests[corev1.ResourceCPU] = resource.MustParse("4")
+	requests := p.Container().Resources.Requests
+	if got := requests.Cpu().String(); got != "250m" {
+		t.Errorf("cpu request = %s after the caller changed its map, want 250m", got)
+	}
+}
+
 func TestOptionsLaterWins(t *testing.T) {
 	p, err := New(inst, WithHealthPort(9000), WithHealthPort(9001), WithName("a"), WithName("b"))
 	if err != nil {
