@@ -22,13 +22,13 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/api/resource"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/podspec/cloudsqlproxy"
+	"github.com/podspec/cloudsqlproxy/internal/fuzzcfg"
 )
 
 // Fuzzing. Run a target with
@@ -43,214 +43,6 @@ import (
 //	go test -run TestFuzzSeedCorpora -update-fuzz-seeds .
 
 var updateFuzzSeeds = flag.Bool("update-fuzz-seeds", false, "rewrite testdata/fuzz/FuzzNew from fuzzNewSeeds")
-
-// BEGIN fuzz options mapping. e2e/fuzz_new_test.go holds a byte-for-byte
-// copy of this block (its TestFuzzMappingMatchesRoot checks that), so that
-// the apiserver-validation fuzz target there reads the seeds under
-// testdata/fuzz/FuzzNew the same way.
-
-// fuzzNewInput is one input of FuzzNew, in the order of the fuzz
-// arguments: Set says which options are given (bit fz* set), the other
-// fields are their values.
-type fuzzNewInput struct {
-	Set                                      uint64
-	Instance, Instance2                      string
-	Port, HealthPort, AdminPort              int32
-	Name, Image, Version, PullPolicy         string
-	Address, SocketDir, Secret, SecretKey    string
-	Impersonate, PromNamespace               string
-	TelProject, TelPrefix                    string
-	TelSampleRate                            int
-	Endpoint, Universe, Quota                string
-	EnvInstance, EnvHost, EnvPort, EnvSocket string
-	CPURequest, MemoryLimit                  string
-	MaxConns                                 uint64
-	MinSigterm, MaxSigterm, JobTimeout       int64
-	Probe                                    int32
-}
-
-const (
-	fzPort = iota
-	fzInstance2
-	fzHealthPort
-	fzAdminPort
-	fzName
-	fzImage
-	fzVersion
-	fzPullPolicy
-	fzResources
-	fzAddress
-	fzPrivateIP
-	fzPSC
-	fzAutoIAM
-	fzSocket
-	fzSecret
-	fzSecretKey
-	fzImpersonate
-	fzLazyRefresh
-	fzMaxConns
-	fzMinSigterm
-	fzMaxSigterm
-	fzQuiet
-	fzDebugLogs
-	fzPrometheus
-	fzTelemetry
-	fzTelDisableMetrics
-	fzTelDisableTraces
-	fzQuitQuitQuit
-	fzDebugServer
-	fzEndpoint
-	fzUniverse
-	fzQuota
-	fzStartupProbe
-	fzLivenessProbe
-	fzReadinessProbe
-	fzAppEnv
-	fzLegacy
-	fzJob
-	fzNilOption
-)
-
-func fzBits(bits ...int) uint64 {
-	var set uint64
-	for _, b := range bits {
-		set |= 1 << b
-	}
-	return set
-}
-
-// fuzzNewTarget runs check on every input; both FuzzNew targets share it so
-// that they read the same corpus files.
-func fuzzNewTarget(f *testing.F, check func(*testing.T, fuzzNewInput)) {
-	f.Fuzz(func(t *testing.T, set uint64, instance, instance2 string, port, healthPort, adminPort int32,
-		name, image, version, pullPolicy, address, socketDir, secret, secretKey, impersonate, promNamespace,
-		telProject, telPrefix string, telSampleRate int, endpoint, universe, quota,
-		envInstance, envHost, envPort, envSocket, cpuRequest, memoryLimit string,
-		maxConns uint64, minSigterm, maxSigterm, jobTimeout int64, probe int32) {
-		check(t, fuzzNewInput{
-			set, instance, instance2, port, healthPort, adminPort,
-			name, image, version, pullPolicy, address, socketDir, secret, secretKey, impersonate, promNamespace,
-			telProject, telPrefix, telSampleRate, endpoint, universe, quota,
-			envInstance, envHost, envPort, envSocket, cpuRequest, memoryLimit,
-			maxConns, minSigterm, maxSigterm, jobTimeout, probe,
-		})
-	})
-}
-
-// fuzzNewArgs lists in's fields in the order of the fuzz arguments.
-func fuzzNewArgs(in fuzzNewInput) []any {
-	v := reflect.ValueOf(in)
-	args := make([]any, v.NumField())
-	for i := range args {
-		args[i] = v.Field(i).Interface()
-	}
-	return args
-}
-
-func (in fuzzNewInput) has(bit int) bool { return in.Set&(1<<bit) != 0 }
-
-// options turns the input into New's options, in a fixed order.
-func (in fuzzNewInput) options() []cloudsqlproxy.Option {
-	var opts []cloudsqlproxy.Option
-	add := func(bit int, o func() cloudsqlproxy.Option) {
-		if in.has(bit) {
-			opts = append(opts, o())
-		}
-	}
-	probe := cloudsqlproxy.ProbeTiming{InitialDelaySeconds: in.Probe, PeriodSeconds: in.Probe, TimeoutSeconds: in.Probe, FailureThreshold: in.Probe}
-	add(fzPort, func() cloudsqlproxy.Option { return cloudsqlproxy.WithPort(in.Port) })
-	add(fzInstance2, func() cloudsqlproxy.Option { return cloudsqlproxy.WithInstance(in.Instance2) })
-	add(fzHealthPort, func() cloudsqlproxy.Option { return cloudsqlproxy.WithHealthPort(in.HealthPort) })
-	add(fzAdminPort, func() cloudsqlproxy.Option { return cloudsqlproxy.WithAdminPort(in.AdminPort) })
-	add(fzName, func() cloudsqlproxy.Option { return cloudsqlproxy.WithName(in.Name) })
-	add(fzImage, func() cloudsqlproxy.Option { return cloudsqlproxy.WithImage(in.Image) })
-	add(fzVersion, func() cloudsqlproxy.Option { return cloudsqlproxy.WithProxyVersion(in.Version) })
-	add(fzPullPolicy, func() cloudsqlproxy.Option {
-		return cloudsqlproxy.WithImagePullPolicy(corev1.PullPolicy(in.PullPolicy))
-	})
-	if in.has(fzResources) {
-		// Quantities that do not parse cannot be built: those values only
-		// exercise the parser, which is not the library's.
-		var r corev1.ResourceRequirements
-		if q, err := resource.ParseQuantity(in.CPURequest); err == nil {
-			r.Requests = corev1.ResourceList{corev1.ResourceCPU: q}
-		}
-		if q, err := resource.ParseQuantity(in.MemoryLimit); err == nil {
-			r.Limits = corev1.ResourceList{corev1.ResourceMemory: q}
-		}
-		opts = append(opts, cloudsqlproxy.WithResources(r))
-	}
-	add(fzAddress, func() cloudsqlproxy.Option { return cloudsqlproxy.WithListenAddress(in.Address) })
-	add(fzPrivateIP, cloudsqlproxy.WithPrivateIP)
-	add(fzPSC, cloudsqlproxy.WithPSC)
-	add(fzAutoIAM, cloudsqlproxy.WithAutoIAMAuthn)
-	add(fzSocket, func() cloudsqlproxy.Option { return cloudsqlproxy.WithUnixSocket(in.SocketDir) })
-	add(fzSecret, func() cloudsqlproxy.Option { return cloudsqlproxy.WithCredentialsSecret(in.Secret) })
-	add(fzSecretKey, func() cloudsqlproxy.Option { return cloudsqlproxy.WithCredentialsSecretKey(in.SecretKey) })
-	add(fzImpersonate, func() cloudsqlproxy.Option {
-		if in.Impersonate == "" {
-			return cloudsqlproxy.WithImpersonation()
-		}
-		return cloudsqlproxy.WithImpersonation(strings.Split(in.Impersonate, ",")...)
-	})
-	add(fzLazyRefresh, cloudsqlproxy.WithLazyRefresh)
-	add(fzMaxConns, func() cloudsqlproxy.Option { return cloudsqlproxy.WithMaxConnections(in.MaxConns) })
-	add(fzMinSigterm, func() cloudsqlproxy.Option { return cloudsqlproxy.WithMinSigtermDelay(time.Duration(in.MinSigterm)) })
-	add(fzMaxSigterm, func() cloudsqlproxy.Option { return cloudsqlproxy.WithMaxSigtermDelay(time.Duration(in.MaxSigterm)) })
-	add(fzQuiet, cloudsqlproxy.WithQuiet)
-	add(fzDebugLogs, cloudsqlproxy.WithDebugLogs)
-	add(fzPrometheus, func() cloudsqlproxy.Option { return cloudsqlproxy.WithPrometheus(in.PromNamespace) })
-	add(fzTelemetry, func() cloudsqlproxy.Option {
-		return cloudsqlproxy.WithTelemetry(cloudsqlproxy.Telemetry{
-			Project: in.TelProject, Prefix: in.TelPrefix, SampleRate: in.TelSampleRate,
-			DisableMetrics: in.has(fzTelDisableMetrics), DisableTraces: in.has(fzTelDisableTraces),
-		})
-	})
-	add(fzQuitQuitQuit, cloudsqlproxy.WithQuitQuitQuit)
-	add(fzDebugServer, cloudsqlproxy.WithDebugServer)
-	add(fzEndpoint, func() cloudsqlproxy.Option { return cloudsqlproxy.WithSQLAdminAPIEndpoint(in.Endpoint) })
-	add(fzUniverse, func() cloudsqlproxy.Option { return cloudsqlproxy.WithUniverseDomain(in.Universe) })
-	add(fzQuota, func() cloudsqlproxy.Option { return cloudsqlproxy.WithQuotaProject(in.Quota) })
-	add(fzStartupProbe, func() cloudsqlproxy.Option { return cloudsqlproxy.WithStartupProbe(probe) })
-	add(fzLivenessProbe, func() cloudsqlproxy.Option { return cloudsqlproxy.WithLivenessProbe(probe) })
-	add(fzReadinessProbe, func() cloudsqlproxy.Option { return cloudsqlproxy.WithReadinessProbe(probe) })
-	add(fzAppEnv, func() cloudsqlproxy.Option {
-		return cloudsqlproxy.WithAppEnv(in.EnvInstance, cloudsqlproxy.AppEnv{Host: in.EnvHost, Port: in.EnvPort, Socket: in.EnvSocket})
-	})
-	add(fzLegacy, cloudsqlproxy.WithLegacySidecar)
-	add(fzJob, func() cloudsqlproxy.Option { return cloudsqlproxy.ForJob(time.Duration(in.JobTimeout)) })
-	add(fzNilOption, func() cloudsqlproxy.Option { return nil })
-	return opts
-}
-
-// fuzzSimplePod is the pod every accepted configuration must attach to: one
-// application container whose name differs from the proxy's, meeting Pod
-// Security "restricted" on its own, and a restart policy that every mode
-// accepts.
-func fuzzSimplePod(p *cloudsqlproxy.Proxy) corev1.PodSpec {
-	app := "app"
-	if p.Name() == app {
-		app = "application"
-	}
-	yes, no := true, false
-	return corev1.PodSpec{
-		RestartPolicy: corev1.RestartPolicyNever,
-		SecurityContext: &corev1.PodSecurityContext{
-			RunAsNonRoot:   &yes,
-			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-		},
-		Containers: []corev1.Container{{
-			Name:  app,
-			Image: "registry.example/app:1.0",
-			SecurityContext: &corev1.SecurityContext{
-				AllowPrivilegeEscalation: &no,
-				Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-			},
-		}},
-	}
-}
-
-// END fuzz options mapping.
 
 // fuzzOptionNames are the roots a field error of New may name: New's own
 // argument and every exported option constructor, read from options.go so
@@ -297,8 +89,8 @@ func init() {
 
 func FuzzNew(f *testing.F) {
 	names := fuzzOptionNames(f, "options.go")
-	fuzzNewTarget(f, func(t *testing.T, in fuzzNewInput) {
-		p, err := cloudsqlproxy.New(in.Instance, in.options()...)
+	fuzzcfg.Target(f, func(t *testing.T, in fuzzcfg.Input) {
+		p, err := cloudsqlproxy.New(in.Instance, in.Options()...)
 		checkConnNameVerdict(t, in.Instance, err)
 		if err != nil {
 			if p != nil {
@@ -394,7 +186,7 @@ func checkNewError(t *testing.T, names map[string]bool, err error) {
 // well formed by our own checks and attaches to a simple pod, and Detach
 // gives that pod back. (e2e/fuzz_new_test.go adds the API server's
 // validation, which the library's module cannot depend on.)
-func checkAccepted(t *testing.T, in fuzzNewInput, p *cloudsqlproxy.Proxy) {
+func checkAccepted(t *testing.T, in fuzzcfg.Input, p *cloudsqlproxy.Proxy) {
 	t.Helper()
 	c := p.Container()
 	if diff := cmp.Diff(c, p.Container()); diff != "" {
@@ -412,7 +204,7 @@ func checkAccepted(t *testing.T, in fuzzNewInput, p *cloudsqlproxy.Proxy) {
 
 	args := c.Args
 	switch {
-	case in.has(fzJob) && in.JobTimeout > 0:
+	case in.Has(fuzzcfg.BitJob) && in.JobTimeout > 0:
 		// The Job wrapper: the script and its positional parameters.
 		if len(c.Command) < 6 || c.Command[0] != "/bin/sh" || c.Command[1] != "-c" || c.Command[3] != "cloudsql-proxy" || c.Command[5] != "/cloud-sql-proxy" || len(c.Args) != 0 {
 			t.Fatalf("Job wrapper command %q args %q", c.Command, c.Args)
@@ -427,7 +219,7 @@ func checkAccepted(t *testing.T, in fuzzNewInput, p *cloudsqlproxy.Proxy) {
 		}
 	}
 	instances := 1
-	if in.has(fzInstance2) {
+	if in.Has(fuzzcfg.BitInstance2) {
 		instances = 2
 	}
 	if len(args) < instances {
@@ -455,7 +247,7 @@ func checkAccepted(t *testing.T, in fuzzNewInput, p *cloudsqlproxy.Proxy) {
 		}
 	}
 	wantInstances := []string{in.Instance}
-	if in.has(fzInstance2) {
+	if in.Has(fuzzcfg.BitInstance2) {
 		wantInstances = append(wantInstances, in.Instance2)
 	}
 	for i, raw := range wantInstances {
@@ -466,7 +258,7 @@ func checkAccepted(t *testing.T, in fuzzNewInput, p *cloudsqlproxy.Proxy) {
 	}
 
 	checkProbePorts(t, &c)
-	native := !in.has(fzLegacy) && !in.has(fzJob)
+	native := !in.Has(fuzzcfg.BitLegacy) && !in.Has(fuzzcfg.BitJob)
 	if isAlways := c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways; native != isAlways {
 		t.Errorf("native sidecar %v, container restartPolicy %v", native, c.RestartPolicy)
 	}
@@ -474,7 +266,7 @@ func checkAccepted(t *testing.T, in fuzzNewInput, p *cloudsqlproxy.Proxy) {
 		t.Errorf("a regular proxy container without the postStart hook that holds the application back")
 	}
 
-	spec := fuzzSimplePod(p)
+	spec := fuzzcfg.SimplePod(p)
 	orig := *spec.DeepCopy()
 	if err := p.Attach(&spec); err != nil {
 		t.Fatalf("Attach to %+v: %v", orig, err)
@@ -658,7 +450,7 @@ type fuzzArtifacts struct {
 // artifactsOf learns, through the public API only, what Attach adds to an
 // application container.
 func artifactsOf(tb testing.TB, p *cloudsqlproxy.Proxy) fuzzArtifacts {
-	spec := fuzzSimplePod(p)
+	spec := fuzzcfg.SimplePod(p)
 	if err := p.Attach(&spec); err != nil {
 		tb.Fatal(err)
 	}
@@ -779,12 +571,12 @@ func checkAttachDetach(t *testing.T, p *cloudsqlproxy.Proxy, a fuzzArtifacts, in
 // by -update-fuzz-seeds. They cover every option with valid values, and
 // every string option with shell metacharacters, Unicode, bytes that are not
 // UTF-8, and huge values.
-func fuzzNewSeeds() map[string]fuzzNewInput {
+func fuzzNewSeeds() map[string]fuzzcfg.Input {
 	const (
 		inst  = "my-project:us-central1:db"
 		inst2 = "my-project:europe-west1:replica"
 	)
-	valid := fuzzNewInput{
+	valid := fuzzcfg.Input{
 		Instance: inst, Instance2: inst2 + "?port=6000&auto-iam-authn=true",
 		Port: 5433, HealthPort: 9802, AdminPort: 9092,
 		Name: "db-proxy", Image: "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.25.3-alpine", Version: "2.25.3",
@@ -798,7 +590,7 @@ func fuzzNewSeeds() map[string]fuzzNewInput {
 		MaxConns: 100, MinSigterm: int64(5 * time.Second), MaxSigterm: int64(30 * time.Second),
 		JobTimeout: int64(10 * time.Minute), Probe: 7,
 	}
-	with := func(set uint64, f func(*fuzzNewInput)) fuzzNewInput {
+	with := func(set uint64, f func(*fuzzcfg.Input)) fuzzcfg.Input {
 		in := valid
 		in.Set = set
 		if f != nil {
@@ -807,8 +599,8 @@ func fuzzNewSeeds() map[string]fuzzNewInput {
 		return in
 	}
 	// allStrings sets every string input to v.
-	allStrings := func(v string) func(*fuzzNewInput) {
-		return func(in *fuzzNewInput) {
+	allStrings := func(v string) func(*fuzzcfg.Input) {
+		return func(in *fuzzcfg.Input) {
 			rv := reflect.ValueOf(in).Elem()
 			for i := 0; i < rv.NumField(); i++ {
 				if rv.Field(i).Kind() == reflect.String {
@@ -817,77 +609,77 @@ func fuzzNewSeeds() map[string]fuzzNewInput {
 			}
 		}
 	}
-	allBits := ^uint64(0) &^ fzBits(fzNilOption)
-	tcp := fzBits(fzPort, fzInstance2, fzHealthPort, fzAdminPort, fzName, fzImage, fzVersion, fzPullPolicy,
-		fzResources, fzAddress, fzAutoIAM, fzSecret, fzSecretKey, fzImpersonate, fzLazyRefresh, fzMaxConns,
-		fzMinSigterm, fzMaxSigterm, fzDebugLogs, fzPrometheus, fzTelemetry, fzTelDisableTraces, fzQuitQuitQuit,
-		fzDebugServer, fzEndpoint, fzQuota, fzStartupProbe, fzLivenessProbe, fzReadinessProbe, fzAppEnv)
+	allBits := ^uint64(0) &^ fuzzcfg.Bits(fuzzcfg.BitNilOption)
+	tcp := fuzzcfg.Bits(fuzzcfg.BitPort, fuzzcfg.BitInstance2, fuzzcfg.BitHealthPort, fuzzcfg.BitAdminPort, fuzzcfg.BitName, fuzzcfg.BitImage, fuzzcfg.BitVersion, fuzzcfg.BitPullPolicy,
+		fuzzcfg.BitResources, fuzzcfg.BitAddress, fuzzcfg.BitAutoIAM, fuzzcfg.BitSecret, fuzzcfg.BitSecretKey, fuzzcfg.BitImpersonate, fuzzcfg.BitLazyRefresh, fuzzcfg.BitMaxConns,
+		fuzzcfg.BitMinSigterm, fuzzcfg.BitMaxSigterm, fuzzcfg.BitDebugLogs, fuzzcfg.BitPrometheus, fuzzcfg.BitTelemetry, fuzzcfg.BitTelDisableTraces, fuzzcfg.BitQuitQuitQuit,
+		fuzzcfg.BitDebugServer, fuzzcfg.BitEndpoint, fuzzcfg.BitQuota, fuzzcfg.BitStartupProbe, fuzzcfg.BitLivenessProbe, fuzzcfg.BitReadinessProbe, fuzzcfg.BitAppEnv)
 	hostile := "'\"`$(touch /tmp/cloudsqlproxy-fuzz-canary)`;|&<>\\\n*?~#!{}[]"
 	// Accepted by New where a printable value is: the strings that reach
 	// the proxy's arguments without validation of their alphabet.
-	shellInArgs := func(in *fuzzNewInput) {
+	shellInArgs := func(in *fuzzcfg.Input) {
 		in.SocketDir = "/a'b\"c`d`$(touch${IFS}/tmp/cloudsqlproxy-fuzz-canary);e|f&g"
 		in.TelPrefix = "$(touch${IFS}/tmp/cloudsqlproxy-fuzz-canary)`id`;'\"\\"
 		in.Endpoint = "https://example.com/$(id)`id`;x'y\"z"
 	}
 	huge := strings.Repeat("a", 1<<13) // far beyond every limit; larger inputs only slow the fuzzer
-	return map[string]fuzzNewInput{
+	return map[string]fuzzcfg.Input{
 		"defaults":               with(0, nil),
-		"nil-option":             with(fzBits(fzNilOption), nil),
-		"all-valid-tcp":          with(tcp, func(in *fuzzNewInput) { in.EnvSocket = "" }),
-		"all-valid-socket":       with(fzBits(fzInstance2, fzSocket, fzSecret, fzAppEnv, fzPrivateIP, fzQuiet), func(in *fuzzNewInput) { in.Instance2 = inst2; in.EnvHost, in.EnvPort = "", "" }),
-		"legacy":                 with(fzBits(fzLegacy, fzAppEnv), func(in *fuzzNewInput) { in.EnvSocket = "" }),
-		"job":                    with(fzBits(fzJob, fzAppEnv), func(in *fuzzNewInput) { in.JobTimeout = 0; in.EnvSocket = "" }),
-		"job-timeout-socket":     with(fzBits(fzJob, fzSocket, fzSecret, fzName), nil),
-		"job-timeout-distroless": with(fzBits(fzJob, fzImage), func(in *fuzzNewInput) { in.Image = cloudsqlproxy.DefaultImage }),
-		"job-fractional-timeout": with(fzBits(fzJob), func(in *fuzzNewInput) { in.JobTimeout = int64(1500 * time.Millisecond) }),
-		"job-huge-timeout":       with(fzBits(fzJob), func(in *fuzzNewInput) { in.JobTimeout = int64(1<<63-1) / int64(time.Second) * int64(time.Second) }),
+		"nil-option":             with(fuzzcfg.Bits(fuzzcfg.BitNilOption), nil),
+		"all-valid-tcp":          with(tcp, func(in *fuzzcfg.Input) { in.EnvSocket = "" }),
+		"all-valid-socket":       with(fuzzcfg.Bits(fuzzcfg.BitInstance2, fuzzcfg.BitSocket, fuzzcfg.BitSecret, fuzzcfg.BitAppEnv, fuzzcfg.BitPrivateIP, fuzzcfg.BitQuiet), func(in *fuzzcfg.Input) { in.Instance2 = inst2; in.EnvHost, in.EnvPort = "", "" }),
+		"legacy":                 with(fuzzcfg.Bits(fuzzcfg.BitLegacy, fuzzcfg.BitAppEnv), func(in *fuzzcfg.Input) { in.EnvSocket = "" }),
+		"job":                    with(fuzzcfg.Bits(fuzzcfg.BitJob, fuzzcfg.BitAppEnv), func(in *fuzzcfg.Input) { in.JobTimeout = 0; in.EnvSocket = "" }),
+		"job-timeout-socket":     with(fuzzcfg.Bits(fuzzcfg.BitJob, fuzzcfg.BitSocket, fuzzcfg.BitSecret, fuzzcfg.BitName), nil),
+		"job-timeout-distroless": with(fuzzcfg.Bits(fuzzcfg.BitJob, fuzzcfg.BitImage), func(in *fuzzcfg.Input) { in.Image = cloudsqlproxy.DefaultImage }),
+		"job-fractional-timeout": with(fuzzcfg.Bits(fuzzcfg.BitJob), func(in *fuzzcfg.Input) { in.JobTimeout = int64(1500 * time.Millisecond) }),
+		"job-huge-timeout":       with(fuzzcfg.Bits(fuzzcfg.BitJob), func(in *fuzzcfg.Input) { in.JobTimeout = int64(1<<63-1) / int64(time.Second) * int64(time.Second) }),
 		"every-option":           with(allBits, nil),
-		"conflicts": with(fzBits(fzPrivateIP, fzPSC, fzQuiet, fzDebugLogs, fzEndpoint, fzUniverse, fzSocket, fzPort, fzAddress), func(in *fuzzNewInput) {
+		"conflicts": with(fuzzcfg.Bits(fuzzcfg.BitPrivateIP, fuzzcfg.BitPSC, fuzzcfg.BitQuiet, fuzzcfg.BitDebugLogs, fuzzcfg.BitEndpoint, fuzzcfg.BitUniverse, fuzzcfg.BitSocket, fuzzcfg.BitPort, fuzzcfg.BitAddress), func(in *fuzzcfg.Input) {
 			in.Instance = inst + "?private-ip=true&psc=true&port=1"
 		}),
-		"old-image": with(fzBits(fzImage, fzPSC, fzLazyRefresh, fzDebugLogs, fzMinSigterm, fzUniverse, fzLegacy), func(in *fuzzNewInput) {
+		"old-image": with(fuzzcfg.Bits(fuzzcfg.BitImage, fuzzcfg.BitPSC, fuzzcfg.BitLazyRefresh, fuzzcfg.BitDebugLogs, fuzzcfg.BitMinSigterm, fuzzcfg.BitUniverse, fuzzcfg.BitLegacy), func(in *fuzzcfg.Input) {
 			in.Image = "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.1.0"
 		}),
-		"query-params": with(fzBits(fzInstance2), func(in *fuzzNewInput) {
+		"query-params": with(fuzzcfg.Bits(fuzzcfg.BitInstance2), func(in *fuzzcfg.Input) {
 			in.Instance = inst + "?port=5433&private-ip=t&auto-iam-authn=F&psc=&unknown=1&port=2"
 			in.Instance2 = inst2 + "?port=abc&private-ip=maybe;x=%zz"
 		}),
-		"domain-scoped": with(fzBits(fzInstance2), func(in *fuzzNewInput) {
+		"domain-scoped": with(fuzzcfg.Bits(fuzzcfg.BitInstance2), func(in *fuzzcfg.Input) {
 			in.Instance = "example.com:my-project:us-central1:db"
 			in.Instance2 = "example.com:my-project:us-central1:db2?port=7000"
 		}),
-		"port-overflow": with(fzBits(fzPort, fzInstance2), func(in *fuzzNewInput) { in.Port = 65535; in.Instance2 = inst2 }),
-		"negative": with(allBits, func(in *fuzzNewInput) {
+		"port-overflow": with(fuzzcfg.Bits(fuzzcfg.BitPort, fuzzcfg.BitInstance2), func(in *fuzzcfg.Input) { in.Port = 65535; in.Instance2 = inst2 }),
+		"negative": with(allBits, func(in *fuzzcfg.Input) {
 			in.Port, in.HealthPort, in.AdminPort, in.Probe = -1, 0, -65536, -1
 			in.MinSigterm, in.MaxSigterm, in.JobTimeout, in.TelSampleRate = -1, -1, -1, -1
 			in.CPURequest, in.MemoryLimit = "-1", "-1Gi"
 		}),
-		"extremes": with(allBits, func(in *fuzzNewInput) {
+		"extremes": with(allBits, func(in *fuzzcfg.Input) {
 			in.Port, in.HealthPort, in.AdminPort, in.Probe = 1<<31-1, -1<<31, 65536, 1<<31-1
 			in.MinSigterm, in.MaxSigterm, in.JobTimeout = 1<<63-1, -1<<63, 1<<63-1
 			in.MaxConns, in.TelSampleRate = 1<<64-1, 1<<62
 			in.CPURequest, in.MemoryLimit = "9223372036854775807", "1e300"
 		}),
-		"request-above-limit":          with(fzBits(fzResources), func(in *fuzzNewInput) { in.CPURequest, in.MemoryLimit = "1", "1" }),
+		"request-above-limit":          with(fuzzcfg.Bits(fuzzcfg.BitResources), func(in *fuzzcfg.Input) { in.CPURequest, in.MemoryLimit = "1", "1" }),
 		"shell-metachars-everywhere":   with(allBits, allStrings(hostile)),
-		"shell-metachars-in-args-tcp":  with(fzBits(fzTelemetry, fzEndpoint), shellInArgs),
-		"shell-metachars-in-args-sock": with(fzBits(fzTelemetry, fzSocket, fzJob), shellInArgs),
+		"shell-metachars-in-args-tcp":  with(fuzzcfg.Bits(fuzzcfg.BitTelemetry, fuzzcfg.BitEndpoint), shellInArgs),
+		"shell-metachars-in-args-sock": with(fuzzcfg.Bits(fuzzcfg.BitTelemetry, fuzzcfg.BitSocket, fuzzcfg.BitJob), shellInArgs),
 		"unicode-everywhere":           with(allBits, allStrings("prøxy-ｐｒｏｊｅｃｔ\u202e\u200bdb\U0001F600")),
-		"unicode-lookalikes": with(fzBits(fzInstance2, fzName, fzSecret), func(in *fuzzNewInput) {
+		"unicode-lookalikes": with(fuzzcfg.Bits(fuzzcfg.BitInstance2, fuzzcfg.BitName, fuzzcfg.BitSecret), func(in *fuzzcfg.Input) {
 			in.Instance = "my-projеct:us-central1:db" // Cyrillic е
 			in.Instance2 = "my-project:us-central1:db\u00a0"
 			in.Name, in.Secret = "cloudsql-prоxy", "ѕecret"
 		}),
 		"not-utf8-everywhere": with(allBits, allStrings("db\xff\xfe\x00\x80")),
-		"nul-and-newlines": with(fzBits(fzName, fzImage, fzSocket, fzTelemetry, fzEndpoint), func(in *fuzzNewInput) {
+		"nul-and-newlines": with(fuzzcfg.Bits(fuzzcfg.BitName, fuzzcfg.BitImage, fuzzcfg.BitSocket, fuzzcfg.BitTelemetry, fuzzcfg.BitEndpoint), func(in *fuzzcfg.Input) {
 			in.Instance = inst + "\x00"
 			in.Name, in.Image, in.SocketDir = "proxy\n", "gcr.io/x:1\x00", "/cloudsql\n"
 			in.TelPrefix, in.Endpoint = "a\x00b", "https://example.com/\r\nx"
 		}),
 		"empty-everywhere": with(allBits, allStrings("")),
 		"huge-everywhere":  with(allBits, allStrings(huge)),
-		"huge-valid-shape": with(fzBits(fzImage, fzSocket, fzTelemetry, fzEndpoint, fzImpersonate), func(in *fuzzNewInput) {
+		"huge-valid-shape": with(fuzzcfg.Bits(fuzzcfg.BitImage, fuzzcfg.BitSocket, fuzzcfg.BitTelemetry, fuzzcfg.BitEndpoint, fuzzcfg.BitImpersonate), func(in *fuzzcfg.Input) {
 			in.Instance = "my-project:us-central1:" + strings.Repeat("d", 200)
 			in.Image = "registry.example/" + huge + ":2.25.3"
 			in.SocketDir = "/" + strings.Repeat("s", 200)
@@ -964,7 +756,7 @@ func TestFuzzSeedCorpora(t *testing.T) {
 	news := fuzzNewSeeds()
 	corpora := map[string]map[string][]any{"FuzzNew": {}, "FuzzAttachDetach": fuzzAttachSeeds()}
 	for name, in := range news {
-		corpora["FuzzNew"][name] = fuzzNewArgs(in)
+		corpora["FuzzNew"][name] = fuzzcfg.Args(in)
 	}
 	for target, seeds := range corpora {
 		checkSeedDir(t, filepath.Join("testdata", "fuzz", target), seeds)

@@ -7,21 +7,19 @@ import (
 	"go/token"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/kubernetes/third_party/forked/golang/expansion"
 
 	"github.com/podspec/cloudsqlproxy"
 	"github.com/podspec/cloudsqlproxy/e2e"
+	"github.com/podspec/cloudsqlproxy/internal/fuzzcfg"
 )
 
 // FuzzNewValidates is the part of the library's FuzzNew that needs the API
@@ -46,12 +44,12 @@ func FuzzNewValidates(f *testing.F) {
 		}
 		f.Add(args...)
 	}
-	fuzzNewTarget(f, func(t *testing.T, in fuzzNewInput) {
-		p, err := cloudsqlproxy.New(in.Instance, in.options()...)
+	fuzzcfg.Target(f, func(t *testing.T, in fuzzcfg.Input) {
+		p, err := cloudsqlproxy.New(in.Instance, in.Options()...)
 		if err != nil {
 			return // the library's FuzzNew checks the rejections
 		}
-		spec := fuzzSimplePod(p)
+		spec := fuzzcfg.SimplePod(p)
 		if err := p.Attach(&spec); err != nil {
 			t.Fatalf("Attach to a simple pod: %v", err)
 		}
@@ -76,7 +74,7 @@ func FuzzNewValidates(f *testing.F) {
 // adds, so any name can be defined), and "$$" into "$" always. What reaches
 // the proxy and the applications must be what the options said, and no
 // reference may be left for a variable to fill in, whatever the pod defines.
-func checkKubeletExpansion(t *testing.T, in fuzzNewInput, p *cloudsqlproxy.Proxy, spec *corev1.PodSpec) {
+func checkKubeletExpansion(t *testing.T, in fuzzcfg.Input, p *cloudsqlproxy.Proxy, spec *corev1.PodSpec) {
 	t.Helper()
 	const marker = "\x00EXPANDED"
 	expand := func(where, s string) string {
@@ -100,7 +98,7 @@ func checkKubeletExpansion(t *testing.T, in fuzzNewInput, p *cloudsqlproxy.Proxy
 			}
 			for _, e := range c.Env {
 				got := expand(c.Name+" env "+e.Name, e.Value)
-				if in.has(fzAppEnv) && in.has(fzSocket) && e.Name == in.EnvSocket && c.Name != p.Name() {
+				if in.Has(fuzzcfg.BitAppEnv) && in.Has(fuzzcfg.BitSocket) && e.Name == in.EnvSocket && c.Name != p.Name() {
 					name, _, _ := strings.Cut(in.EnvInstance, "?")
 					if want := in.SocketDir + "/" + name; got != want {
 						t.Errorf("container %q gets %s=%q, want the socket path %q", c.Name, e.Name, got, want)
@@ -119,23 +117,23 @@ func checkKubeletExpansion(t *testing.T, in fuzzNewInput, p *cloudsqlproxy.Proxy
 		bit         int
 		flag, value string
 	}{
-		{fzSocket, "unix-socket", in.SocketDir},
-		{fzTelemetry, "telemetry-project", in.TelProject},
-		{fzTelemetry, "telemetry-prefix", in.TelPrefix},
-		{fzEndpoint, "sqladmin-api-endpoint", in.Endpoint},
-		{fzUniverse, "universe-domain", in.Universe},
-		{fzQuota, "quota-project", in.Quota},
-		{fzPrometheus, "prometheus-namespace", in.PromNamespace},
-		{fzImpersonate, "impersonate-service-account", in.Impersonate},
+		{fuzzcfg.BitSocket, "unix-socket", in.SocketDir},
+		{fuzzcfg.BitTelemetry, "telemetry-project", in.TelProject},
+		{fuzzcfg.BitTelemetry, "telemetry-prefix", in.TelPrefix},
+		{fuzzcfg.BitEndpoint, "sqladmin-api-endpoint", in.Endpoint},
+		{fuzzcfg.BitUniverse, "universe-domain", in.Universe},
+		{fuzzcfg.BitQuota, "quota-project", in.Quota},
+		{fuzzcfg.BitPrometheus, "prometheus-namespace", in.PromNamespace},
+		{fuzzcfg.BitImpersonate, "impersonate-service-account", in.Impersonate},
 	} {
-		if !in.has(f.bit) || f.value == "" {
+		if !in.Has(f.bit) || f.value == "" {
 			continue
 		}
 		if want := "--" + f.flag + "=" + f.value; !slices.Contains(args, want) {
 			t.Errorf("the proxy receives %q, which lacks the configured %q", args, want)
 		}
 	}
-	if in.has(fzSocket) {
+	if in.Has(fuzzcfg.BitSocket) {
 		mounted := false
 		for _, m := range c.VolumeMounts {
 			mounted = mounted || m.MountPath == in.SocketDir // mountPath is not expanded
@@ -226,243 +224,3 @@ func corpusValue(line string) (any, error) {
 	}
 	return nil, fmt.Errorf("unsupported type %s", typ.Name)
 }
-
-// TestFuzzMappingMatchesRoot keeps the block below identical to the one in
-// the library's fuzz_test.go, so that both targets read the same corpus
-// files as the same options.
-func TestFuzzMappingMatchesRoot(t *testing.T) {
-	root, err := mappingBlock(filepath.Join("..", "fuzz_test.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mine, err := mappingBlock("fuzz_new_test.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if root != mine {
-		t.Error("the fuzz options mapping differs from ../fuzz_test.go's: copy the block between the BEGIN and END lines")
-	}
-}
-
-func mappingBlock(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	s := string(b)
-	// At the start of a line, so that the constants here do not match.
-	const begin, end = "\n// BEGIN fuzz options mapping.", "\n// END fuzz options mapping."
-	i, j := strings.Index(s, begin), strings.Index(s, end)
-	if i < 0 || j < i {
-		return "", fmt.Errorf("%s: no mapping block", path)
-	}
-	return s[i:j], nil
-}
-
-// BEGIN fuzz options mapping. e2e/fuzz_new_test.go holds a byte-for-byte
-// copy of this block (its TestFuzzMappingMatchesRoot checks that), so that
-// the apiserver-validation fuzz target there reads the seeds under
-// testdata/fuzz/FuzzNew the same way.
-
-// fuzzNewInput is one input of FuzzNew, in the order of the fuzz
-// arguments: Set says which options are given (bit fz* set), the other
-// fields are their values.
-type fuzzNewInput struct {
-	Set                                      uint64
-	Instance, Instance2                      string
-	Port, HealthPort, AdminPort              int32
-	Name, Image, Version, PullPolicy         string
-	Address, SocketDir, Secret, SecretKey    string
-	Impersonate, PromNamespace               string
-	TelProject, TelPrefix                    string
-	TelSampleRate                            int
-	Endpoint, Universe, Quota                string
-	EnvInstance, EnvHost, EnvPort, EnvSocket string
-	CPURequest, MemoryLimit                  string
-	MaxConns                                 uint64
-	MinSigterm, MaxSigterm, JobTimeout       int64
-	Probe                                    int32
-}
-
-const (
-	fzPort = iota
-	fzInstance2
-	fzHealthPort
-	fzAdminPort
-	fzName
-	fzImage
-	fzVersion
-	fzPullPolicy
-	fzResources
-	fzAddress
-	fzPrivateIP
-	fzPSC
-	fzAutoIAM
-	fzSocket
-	fzSecret
-	fzSecretKey
-	fzImpersonate
-	fzLazyRefresh
-	fzMaxConns
-	fzMinSigterm
-	fzMaxSigterm
-	fzQuiet
-	fzDebugLogs
-	fzPrometheus
-	fzTelemetry
-	fzTelDisableMetrics
-	fzTelDisableTraces
-	fzQuitQuitQuit
-	fzDebugServer
-	fzEndpoint
-	fzUniverse
-	fzQuota
-	fzStartupProbe
-	fzLivenessProbe
-	fzReadinessProbe
-	fzAppEnv
-	fzLegacy
-	fzJob
-	fzNilOption
-)
-
-func fzBits(bits ...int) uint64 {
-	var set uint64
-	for _, b := range bits {
-		set |= 1 << b
-	}
-	return set
-}
-
-// fuzzNewTarget runs check on every input; both FuzzNew targets share it so
-// that they read the same corpus files.
-func fuzzNewTarget(f *testing.F, check func(*testing.T, fuzzNewInput)) {
-	f.Fuzz(func(t *testing.T, set uint64, instance, instance2 string, port, healthPort, adminPort int32,
-		name, image, version, pullPolicy, address, socketDir, secret, secretKey, impersonate, promNamespace,
-		telProject, telPrefix string, telSampleRate int, endpoint, universe, quota,
-		envInstance, envHost, envPort, envSocket, cpuRequest, memoryLimit string,
-		maxConns uint64, minSigterm, maxSigterm, jobTimeout int64, probe int32) {
-		check(t, fuzzNewInput{
-			set, instance, instance2, port, healthPort, adminPort,
-			name, image, version, pullPolicy, address, socketDir, secret, secretKey, impersonate, promNamespace,
-			telProject, telPrefix, telSampleRate, endpoint, universe, quota,
-			envInstance, envHost, envPort, envSocket, cpuRequest, memoryLimit,
-			maxConns, minSigterm, maxSigterm, jobTimeout, probe,
-		})
-	})
-}
-
-// fuzzNewArgs lists in's fields in the order of the fuzz arguments.
-func fuzzNewArgs(in fuzzNewInput) []any {
-	v := reflect.ValueOf(in)
-	args := make([]any, v.NumField())
-	for i := range args {
-		args[i] = v.Field(i).Interface()
-	}
-	return args
-}
-
-func (in fuzzNewInput) has(bit int) bool { return in.Set&(1<<bit) != 0 }
-
-// options turns the input into New's options, in a fixed order.
-func (in fuzzNewInput) options() []cloudsqlproxy.Option {
-	var opts []cloudsqlproxy.Option
-	add := func(bit int, o func() cloudsqlproxy.Option) {
-		if in.has(bit) {
-			opts = append(opts, o())
-		}
-	}
-	probe := cloudsqlproxy.ProbeTiming{InitialDelaySeconds: in.Probe, PeriodSeconds: in.Probe, TimeoutSeconds: in.Probe, FailureThreshold: in.Probe}
-	add(fzPort, func() cloudsqlproxy.Option { return cloudsqlproxy.WithPort(in.Port) })
-	add(fzInstance2, func() cloudsqlproxy.Option { return cloudsqlproxy.WithInstance(in.Instance2) })
-	add(fzHealthPort, func() cloudsqlproxy.Option { return cloudsqlproxy.WithHealthPort(in.HealthPort) })
-	add(fzAdminPort, func() cloudsqlproxy.Option { return cloudsqlproxy.WithAdminPort(in.AdminPort) })
-	add(fzName, func() cloudsqlproxy.Option { return cloudsqlproxy.WithName(in.Name) })
-	add(fzImage, func() cloudsqlproxy.Option { return cloudsqlproxy.WithImage(in.Image) })
-	add(fzVersion, func() cloudsqlproxy.Option { return cloudsqlproxy.WithProxyVersion(in.Version) })
-	add(fzPullPolicy, func() cloudsqlproxy.Option {
-		return cloudsqlproxy.WithImagePullPolicy(corev1.PullPolicy(in.PullPolicy))
-	})
-	if in.has(fzResources) {
-		// Quantities that do not parse cannot be built: those values only
-		// exercise the parser, which is not the library's.
-		var r corev1.ResourceRequirements
-		if q, err := resource.ParseQuantity(in.CPURequest); err == nil {
-			r.Requests = corev1.ResourceList{corev1.ResourceCPU: q}
-		}
-		if q, err := resource.ParseQuantity(in.MemoryLimit); err == nil {
-			r.Limits = corev1.ResourceList{corev1.ResourceMemory: q}
-		}
-		opts = append(opts, cloudsqlproxy.WithResources(r))
-	}
-	add(fzAddress, func() cloudsqlproxy.Option { return cloudsqlproxy.WithListenAddress(in.Address) })
-	add(fzPrivateIP, cloudsqlproxy.WithPrivateIP)
-	add(fzPSC, cloudsqlproxy.WithPSC)
-	add(fzAutoIAM, cloudsqlproxy.WithAutoIAMAuthn)
-	add(fzSocket, func() cloudsqlproxy.Option { return cloudsqlproxy.WithUnixSocket(in.SocketDir) })
-	add(fzSecret, func() cloudsqlproxy.Option { return cloudsqlproxy.WithCredentialsSecret(in.Secret) })
-	add(fzSecretKey, func() cloudsqlproxy.Option { return cloudsqlproxy.WithCredentialsSecretKey(in.SecretKey) })
-	add(fzImpersonate, func() cloudsqlproxy.Option {
-		if in.Impersonate == "" {
-			return cloudsqlproxy.WithImpersonation()
-		}
-		return cloudsqlproxy.WithImpersonation(strings.Split(in.Impersonate, ",")...)
-	})
-	add(fzLazyRefresh, cloudsqlproxy.WithLazyRefresh)
-	add(fzMaxConns, func() cloudsqlproxy.Option { return cloudsqlproxy.WithMaxConnections(in.MaxConns) })
-	add(fzMinSigterm, func() cloudsqlproxy.Option { return cloudsqlproxy.WithMinSigtermDelay(time.Duration(in.MinSigterm)) })
-	add(fzMaxSigterm, func() cloudsqlproxy.Option { return cloudsqlproxy.WithMaxSigtermDelay(time.Duration(in.MaxSigterm)) })
-	add(fzQuiet, cloudsqlproxy.WithQuiet)
-	add(fzDebugLogs, cloudsqlproxy.WithDebugLogs)
-	add(fzPrometheus, func() cloudsqlproxy.Option { return cloudsqlproxy.WithPrometheus(in.PromNamespace) })
-	add(fzTelemetry, func() cloudsqlproxy.Option {
-		return cloudsqlproxy.WithTelemetry(cloudsqlproxy.Telemetry{
-			Project: in.TelProject, Prefix: in.TelPrefix, SampleRate: in.TelSampleRate,
-			DisableMetrics: in.has(fzTelDisableMetrics), DisableTraces: in.has(fzTelDisableTraces),
-		})
-	})
-	add(fzQuitQuitQuit, cloudsqlproxy.WithQuitQuitQuit)
-	add(fzDebugServer, cloudsqlproxy.WithDebugServer)
-	add(fzEndpoint, func() cloudsqlproxy.Option { return cloudsqlproxy.WithSQLAdminAPIEndpoint(in.Endpoint) })
-	add(fzUniverse, func() cloudsqlproxy.Option { return cloudsqlproxy.WithUniverseDomain(in.Universe) })
-	add(fzQuota, func() cloudsqlproxy.Option { return cloudsqlproxy.WithQuotaProject(in.Quota) })
-	add(fzStartupProbe, func() cloudsqlproxy.Option { return cloudsqlproxy.WithStartupProbe(probe) })
-	add(fzLivenessProbe, func() cloudsqlproxy.Option { return cloudsqlproxy.WithLivenessProbe(probe) })
-	add(fzReadinessProbe, func() cloudsqlproxy.Option { return cloudsqlproxy.WithReadinessProbe(probe) })
-	add(fzAppEnv, func() cloudsqlproxy.Option {
-		return cloudsqlproxy.WithAppEnv(in.EnvInstance, cloudsqlproxy.AppEnv{Host: in.EnvHost, Port: in.EnvPort, Socket: in.EnvSocket})
-	})
-	add(fzLegacy, cloudsqlproxy.WithLegacySidecar)
-	add(fzJob, func() cloudsqlproxy.Option { return cloudsqlproxy.ForJob(time.Duration(in.JobTimeout)) })
-	add(fzNilOption, func() cloudsqlproxy.Option { return nil })
-	return opts
-}
-
-// fuzzSimplePod is the pod every accepted configuration must attach to: one
-// application container whose name differs from the proxy's, meeting Pod
-// Security "restricted" on its own, and a restart policy that every mode
-// accepts.
-func fuzzSimplePod(p *cloudsqlproxy.Proxy) corev1.PodSpec {
-	app := "app"
-	if p.Name() == app {
-		app = "application"
-	}
-	yes, no := true, false
-	return corev1.PodSpec{
-		RestartPolicy: corev1.RestartPolicyNever,
-		SecurityContext: &corev1.PodSecurityContext{
-			RunAsNonRoot:   &yes,
-			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-		},
-		Containers: []corev1.Container{{
-			Name:  app,
-			Image: "registry.example/app:1.0",
-			SecurityContext: &corev1.SecurityContext{
-				AllowPrivilegeEscalation: &no,
-				Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-			},
-		}},
-	}
-}
-
-// END fuzz options mapping.
