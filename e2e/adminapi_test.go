@@ -30,7 +30,8 @@ import (
 // It answers like the real API for second-generation instances whose region matches the
 // connection name; an instance whose name contains "mysql" is MySQL, any other PostgreSQL.
 // Every address it hands out is 127.0.0.1 on a closed port, so the proxy's dial to the
-// "instance" fails fast, on this machine.
+// "instance" fails fast, on this machine. It also serves /token, the OAuth2 token endpoint
+// of the fake service-account keys the runs use.
 type fakeAdminAPI struct {
 	URL    string
 	caPEM  string
@@ -113,6 +114,13 @@ func (f *fakeAdminAPI) callCount(what, connName string) int {
 }
 
 func (f *fakeAdminAPI) serve(w http.ResponseWriter, r *http.Request) {
+	// The OAuth2 token endpoint of the fake service-account keys: the proxy exchanges a
+	// key for an access token before it calls the API.
+	if r.URL.Path == "/token" && r.Method == http.MethodPost {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": "e2e", "token_type": "Bearer", "expires_in": 3600})
+		return
+	}
 	// /sql/v1beta4/projects/{project}/instances/{instance}/connectSettings (GET)
 	// /sql/v1beta4/projects/{project}/instances/{instance}:generateEphemeralCert (POST)
 	p := strings.Split(strings.TrimPrefix(r.URL.Path, "/sql/v1beta4/"), "/")
@@ -202,9 +210,9 @@ func (f *fakeAdminAPI) sign(pubPEM string) (string, error) {
 }
 
 // fakeServiceAccountKey writes a service-account key file of the shape Google issues, with
-// a fresh private key and a token endpoint on a closed loopback port, so the proxy can
-// parse it at startup (as it does) and never reaches Google with it.
-func fakeServiceAccountKey(path string) error {
+// a fresh private key and tokenURI as its token endpoint (fakeAdminAPI's), so the proxy
+// can use it as it would a real one and never reaches Google with it.
+func fakeServiceAccountKey(path, tokenURI string) error {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return err
@@ -220,7 +228,7 @@ func fakeServiceAccountKey(path string) error {
 		"private_key":    string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
 		"client_email":   "e2e@e2e-project.iam.gserviceaccount.com",
 		"client_id":      "1",
-		"token_uri":      "http://127.0.0.1:1/token",
+		"token_uri":      tokenURI,
 	})
 	if err != nil {
 		return err

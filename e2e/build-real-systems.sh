@@ -46,7 +46,7 @@ build() {
 		trap "rm -rf '$tmp'" RETURN
 		case $component in
 		proxy)
-			GOBIN="$tmp" go install "github.com/GoogleCloudPlatform/cloud-sql-proxy/v2@v$version"
+			GOBIN="$tmp" go install "github.com/GoogleCloudPlatform/cloud-sql-proxy/v2@$version"
 			mv "$tmp/cloud-sql-proxy" "$bin"
 			;;
 		etcd)

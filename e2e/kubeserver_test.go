@@ -179,7 +179,9 @@ func (k *kubeServer) start(bin, logName string, args ...string) (*exec.Cmd, erro
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own process group, so cleanup reaches its children; and killed with the test
+	// binary should that die (a panic or -timeout) before cleanup runs.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		log.Close()
 		return nil, err

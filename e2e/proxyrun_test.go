@@ -142,7 +142,7 @@ func newProxyRun(t *testing.T, spec *corev1.PodSpec, name string, ro runOpts) (*
 	}
 	flags := argsOf(r.c)
 	if cf, ok := flags.value("credentials-file"); ok {
-		if err := fakeServiceAccountKey(r.mapArg(r.c, cf)); err != nil {
+		if err := fakeServiceAccountKey(r.mapArg(r.c, cf), r.api.URL+"token"); err != nil {
 			t.Fatal(err)
 		}
 	} else if !perInstanceIAM(flags) {
@@ -164,7 +164,7 @@ func newProxyRun(t *testing.T, spec *corev1.PodSpec, name string, ro runOpts) (*
 	r.argv = hostCmd
 
 	adc := filepath.Join(r.dir, "adc.json")
-	if err := fakeServiceAccountKey(adc); err != nil {
+	if err := fakeServiceAccountKey(adc, r.api.URL+"token"); err != nil {
 		t.Fatal(err)
 	}
 	// Application Default Credentials from a file, and the GCE metadata server on a
@@ -333,6 +333,7 @@ func (r *proxyRun) prove() error {
 	}
 
 	errs = append(errs, r.checkListeners(flags)...)
+	errs = append(errs, r.checkAdminAPIUse()...)
 
 	switch r.ro.stop {
 	case stopSIGTERM:
@@ -489,6 +490,37 @@ func (r *proxyRun) checkListeners(flags proxyFlags) []error {
 				}
 				errs = append(errs, dial("unix", p))
 			}
+		}
+	}
+	return errs
+}
+
+// checkAdminAPIUse: when the SQL Admin API the proxy talks to is fakeAdminAPI (named by
+// the container, as in the sqladmin-endpoint case, or added by the harness), the proxy
+// must have resolved every instance the container names through it: it warms each
+// instance's connection info at startup. This proves the endpoint flag and the instance
+// names reach the binary as meant.
+func (r *proxyRun) checkAdminAPIUse() []error {
+	var endpoint string
+	for _, a := range r.argv {
+		if v, ok := strings.CutPrefix(a, "--sqladmin-api-endpoint="); ok {
+			endpoint = v
+		}
+	}
+	// With impersonation the proxy first trades its credentials at Google's IAM
+	// Credentials API, which has no endpoint flag and so stays unreachable here.
+	if endpoint != r.api.URL || argsOf(r.c).has("impersonate-service-account") {
+		return nil
+	}
+	var errs []error
+	deadline := time.Now().Add(5 * time.Second)
+	for _, inst := range argsOf(r.c).instances {
+		for r.api.callCount("connectSettings", inst.name) == 0 {
+			if time.Now().After(deadline) {
+				errs = append(errs, fmt.Errorf("the proxy never asked the SQL Admin API at %s about %s", endpoint, inst.name))
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
 	return errs
@@ -664,7 +696,9 @@ func startProcess(t *testing.T, argv, env []string, out *syncBuffer) (*process, 
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own process group, so cleanup reaches its children; and killed with the test
+	// binary should that die (a panic or -timeout) before cleanup runs.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	// A container ends when its first process does, whatever its children still hold
 	// open; without this, Wait would also wait for every inherited copy of the output
 	// pipe (the Job wrapper's sleeping timer keeps one).
