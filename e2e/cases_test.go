@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"fmt"
+	mathrand "math/rand/v2"
 	"net"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -471,39 +474,44 @@ func podSpecOf(t *testing.T, obj runtime.Object) *corev1.PodSpec {
 	return spec
 }
 
-// freePorts hands out ports the kernel says are free, never the same one twice in this
-// process, so parallel runs do not collide. consecutive ports come as a block (the
-// library numbers later instances DB+1, DB+2, ...).
+// freePort hands out ports that are free (the kernel lets us bind them) and never the same
+// one twice in this process, so parallel runs do not collide; consecutive ports come as a
+// block (the library numbers later instances DB+1, DB+2, ...). They are taken below the
+// kernel's ephemeral range: a port picked from that range (as "listen on :0" does) can be
+// taken, before the proxy binds it, by one of the many outgoing connections the runs make.
 var (
 	portsMu   sync.Mutex
 	portsUsed = map[int]bool{}
+	portsNext int
 )
 
 func freePort(t *testing.T, consecutive int) int32 {
 	t.Helper()
 	portsMu.Lock()
 	defer portsMu.Unlock()
-	for attempt := 0; attempt < 200; attempt++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+	low, high := 20000, ephemeralLow()
+	if portsNext == 0 {
+		// A random start keeps two test binaries on one machine mostly apart.
+		portsNext = low + mathrand.IntN(high-low)
+	}
+	for attempt := 0; attempt < high-low; attempt++ {
+		base := portsNext
+		portsNext += consecutive
+		if portsNext+consecutive >= high {
+			portsNext = low
 		}
-		base := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		ok := base+consecutive <= 65535
+		ok := true
 		for i := 0; ok && i < consecutive; i++ {
 			if portsUsed[base+i] {
 				ok = false
 				break
 			}
-			if i > 0 {
-				l2, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base+i))
-				if err != nil {
-					ok = false
-					break
-				}
-				l2.Close()
+			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base+i))
+			if err != nil {
+				ok = false
+				break
 			}
+			l.Close()
 		}
 		if ok {
 			for i := 0; i < consecutive; i++ {
@@ -514,6 +522,19 @@ func freePort(t *testing.T, consecutive int) int32 {
 	}
 	t.Fatal("no free ports")
 	return 0
+}
+
+// ephemeralLow is the start of the kernel's ephemeral port range (Linux default 32768).
+func ephemeralLow() int {
+	data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err == nil {
+		if f := strings.Fields(string(data)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 21000 {
+				return n
+			}
+		}
+	}
+	return 32768
 }
 
 // freeCasePorts allocates the ports of one real-proxy run.
