@@ -429,12 +429,7 @@ func locate(v any, t reflect.Type, p *field.Path) field.ErrorList {
 	switch {
 	case t.Kind() == reflect.Struct && isMap(v) && !customDecoding(t):
 		m := v.(map[string]any)
-		keys := make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
+		for _, k := range sortedKeys(m) {
 			ft, ok := jsonField(t, k)
 			if ok && !decodes(m[k], ft) {
 				errs = append(errs, locate(m[k], ft, p.Child(k))...)
@@ -448,12 +443,7 @@ func locate(v any, t reflect.Type, p *field.Path) field.ErrorList {
 		}
 	case t.Kind() == reflect.Map && isMap(v):
 		m := v.(map[string]any)
-		keys := make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
+		for _, k := range sortedKeys(m) {
 			if !decodes(m[k], t.Elem()) {
 				errs = append(errs, locate(m[k], t.Elem(), p.Key(k))...)
 			}
@@ -523,4 +513,15 @@ func describeType(t reflect.Type) string {
 		return "a mapping"
 	}
 	return t.String()
+}
+
+// sortedKeys gives a map's keys in order, so errors come out in a stable
+// order.
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
