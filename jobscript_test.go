@@ -127,10 +127,13 @@ func startJob(t *testing.T, shell []string, command []string, mode string) *jobR
 	}
 	defer stderr.Close()
 	r.cmd.Stderr = stderr
+	// Before Start: the wrapper may start its timer before Start returns,
+	// and a clock read after it made the timeout look early (999.8ms < 1s,
+	// seen in CI).
+	r.start = time.Now()
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	r.start = time.Now()
 	go func() { r.done <- r.cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
