@@ -27,22 +27,16 @@ func reportDocs(b *testing.B) {
 }
 
 func BenchmarkInject5000(b *testing.B) {
-	in := stream(benchDocs)
-	args := []string{"inject", "--instance", inst, "-f", "-"}
-	b.SetBytes(int64(len(in)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if code := run(args, bytes.NewReader(in), io.Discard, io.Discard); code != 0 {
-			b.Fatalf("exit %d", code)
-		}
-	}
-	reportDocs(b)
+	benchRun(b, "inject", "--instance", inst, "-f", "-")
 }
 
 func BenchmarkPassThrough5000(b *testing.B) {
+	benchRun(b, "inject", "--instance", inst, "--name", "no-such-workload", "-f", "-")
+}
+
+// benchRun runs the command with args on the benchmark stream.
+func benchRun(b *testing.B, args ...string) {
 	in := stream(benchDocs)
-	args := []string{"inject", "--instance", inst, "--name", "no-such-workload", "-f", "-"}
 	b.SetBytes(int64(len(in)))
 	b.ReportAllocs()
 	b.ResetTimer()
