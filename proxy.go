@@ -545,7 +545,8 @@ func (v *validator) validateInstances() []instance {
 	return insts
 }
 
-var instanceKeys = "port, private-ip, psc, auto-iam-authn"
+// instanceKeys are the per-instance query parameters New accepts.
+var instanceKeys = []string{"port", "private-ip", "psc", "auto-iam-authn"}
 
 // instancePath names the i-th connection name: New's argument, then the
 // WithInstance options. Paths are built only for errors, since building
@@ -617,7 +618,7 @@ func (v *validator) parseInstance(p func() *field.Path, raw string) (instance, b
 				in.autoIAM = &b
 			}
 		default:
-			v.add(field.NotSupported(kp(), key, strings.Split(instanceKeys, ", ")))
+			v.add(field.NotSupported(kp(), key, instanceKeys))
 			ok = false
 		}
 	}
