@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
@@ -104,6 +105,20 @@ var bom = []byte("\xef\xbb\xbf")
 // anything else is YAML documents separated by "---" lines.
 func splitStream(source string, data []byte) ([]*document, []string) {
 	data = bytes.TrimPrefix(data, bom)
+	// The YAML parser notices bad UTF-8 only in some positions, so a stream
+	// it once accepted could fail when read back (found by FuzzInject).
+	if !utf8.Valid(data) {
+		i := 0
+		for i < len(data) {
+			r, n := utf8.DecodeRune(data[i:])
+			if r == utf8.RuneError && n <= 1 {
+				break
+			}
+			i += n
+		}
+		line := 1 + bytes.Count(data[:i], []byte("\n"))
+		return nil, []string{fmt.Sprintf("%s:%d: not UTF-8 text: byte 0x%02x at offset %d (manifests are UTF-8)", source, line, data[i], i)}
+	}
 	if t := bytes.TrimLeft(data, " \t\r\n"); len(t) > 0 && t[0] == '{' {
 		return splitJSON(source, data)
 	}
