@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"debug/buildinfo"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -340,8 +342,7 @@ func (r *proxyRun) prove() error {
 		if err := proxy.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			errs = append(errs, err)
 		}
-		limit := 10*time.Second + durationFlag(flags, "min-sigterm-delay") + durationFlag(flags, "max-sigterm-delay")
-		errs = append(errs, expectExit(proxy, limit, "after SIGTERM"))
+		errs = append(errs, expectExit(proxy, exitBudget(flags), "after SIGTERM"))
 	case stopQuitURL:
 		u, err := r.quitURL(flags)
 		if err != nil {
@@ -354,14 +355,14 @@ func (r *proxyRun) prove() error {
 			err == nil && code != http.StatusOK {
 			errs = append(errs, fmt.Errorf("GET %s: status %d, %v", u, code, err))
 		}
-		errs = append(errs, expectExit(proxy, 10*time.Second, "after GET "+u))
+		errs = append(errs, expectExit(proxy, exitBudget(flags), "after GET "+u))
 	case stopTimeout:
 		t, err := wrapperTimeout(r.c)
 		if err != nil {
 			errs = append(errs, err)
 			break
 		}
-		errs = append(errs, expectExit(proxy, t+10*time.Second, fmt.Sprintf("by its own %s timeout", t)))
+		errs = append(errs, expectExit(proxy, t+exitBudget(flags), fmt.Sprintf("by its own %s timeout", t)))
 		if took := time.Since(started); took < t-500*time.Millisecond {
 			errs = append(errs, fmt.Errorf("the wrapper stopped after %s, before its %s timeout", took.Round(time.Millisecond), t))
 		}
@@ -598,14 +599,122 @@ func wrapperTimeout(c *corev1.Container) (time.Duration, error) {
 	return time.Duration(s) * time.Second, nil
 }
 
+// exitBudget is how long the proxy may take to exit once told to stop (SIGTERM, the quit
+// URL): slack for a loaded machine, the delays its flags ask for (--min-sigterm-delay
+// before closing, up to --max-sigterm-delay for open connections), and, when it exports
+// traces, the upstream exporter's flush. On exit the proxy uploads its pending trace
+// batches one at a time and the exporter allows each 12 s, retrying within them; with
+// Cloud Trace unreachable, as here, each upload takes all 12 s (v2.25.3, measured: 12 s
+// for one batch). A run this short leaves at most two: one in flight, one still open.
+func exitBudget(f proxyFlags) time.Duration {
+	const slack, traceUpload = 10 * time.Second, 12 * time.Second
+	d := slack + durationFlag(f, "min-sigterm-delay") + durationFlag(f, "max-sigterm-delay")
+	if f.has("telemetry-project") && !f.has("disable-traces") {
+		d += 2 * traceUpload
+	}
+	return d
+}
+
 func expectExit(p *process, limit time.Duration, how string) error {
 	if !p.waitExit(limit) {
-		return fmt.Errorf("the proxy did not exit within %s %s", limit, how)
+		return fmt.Errorf("the proxy did not exit within %s %s\n%s", limit, how, hangReport(p))
 	}
 	if code := p.exitCode(); code != 0 {
 		return fmt.Errorf("the proxy exited %s with status %d, want 0", how, code)
 	}
 	return nil
+}
+
+// hangReport says which process of a run that does not end is stuck, and where: each
+// process of its group with its state and kernel wait channel, and for every Go process
+// among them (the proxy, under a wrapper or not) the stack of its main goroutine, taken
+// with SIGQUIT. A hang in CI is then diagnosable from its log alone. The goroutine dump
+// is cut out of the run's output so the log tail still shows the proxy's own lines.
+func hangReport(p *process) string {
+	pgid := p.cmd.Process.Pid
+	procs := groupProcesses(pgid)
+	var b strings.Builder
+	b.WriteString("--- its processes:\n")
+	for _, pr := range procs {
+		fmt.Fprintf(&b, "  pid %d (parent %d) state %s, waiting in %s: %.300q\n", pr.pid, pr.ppid, pr.state, pr.wchan, pr.argv)
+	}
+	mark := p.out.len()
+	quit := 0
+	for _, pr := range procs {
+		if pr.goBinary && syscall.Kill(pr.pid, syscall.SIGQUIT) == nil {
+			quit++
+		}
+	}
+	if quit == 0 {
+		return b.String()
+	}
+	// The runtime writes every stack and exits; its parent (a wrapper) may stay.
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) && strings.Count(p.out.from(mark), "\ngoroutine 1 ") < quit {
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	dump := p.out.cut(mark)
+	for _, g := range strings.Split(dump, "\n\n") {
+		if strings.HasPrefix(strings.TrimLeft(g, "\n"), "goroutine 1 ") {
+			g = frameRegisters.ReplaceAllString(strings.TrimLeft(g, "\n"), "")
+			b.WriteString("--- main goroutine (SIGQUIT):\n" + g + "\n")
+		}
+	}
+	return b.String()
+}
+
+// frameRegisters are the fp/sp/pc words GOTRACEBACK=system-style dumps add to each frame.
+var frameRegisters = regexp.MustCompile(` fp=0x[0-9a-f]+ sp=0x[0-9a-f]+ pc=0x[0-9a-f]+`)
+
+type procInfo struct {
+	pid, ppid int
+	state     string
+	wchan     string
+	argv      []string
+	goBinary  bool
+}
+
+// groupProcesses reads the processes of process group pgid from /proc.
+func groupProcesses(pgid int) []procInfo {
+	entries, _ := os.ReadDir("/proc")
+	var procs []procInfo
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		dir := filepath.Join("/proc", e.Name())
+		stat, err := os.ReadFile(filepath.Join(dir, "stat"))
+		if err != nil {
+			continue
+		}
+		// After the parenthesised command name (which may hold spaces): state ppid pgrp ...
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(stat[i+1:]))
+		if len(f) < 3 || f[2] != strconv.Itoa(pgid) {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		wchan, _ := os.ReadFile(filepath.Join(dir, "wchan"))
+		cmdline, _ := os.ReadFile(filepath.Join(dir, "cmdline"))
+		exe, _ := os.Readlink(filepath.Join(dir, "exe"))
+		procs = append(procs, procInfo{
+			pid: pid, ppid: ppid, state: f[0], wchan: string(wchan),
+			argv:     strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00"),
+			goBinary: exe != "" && isGoBinary(exe),
+		})
+	}
+	return procs
+}
+
+// isGoBinary reports whether the executable at path was built by Go (it carries build info).
+func isGoBinary(path string) bool {
+	_, err := buildinfo.ReadFile(path)
+	return err == nil
 }
 
 func dial(network, addr string) error {
@@ -757,6 +866,28 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 
 // tail is the last n lines, after the first 10 (where the proxy reports a bad flag before
 // its usage text).
+func (s *syncBuffer) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Len()
+}
+
+// from returns what was written after the first n bytes.
+func (s *syncBuffer) from(n int) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return string(s.b.Bytes()[n:])
+}
+
+// cut removes and returns what was written after the first n bytes.
+func (s *syncBuffer) cut(n int) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rest := string(s.b.Bytes()[n:])
+	s.b.Truncate(n)
+	return rest
+}
+
 func (s *syncBuffer) tail(n int) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
