@@ -33,6 +33,15 @@ type ProbeTiming struct {
 // Telemetry configures the proxy's export of metrics to Cloud Monitoring and
 // traces to Cloud Trace (flags --telemetry-*, --disable-metrics,
 // --disable-traces). A zero field is not passed to the proxy.
+//
+// With traces on, the proxy uploads its pending traces before it exits
+// (after SIGTERM, the quit URL or a Job timeout), one batch at a time, and
+// the exporter gives each upload up to 12 seconds. If Cloud Trace is slow or
+// unreachable (egress rules, VPC Service Controls) the proxy takes that long
+// per pending batch to exit: a Job completes later, and a pod's
+// terminationGracePeriodSeconds must cover it on top of
+// [WithMinSigtermDelay] and [WithMaxSigtermDelay], or the kubelet kills the
+// proxy first.
 type Telemetry struct {
 	// Project is the Google Cloud project that receives the telemetry.
 	// Without it nothing is exported.
