@@ -188,10 +188,13 @@ func WithUnixSocket(dir string) Option {
 
 // WithCredentialsSecret authenticates the proxy with a service account key
 // kept in the named Secret instead of the pod's Workload Identity. The
-// Secret is mounted read-only in a volume named "<name>-credentials" and
-// passed with --credentials-file; the key holding the JSON defaults to
-// "credentials.json" ([WithCredentialsSecretKey] changes it). Prefer
-// Workload Identity where you can: a key file is a long-lived secret.
+// Secret is mounted read-only, into the proxy container only, in a volume
+// named "<name>-credentials" with file mode 0444, and passed with
+// --credentials-file; the key holding the JSON defaults to "credentials.json"
+// ([WithCredentialsSecretKey] changes it). The kubelet writes the files as
+// root and the proxy runs as uid 65532, so a narrower mode would need a pod
+// fsGroup, which the library does not impose. Prefer Workload Identity where
+// you can: a key file is a long-lived secret.
 func WithCredentialsSecret(secretName string) Option {
 	return optionFunc(func(c *config) { c.credentialsSecret = secretName })
 }

@@ -980,7 +980,10 @@ func build(c *config, insts []instance) *Proxy {
 		p.appMounts = append(p.appMounts, mount)
 	}
 	if c.credentialsSecret != "" {
-		mode := int32(0o440)
+		// Readable by all: without a pod fsGroup (which would re-own the app's volumes
+		// too) the kubelet writes the files as root:root, so 0440 would shut out the
+		// proxy's own non-root user. Only the proxy container mounts the volume.
+		mode := int32(0o444)
 		vol := corev1.Volume{Name: c.name + "-credentials", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
 			SecretName:  c.credentialsSecret,
 			DefaultMode: &mode,

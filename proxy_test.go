@@ -208,7 +208,7 @@ func TestContainerFields(t *testing.T) {
 }
 
 func TestVolumes(t *testing.T) {
-	mode := int32(0o440)
+	mode := int32(0o444)
 	p, err := New(inst, WithName("db"), WithUnixSocket("/cloudsql"), WithCredentialsSecret("sa-key"))
 	if err != nil {
 		t.Fatal(err)
