@@ -11,8 +11,6 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -209,19 +207,19 @@ func (f *fakeAdminAPI) sign(pubPEM string) (string, error) {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), nil
 }
 
-// fakeServiceAccountKey writes a service-account key file of the shape Google issues, with
+// fakeServiceAccountKey returns a service-account key file of the shape Google issues, with
 // a fresh private key and tokenURI as its token endpoint (fakeAdminAPI's), so the proxy
 // can use it as it would a real one and never reaches Google with it.
-func fakeServiceAccountKey(path, tokenURI string) error {
+func fakeServiceAccountKey(tokenURI string) ([]byte, error) {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	data, err := json.Marshal(map[string]string{
+	return json.Marshal(map[string]string{
 		"type":           "service_account",
 		"project_id":     "e2e-project",
 		"private_key_id": "e2e",
@@ -230,11 +228,4 @@ func fakeServiceAccountKey(path, tokenURI string) error {
 		"client_id":      "1",
 		"token_uri":      tokenURI,
 	})
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(path, data, 0o600)
 }

@@ -35,6 +35,9 @@ func TestMain(m *testing.M) {
 	if adminAPISrv != nil {
 		adminAPISrv.Close()
 	}
+	for _, d := range runnableDirs {
+		os.RemoveAll(d)
+	}
 	os.Exit(code)
 }
 

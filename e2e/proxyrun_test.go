@@ -24,6 +24,8 @@ import (
 
 	"github.com/podspec/cloudsqlproxy"
 	corev1 "k8s.io/api/core/v1"
+	secretvolume "k8s.io/kubernetes/pkg/volume/secret"
+	volumeutil "k8s.io/kubernetes/pkg/volume/util"
 )
 
 // How a run of the proxy ends.
@@ -63,8 +65,9 @@ type runOpts struct {
 //   - it stops the way ro.stop says and exits 0.
 //
 // Mapping, as the kubelet and the image do it: "/cloud-sql-proxy" (the image's binary) is
-// the real binary built at the library's default version; each volume is a temp directory
-// mounted at the container's mountPath (the path prefix is rewritten in the arguments);
+// the real binary built at the library's default version; it runs as the container's user
+// when the tests run as root; each volume is a temp directory with the kubelet's
+// permissions, mounted at the container's mountPath (the prefix is rewritten in the arguments);
 // Google's services are replaced by --token=test (plus --login-token=test with
 // --auto-iam-authn; a mounted credentials file is instead a fake service-account key, and
 // with per-instance auto-iam-authn, where the proxy refuses a static token, so is the
@@ -96,6 +99,9 @@ type proxyRun struct {
 	env    []string
 	api    *fakeAdminAPI
 	log    *syncBuffer
+	// cred is the container's user and groups, which the proxy (and its hook) run as;
+	// nil when the tests do not run as root and so cannot switch users.
+	cred *syscall.Credential
 }
 
 func newProxyRun(t *testing.T, spec *corev1.PodSpec, name string, ro runOpts) (*proxyRun, error) {
@@ -106,7 +112,7 @@ func newProxyRun(t *testing.T, spec *corev1.PodSpec, name string, ro runOpts) (*
 	if want := "v" + cloudsqlproxy.DefaultVersion; b.Version != want {
 		t.Fatalf("built proxy %s, but the library defaults to %s", b.Version, want)
 	}
-	r := &proxyRun{t: t, ro: ro, spec: spec, bin: b.Path, api: sharedAdminAPI(t), log: &syncBuffer{}}
+	r := &proxyRun{t: t, ro: ro, spec: spec, bin: runnableCopy(t, b.Path), api: sharedAdminAPI(t), log: &syncBuffer{}}
 	for _, list := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
 		for i := range list {
 			if list[i].Name == name {
@@ -117,8 +123,17 @@ func newProxyRun(t *testing.T, spec *corev1.PodSpec, name string, ro runOpts) (*
 	if r.c == nil {
 		return nil, fmt.Errorf("no container %q in the pod", name)
 	}
-	// Unix socket paths are limited to 108 bytes: keep the temp root short.
+	if os.Geteuid() == 0 {
+		if r.cred, err = containerCredential(spec, r.c); err != nil {
+			return nil, err
+		}
+	}
+	// Unix socket paths are limited to 108 bytes: keep the temp root short. The container's
+	// user must be able to reach everything below it.
 	r.dir, err = os.MkdirTemp("/tmp", "csql")
+	if err == nil {
+		err = os.Chmod(r.dir, 0o755)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,8 +141,14 @@ func newProxyRun(t *testing.T, spec *corev1.PodSpec, name string, ro runOpts) (*
 	r.mounts = map[string]string{}
 	for i, v := range spec.Volumes {
 		d := filepath.Join(r.dir, "v"+strconv.Itoa(i))
+		// The kubelet makes an emptyDir, and the tmpfs under a secret volume, writable by all.
 		if err := os.Mkdir(d, 0o755); err != nil {
 			t.Fatal(err)
+		}
+		if v.EmptyDir != nil || v.Secret != nil {
+			if err := os.Chmod(d, 0o777); err != nil {
+				t.Fatal(err)
+			}
 		}
 		r.mounts[v.Name] = d
 	}
@@ -144,8 +165,8 @@ func newProxyRun(t *testing.T, spec *corev1.PodSpec, name string, ro runOpts) (*
 	}
 	flags := argsOf(r.c)
 	if cf, ok := flags.value("credentials-file"); ok {
-		if err := fakeServiceAccountKey(r.mapArg(r.c, cf), r.api.URL+"token"); err != nil {
-			t.Fatal(err)
+		if err := r.provideCredentials(cf); err != nil {
+			return nil, err
 		}
 	} else if !perInstanceIAM(flags) {
 		hostCmd = append(hostCmd, "--token=test")
@@ -166,7 +187,11 @@ func newProxyRun(t *testing.T, spec *corev1.PodSpec, name string, ro runOpts) (*
 	r.argv = hostCmd
 
 	adc := filepath.Join(r.dir, "adc.json")
-	if err := fakeServiceAccountKey(adc, r.api.URL+"token"); err != nil {
+	key, err := fakeServiceAccountKey(r.api.URL + "token")
+	if err == nil {
+		err = os.WriteFile(adc, key, 0o644)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	// Application Default Credentials from a file, and the GCE metadata server on a
@@ -200,6 +225,134 @@ func perInstanceIAM(f proxyFlags) bool {
 		}
 	}
 	return false
+}
+
+// containerCredential is the identity the kubelet starts c with: runAsUser and runAsGroup
+// from its securityContext, else from the pod's, else the image's (65532:65532 in both
+// proxy images); the pod's supplementalGroups as further groups.
+func containerCredential(spec *corev1.PodSpec, c *corev1.Container) (*syscall.Credential, error) {
+	uid, gid := int64(65532), int64(65532)
+	var groups []uint32
+	if psc := spec.SecurityContext; psc != nil {
+		if psc.FSGroup != nil {
+			// The kubelet would also hand every volume to this group; the harness does not.
+			return nil, errors.New("the pod sets fsGroup, which this harness does not emulate")
+		}
+		if psc.RunAsUser != nil {
+			uid = *psc.RunAsUser
+		}
+		if psc.RunAsGroup != nil {
+			gid = *psc.RunAsGroup
+		}
+		for _, g := range psc.SupplementalGroups {
+			groups = append(groups, uint32(g))
+		}
+	}
+	if sc := c.SecurityContext; sc != nil {
+		if sc.RunAsUser != nil {
+			uid = *sc.RunAsUser
+		}
+		if sc.RunAsGroup != nil {
+			gid = *sc.RunAsGroup
+		}
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: groups}, nil
+}
+
+var (
+	runnableOnce sync.Once
+	runnablePath string
+	runnableErr  error
+)
+
+// runnableCopy returns a copy of the binary at path that any user can run: the build cache
+// may sit under a home directory only its owner can enter. The copy lives until the test
+// binary ends (TestMain removes it).
+func runnableCopy(t *testing.T, path string) string {
+	runnableOnce.Do(func() {
+		var dir string
+		dir, runnableErr = os.MkdirTemp("", "csql-bin")
+		if runnableErr != nil {
+			return
+		}
+		runnableDirs = append(runnableDirs, dir)
+		var data []byte
+		if data, runnableErr = os.ReadFile(path); runnableErr != nil {
+			return
+		}
+		runnablePath = filepath.Join(dir, filepath.Base(path))
+		if runnableErr = os.WriteFile(runnablePath, data, 0o755); runnableErr == nil {
+			runnableErr = os.Chmod(dir, 0o755)
+		}
+	})
+	if runnableErr != nil {
+		t.Fatalf("copy %s: %v", path, runnableErr)
+	}
+	return runnablePath
+}
+
+// runnableDirs are removed by TestMain.
+var runnableDirs []string
+
+// provideCredentials puts a fake service-account key where the container reads its
+// credentials file. The volume holding it must be a secret; it is laid out by the
+// kubelet's own code for secret volumes (the payload with the volume's modes and items,
+// written atomically behind a ..data link), with files owned by the user running the
+// tests as the kubelet's are by root. A mode the container's user cannot read then fails
+// the run the way it fails the pod.
+func (r *proxyRun) provideCredentials(path string) error {
+	vol, rel, ok := r.volumeAt(path)
+	if !ok {
+		return fmt.Errorf("credentials file %s is on no volume of the container", path)
+	}
+	if vol.Secret == nil {
+		return fmt.Errorf("credentials file %s: volume %q is not a secret", path, vol.Name)
+	}
+	key := rel
+	for _, it := range vol.Secret.Items {
+		if it.Path == rel {
+			key = it.Key
+		}
+	}
+	data, err := fakeServiceAccountKey(r.api.URL + "token")
+	if err != nil {
+		return err
+	}
+	mode := corev1.SecretVolumeSourceDefaultMode // what the API server defaults it to
+	if vol.Secret.DefaultMode != nil {
+		mode = *vol.Secret.DefaultMode
+	}
+	secret := &corev1.Secret{Data: map[string][]byte{key: data}}
+	payload, err := secretvolume.MakePayload(vol.Secret.Items, secret, &mode, vol.Secret.DefaultUser, false)
+	if err != nil {
+		return fmt.Errorf("secret volume %q: %w", vol.Name, err)
+	}
+	w, err := volumeutil.NewAtomicWriter(r.mounts[vol.Name], "e2e volume "+vol.Name)
+	if err != nil {
+		return err
+	}
+	return w.Write(payload, nil)
+}
+
+// volumeAt finds the volume the container sees at path (its deepest mount holding it) and
+// the path inside that volume.
+func (r *proxyRun) volumeAt(path string) (corev1.Volume, string, bool) {
+	var best *corev1.VolumeMount
+	for i, m := range r.c.VolumeMounts {
+		dir := strings.TrimSuffix(m.MountPath, "/")
+		if strings.HasPrefix(path, dir+"/") && (best == nil || len(m.MountPath) > len(best.MountPath)) {
+			best = &r.c.VolumeMounts[i]
+		}
+	}
+	if best == nil {
+		return corev1.Volume{}, "", false
+	}
+	for _, v := range r.spec.Volumes {
+		if v.Name == best.Name {
+			return v, strings.TrimPrefix(path, strings.TrimSuffix(best.MountPath, "/")+"/"), true
+		}
+	}
+	return corev1.Volume{}, "", false
 }
 
 // mapArg maps one argument (or the value of a --flag=value) from container paths to host
@@ -245,7 +398,7 @@ func (r *proxyRun) prove() error {
 			hc[i] = r.mapArg(r.c, a)
 		}
 		var err error
-		hook, err = startProcess(r.t, hc, r.env, &syncBuffer{})
+		hook, err = startProcess(r.t, hc, r.env, &syncBuffer{}, r.cred)
 		if err != nil {
 			return fmt.Errorf("postStart hook: %w", err)
 		}
@@ -254,7 +407,7 @@ func (r *proxyRun) prove() error {
 		}
 	}
 
-	proxy, err := startProcess(r.t, r.argv, r.env, r.log)
+	proxy, err := startProcess(r.t, r.argv, r.env, r.log, r.cred)
 	if err != nil {
 		return err
 	}
@@ -804,13 +957,14 @@ type process struct {
 	err  error
 }
 
-func startProcess(t *testing.T, argv, env []string, out *syncBuffer) (*process, error) {
+// startProcess starts argv, as cred when it is not nil.
+func startProcess(t *testing.T, argv, env []string, out *syncBuffer, cred *syscall.Credential) (*process, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = out, out
 	// Its own process group, so cleanup reaches its children; and killed with the test
 	// binary should that die (a panic or -timeout) before cleanup runs.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: cred}
 	// A container ends when its first process does, whatever its children still hold
 	// open; without this, Wait would also wait for every inherited copy of the output
 	// pipe (the Job wrapper's sleeping timer keeps one).

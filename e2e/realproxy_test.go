@@ -94,6 +94,9 @@ func TestRealProxyRejectsBrokenContainers(t *testing.T) {
 		stop   stopBy
 		mutate func(*corev1.PodSpec, *corev1.Container)
 		want   string // in the error
+		// asUser: the shape fails only when the proxy runs as the container's user,
+		// which takes a test run as root.
+		asUser bool
 	}{
 		{
 			name: "unknown flag", mode: modes[0], c: "defaults", stop: stopSIGTERM,
@@ -170,10 +173,26 @@ func TestRealProxyRejectsBrokenContainers(t *testing.T) {
 			},
 			want: "connect to listener",
 		},
+		{
+			name: "credentials the container's user cannot read", mode: modes[0], c: "credentials-secret", stop: stopSIGTERM,
+			mutate: func(spec *corev1.PodSpec, _ *corev1.Container) {
+				for _, v := range spec.Volumes {
+					if v.Secret != nil {
+						mode := int32(0o440) // root:root files, as the kubelet writes them without fsGroup
+						v.Secret.DefaultMode = &mode
+					}
+				}
+			},
+			want:   "permission denied",
+			asUser: true,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
+			if tt.asUser && os.Geteuid() != 0 {
+				t.Skip("needs root, to run the proxy as the container's user")
+			}
 			c := byName(tt.c)
 			spec, proxyName := attachedPod(t, tt.mode, c, freeCasePorts(t, api), tt.stop == stopTimeout)
 			tt.mutate(spec, proxyOf(spec, proxyName))
@@ -234,7 +253,7 @@ func TestJobWrapperSIGTERMIsClean(t *testing.T) {
 			codes := map[int]int{}
 			for i := 0; i < runs; i++ {
 				out := &syncBuffer{}
-				p, err := startProcess(t, cmdline, append(os.Environ(), standInEnv+"=1"), out)
+				p, err := startProcess(t, cmdline, append(os.Environ(), standInEnv+"=1"), out, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
