@@ -47,8 +47,10 @@ type found struct {
 // health, admin) declared by another container; another kind of container
 // with the proxy's name; a volume of the proxy's name with other content; an
 // environment variable or mount path the application already uses
-// differently; a Job-mode proxy in a pod that restarts forever; a pod on the
-// host network, where the proxy's ports would be the node's.
+// differently; in a pod without the proxy, an environment variable, mount or
+// volume equal to one the proxy adds (Detach could not tell the pod's own
+// from the proxy's); a Job-mode proxy in a pod that restarts forever; a pod
+// on the host network, where the proxy's ports would be the node's.
 func (p *Proxy) Attach(spec *corev1.PodSpec) error {
 	if spec == nil {
 		return ErrNilPodSpec
@@ -253,6 +255,44 @@ func (p *Proxy) checkPod(spec *corev1.PodSpec, at found) field.ErrorList {
 				fmt.Sprintf("the pod already has a volume named %q with other content than the proxy's", v.Name)))
 		}
 	}
+	if at.list == nowhere {
+		errs = append(errs, p.checkFresh(spec)...)
+	}
+	return errs
+}
+
+// checkFresh finds, in a pod without the proxy, what Detach would remove
+// although Attach did not add it: an environment variable, mount or volume
+// equal to one the proxy sets. Refusing it keeps Detach an exact undo.
+func (p *Proxy) checkFresh(spec *corev1.PodSpec) field.ErrorList {
+	var errs field.ErrorList
+	const why = "; Attach adds it and Detach removes it, so the pod must not have it before the proxy %q is attached"
+	for _, l := range []struct {
+		name string
+		cs   []corev1.Container
+	}{{"initContainers", spec.InitContainers}, {"containers", spec.Containers}} {
+		for i := range l.cs {
+			c := &l.cs[i]
+			for j, e := range c.Env {
+				if e.ValueFrom == nil && slices.ContainsFunc(p.appEnv, func(mine corev1.EnvVar) bool { return mine.Name == e.Name && mine.Value == e.Value }) {
+					errs = append(errs, field.Invalid(field.NewPath(l.name).Index(i).Child("env").Index(j).Child("name"), e.Name,
+						fmt.Sprintf("container %q already sets %s to the proxy's value"+why, c.Name, e.Name, p.Name())))
+				}
+			}
+			for j, m := range c.VolumeMounts {
+				if slices.ContainsFunc(p.appMounts, func(mine corev1.VolumeMount) bool { return sameMount(mine, m) }) {
+					errs = append(errs, field.Invalid(field.NewPath(l.name).Index(i).Child("volumeMounts").Index(j).Child("mountPath"), m.MountPath,
+						fmt.Sprintf("container %q already has the proxy's socket mount"+why, c.Name, p.Name())))
+				}
+			}
+		}
+	}
+	for i, v := range spec.Volumes {
+		if j := volumeIndex(p.volumes, v.Name); j >= 0 && equality.Semantic.DeepEqual(p.volumes[j], v) {
+			errs = append(errs, field.Invalid(field.NewPath("volumes").Index(i).Child("name"), v.Name,
+				fmt.Sprintf("the pod already has the proxy's volume"+why, p.Name())))
+		}
+	}
 	return errs
 }
 
@@ -292,7 +332,8 @@ func (p *Proxy) checkWiring(listName string, cs []corev1.Container, hasProxy boo
 // like the proxy, the proxy's volumes, and the environment variables and
 // mounts it set in the other containers (those whose values are the ones
 // this proxy sets). Attach followed by Detach gives back the original spec
-// (an empty list may come back nil). Detach on a pod without the proxy
+// (an empty list may come back nil): Attach refuses a pod that already has
+// any of these without the proxy. Detach on a pod without the proxy
 // changes nothing; a container with the proxy's name that runs another
 // image is an error wrapping [ErrConflict], and spec is left unchanged.
 func (p *Proxy) Detach(spec *corev1.PodSpec) error {

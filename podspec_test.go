@@ -359,9 +359,21 @@ func TestAttachConflicts(t *testing.T) {
 		{"env var from a secret", []Option{WithAppEnv(inst, AppEnv{Port: "DB_PORT"})}, func(s *corev1.PodSpec) {
 			s.InitContainers[0].Env = append(s.InitContainers[0].Env, corev1.EnvVar{Name: "DB_PORT", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{Key: "port"}}})
 		}, []string{"initContainers[0].env[1].value: " + bad}, []string{"DB_PORT"}},
-		{"env var already right is fine", []Option{WithAppEnv(inst, AppEnv{Port: "DB_PORT"})}, func(s *corev1.PodSpec) {
+		// Detach removes what equals the proxy's: a pod without the proxy may not
+		// have it already, or Detach would take the pod's own copy too.
+		{"env var already set to the proxy's value", []Option{WithAppEnv(inst, AppEnv{Port: "DB_PORT"})}, func(s *corev1.PodSpec) {
 			s.Containers[0].Env = []corev1.EnvVar{{Name: "DB_PORT", Value: "5432"}}
-		}, nil, nil},
+		}, []string{"containers[0].env[0].name: " + bad}, []string{`"app"`, "DB_PORT", "Detach"}},
+		{"env var at the proxy's value in an init container a legacy proxy leaves alone", []Option{WithLegacySidecar(), WithAppEnv(inst, AppEnv{Host: "DB_HOST"})}, func(s *corev1.PodSpec) {
+			s.InitContainers[0].Env = []corev1.EnvVar{{Name: "DB_HOST", Value: "127.0.0.1"}}
+		}, []string{"initContainers[0].env[0].name: " + bad}, []string{`"migrate"`, "DB_HOST"}},
+		{"socket mount and volume already there", []Option{WithUnixSocket("/cloudsql")}, func(s *corev1.PodSpec) {
+			s.Volumes = append(s.Volumes, corev1.Volume{Name: "cloudsql-proxy-sockets", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+			s.Containers[1].VolumeMounts = []corev1.VolumeMount{{Name: "cloudsql-proxy-sockets", MountPath: "/cloudsql"}}
+		}, []string{"containers[1].volumeMounts[0].mountPath: " + bad, "volumes[1].name: " + bad}, []string{`"worker"`, "cloudsql-proxy-sockets"}},
+		{"credentials volume already there", []Option{WithCredentialsSecret("sa")}, func(s *corev1.PodSpec) {
+			s.Volumes = mustNew(t, WithCredentialsSecret("sa")).Volumes()
+		}, []string{"volumes[0].name: " + bad}, []string{"cloudsql-proxy-credentials"}},
 		{"env var of init containers ignored in legacy mode", []Option{WithLegacySidecar(), WithAppEnv(inst, AppEnv{Host: "DB_HOST"})}, func(s *corev1.PodSpec) {
 			s.InitContainers[0].Env = []corev1.EnvVar{{Name: "DB_HOST", Value: "db.internal"}}
 		}, nil, nil},
