@@ -220,3 +220,51 @@ func BenchmarkNewAttach(b *testing.B) {
 		benchSink = spec.InitContainers
 	}
 }
+
+// TestAllocationTargets holds the allocation half of the performance targets:
+// a prebuilt Proxy's Attach within 1.5x of the hand-written attach, New plus
+// Attach within 3x, and Attach's allocations not growing with the pod. Counts
+// of allocations are exact, so unlike times they can be asserted in a test;
+// the time half is measured with the benchmarks above and reported in the
+// README.
+func TestAllocationTargets(t *testing.T) {
+	p := benchProxy(t)
+	small, large := benchPod(1), benchPod(100)
+	allocs := func(f func()) float64 { return testing.AllocsPerRun(200, f) }
+	baseline := allocs(func() {
+		spec := small
+		benchLiteralAttach(&spec)
+		benchSink = spec.InitContainers
+	})
+	attach := func(base corev1.PodSpec) func() {
+		return func() {
+			spec := base
+			if err := p.Attach(&spec); err != nil {
+				t.Fatal(err)
+			}
+			benchSink = spec.InitContainers
+		}
+	}
+	attachSmall, attachLarge := allocs(attach(small)), allocs(attach(large))
+	newAttach := allocs(func() {
+		q, err := cloudsqlproxy.New(benchInstance)
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec := small
+		if err := q.Attach(&spec); err != nil {
+			t.Fatal(err)
+		}
+		benchSink = spec.InitContainers
+	})
+	t.Logf("allocs/op: hand-written attach %v, Attach %v (100 containers: %v), New+Attach %v", baseline, attachSmall, attachLarge, newAttach)
+	if attachSmall > 1.5*baseline {
+		t.Errorf("Attach makes %v allocations, more than 1.5x the hand-written attach's %v", attachSmall, baseline)
+	}
+	if newAttach > 3*baseline {
+		t.Errorf("New+Attach makes %v allocations, more than 3x the hand-written attach's %v", newAttach, baseline)
+	}
+	if attachLarge != attachSmall {
+		t.Errorf("Attach makes %v allocations on a pod of 100 containers and %v on a pod of 1: they grow with the pod", attachLarge, attachSmall)
+	}
+}
