@@ -24,9 +24,9 @@ const CacheEnv = "CLOUDSQLPROXY_E2E_CACHE"
 
 // Built is one real binary and the version it was built at.
 type Built struct {
-	Component string
-	Version   string
-	Path      string
+	Component string // ComponentProxy, ComponentEtcd or ComponentKubeAPIServer
+	Version   string // as the module proxy names it, e.g. "v2.25.3"
+	Path      string // the executable, inside the cache
 }
 
 var (

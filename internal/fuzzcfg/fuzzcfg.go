@@ -36,6 +36,8 @@ type Input struct {
 	Probe                                    int32
 }
 
+// Bits of Input.Set, one per option (and BitNilOption for a nil Option in
+// the list): the option is given when its bit is set.
 const (
 	BitPort = iota
 	BitInstance2
@@ -78,6 +80,7 @@ const (
 	BitNilOption
 )
 
+// Bits is the Input.Set value with the given bits set.
 func Bits(bits ...int) uint64 {
 	var set uint64
 	for _, b := range bits {
@@ -114,9 +117,10 @@ func Args(in Input) []any {
 	return args
 }
 
+// Has reports whether bit is set in in.Set, that is whether the option is given.
 func (in Input) Has(bit int) bool { return in.Set&(1<<bit) != 0 }
 
-// options turns the input into New's options, in a fixed order.
+// Options turns the input into New's options, in a fixed order.
 func (in Input) Options() []cloudsqlproxy.Option {
 	var opts []cloudsqlproxy.Option
 	add := func(bit int, o func() cloudsqlproxy.Option) {
