@@ -9,7 +9,8 @@ import (
 	"testing"
 )
 
-// TestMain stops the servers the tests started once for all of them.
+// TestMain stops the servers the tests started once for all of them and
+// removes the runnable copy of the proxy binary.
 // standInEnv makes the test binary a stand-in for the proxy process: it says "ready",
 // then exits 0 the instant it gets SIGTERM.
 const standInEnv = "CLOUDSQLPROXY_E2E_STAND_IN"

@@ -189,7 +189,7 @@ func newProxyRun(t *testing.T, spec *corev1.PodSpec, name string, ro runOpts) (*
 	adc := filepath.Join(r.dir, "adc.json")
 	key, err := fakeServiceAccountKey(r.api.URL + "token")
 	if err == nil {
-		err = os.WriteFile(adc, key, 0o644)
+		err = writeReadable(adc, key, 0o644)
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -271,7 +271,7 @@ var (
 func runnableCopy(t *testing.T, path string) string {
 	runnableOnce.Do(func() {
 		var dir string
-		dir, runnableErr = os.MkdirTemp("", "csql-bin")
+		dir, runnableErr = os.MkdirTemp("/tmp", "csql-bin") // not $TMPDIR, which may be private
 		if runnableErr != nil {
 			return
 		}
@@ -281,7 +281,7 @@ func runnableCopy(t *testing.T, path string) string {
 			return
 		}
 		runnablePath = filepath.Join(dir, filepath.Base(path))
-		if runnableErr = os.WriteFile(runnablePath, data, 0o755); runnableErr == nil {
+		if runnableErr = writeReadable(runnablePath, data, 0o755); runnableErr == nil {
 			runnableErr = os.Chmod(dir, 0o755)
 		}
 	})
@@ -289,6 +289,15 @@ func runnableCopy(t *testing.T, path string) string {
 		t.Fatalf("copy %s: %v", path, runnableErr)
 	}
 	return runnablePath
+}
+
+// writeReadable writes a file with exactly mode perm, whatever the umask, for the
+// container's user to read (or run).
+func writeReadable(path string, data []byte, perm os.FileMode) error {
+	if err := os.WriteFile(path, data, perm); err != nil {
+		return err
+	}
+	return os.Chmod(path, perm)
 }
 
 // runnableDirs are removed by TestMain.
@@ -753,7 +762,7 @@ func wrapperTimeout(c *corev1.Container) (time.Duration, error) {
 }
 
 // exitBudget is how long the proxy may take to exit once told to stop (SIGTERM, the quit
-// URL): slack for a loaded machine, the delays its flags ask for (--min-sigterm-delay
+// URL, the Job wrapper's timeout): slack for a loaded machine, the delays its flags ask for (--min-sigterm-delay
 // before closing, up to --max-sigterm-delay for open connections), and, when it exports
 // traces, the upstream exporter's flush. On exit the proxy uploads its pending trace
 // batches one at a time and the exporter allows each 12 s, retrying within them; with
@@ -801,12 +810,10 @@ func hangReport(p *process) string {
 	if quit == 0 {
 		return b.String()
 	}
-	// The runtime writes every stack and exits; its parent (a wrapper) may stay.
-	deadline := time.Now().Add(3 * time.Second)
-	for time.Now().Before(deadline) && strings.Count(p.out.from(mark), "\ngoroutine 1 ") < quit {
-		time.Sleep(50 * time.Millisecond)
-	}
-	time.Sleep(200 * time.Millisecond)
+	// The runtime writes every stack and exits 2, and a wrapper then exits too: once the
+	// run has ended (Wait has copied all output) the dump is whole. A wrapper that is
+	// itself stuck gets 3 s.
+	p.waitExit(3 * time.Second)
 	dump := p.out.cut(mark)
 	for _, g := range strings.Split(dump, "\n\n") {
 		if strings.HasPrefix(strings.TrimLeft(g, "\n"), "goroutine 1 ") {
@@ -1018,19 +1025,10 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 
-// tail is the last n lines, after the first 10 (where the proxy reports a bad flag before
-// its usage text).
 func (s *syncBuffer) len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Len()
-}
-
-// from returns what was written after the first n bytes.
-func (s *syncBuffer) from(n int) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return string(s.b.Bytes()[n:])
 }
 
 // cut removes and returns what was written after the first n bytes.
@@ -1042,6 +1040,8 @@ func (s *syncBuffer) cut(n int) string {
 	return rest
 }
 
+// tail is the last n lines, after the first 10 (where the proxy reports a bad flag before
+// its usage text).
 func (s *syncBuffer) tail(n int) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
