@@ -215,10 +215,7 @@ func (p *Proxy) checkPod(spec *corev1.PodSpec, at found) field.ErrorList {
 			"a Job-mode proxy needs a pod that can complete (Never or OnFailure); restartPolicy Always (the default) restarts it forever"))
 	}
 
-	for _, l := range []struct {
-		name string
-		cs   []corev1.Container
-	}{{"initContainers", spec.InitContainers}, {"containers", spec.Containers}} {
+	for _, l := range containerLists(spec) {
 		for i := range l.cs {
 			c := &l.cs[i]
 			if c.Name == name {
@@ -270,10 +267,7 @@ func (p *Proxy) checkFresh(spec *corev1.PodSpec) field.ErrorList {
 	}
 	var errs field.ErrorList
 	const why = "; Attach adds it and Detach removes it, so the pod must not have it before the proxy %q is attached"
-	for _, l := range []struct {
-		name string
-		cs   []corev1.Container
-	}{{"initContainers", spec.InitContainers}, {"containers", spec.Containers}} {
+	for _, l := range containerLists(spec) {
 		for i := range l.cs {
 			c := &l.cs[i]
 			for j, e := range c.Env {
@@ -401,6 +395,16 @@ func (p *Proxy) unwire(cs []corev1.Container) []corev1.Container {
 // sameMount compares mounts field by field: newer k8s.io/api versions add
 // slice fields to VolumeMount, which makes == stop compiling.
 func sameMount(a, b corev1.VolumeMount) bool { return equality.Semantic.DeepEqual(a, b) }
+
+// containerList is one of a pod's container lists with its field name.
+type containerList struct {
+	name string
+	cs   []corev1.Container
+}
+
+func containerLists(spec *corev1.PodSpec) [2]containerList {
+	return [2]containerList{{"initContainers", spec.InitContainers}, {"containers", spec.Containers}}
+}
 
 func nilIfEmpty[T any](s []T) []T {
 	if len(s) == 0 {
