@@ -167,6 +167,13 @@ func (f *flags) proxyOptions() ([]cloudsqlproxy.Option, []appEnvOrigin) {
 			opts = append(opts, o)
 		}
 	}
+	// A switch counts by its value, not by being given: --private-ip=false
+	// asks for nothing.
+	when := func(on bool, o cloudsqlproxy.Option) {
+		if on {
+			opts = append(opts, o)
+		}
+	}
 	for _, in := range f.instances[1:] {
 		opts = append(opts, cloudsqlproxy.WithInstance(in))
 	}
@@ -181,15 +188,9 @@ func (f *flags) proxyOptions() ([]cloudsqlproxy.Option, []appEnvOrigin) {
 		opts = append(opts, cloudsqlproxy.WithResources(r))
 	}
 	add("listen-address", cloudsqlproxy.WithListenAddress(f.listenAddress))
-	if f.privateIP {
-		opts = append(opts, cloudsqlproxy.WithPrivateIP())
-	}
-	if f.psc {
-		opts = append(opts, cloudsqlproxy.WithPSC())
-	}
-	if f.autoIAMAuthn {
-		opts = append(opts, cloudsqlproxy.WithAutoIAMAuthn())
-	}
+	when(f.privateIP, cloudsqlproxy.WithPrivateIP())
+	when(f.psc, cloudsqlproxy.WithPSC())
+	when(f.autoIAMAuthn, cloudsqlproxy.WithAutoIAMAuthn())
 	add("unix-socket", cloudsqlproxy.WithUnixSocket(f.unixSocket))
 	add("credentials-secret", cloudsqlproxy.WithCredentialsSecret(f.credSecret))
 	add("credentials-secret-key", cloudsqlproxy.WithCredentialsSecretKey(f.credKey))
@@ -202,21 +203,13 @@ func (f *flags) proxyOptions() ([]cloudsqlproxy.Option, []appEnvOrigin) {
 		}
 		opts = append(opts, cloudsqlproxy.WithImpersonation(chain...))
 	}
-	if f.lazyRefresh {
-		opts = append(opts, cloudsqlproxy.WithLazyRefresh())
-	}
+	when(f.lazyRefresh, cloudsqlproxy.WithLazyRefresh())
 	add("max-connections", cloudsqlproxy.WithMaxConnections(f.maxConns))
 	add("min-sigterm-delay", cloudsqlproxy.WithMinSigtermDelay(f.minSigterm.d))
 	add("max-sigterm-delay", cloudsqlproxy.WithMaxSigtermDelay(f.maxSigterm.d))
-	if f.quiet {
-		opts = append(opts, cloudsqlproxy.WithQuiet())
-	}
-	if f.debugLogs {
-		opts = append(opts, cloudsqlproxy.WithDebugLogs())
-	}
-	if f.prometheus {
-		opts = append(opts, cloudsqlproxy.WithPrometheus(f.promNamespace))
-	}
+	when(f.quiet, cloudsqlproxy.WithQuiet())
+	when(f.debugLogs, cloudsqlproxy.WithDebugLogs())
+	when(f.prometheus, cloudsqlproxy.WithPrometheus(f.promNamespace))
 	if f.set["telemetry-project"] || f.set["telemetry-prefix"] || f.set["telemetry-sample-rate"] || f.noMetrics || f.noTraces {
 		opts = append(opts, cloudsqlproxy.WithTelemetry(cloudsqlproxy.Telemetry{
 			Project:        f.telProject,
@@ -226,12 +219,8 @@ func (f *flags) proxyOptions() ([]cloudsqlproxy.Option, []appEnvOrigin) {
 			DisableTraces:  f.noTraces,
 		}))
 	}
-	if f.quitquitquit {
-		opts = append(opts, cloudsqlproxy.WithQuitQuitQuit())
-	}
-	if f.debugServer {
-		opts = append(opts, cloudsqlproxy.WithDebugServer())
-	}
+	when(f.quitquitquit, cloudsqlproxy.WithQuitQuitQuit())
+	when(f.debugServer, cloudsqlproxy.WithDebugServer())
 	add("sqladmin-api-endpoint", cloudsqlproxy.WithSQLAdminAPIEndpoint(f.adminAPI))
 	add("universe-domain", cloudsqlproxy.WithUniverseDomain(f.universe))
 	add("quota-project", cloudsqlproxy.WithQuotaProject(f.quotaProject))
