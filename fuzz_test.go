@@ -156,8 +156,27 @@ func TestConnectionNameGrammar(t *testing.T) {
 // errors, each naming the option (or New's instance argument) at fault.
 func checkNewError(t *testing.T, names map[string]bool, err error) {
 	t.Helper()
-	if !errors.Is(err, cloudsqlproxy.ErrInvalidConfig) {
-		t.Errorf("error does not wrap ErrInvalidConfig: %v", err)
+	eachFieldError(t, err, cloudsqlproxy.ErrInvalidConfig, func(e error, fe *field.Error) {
+		root := fe.Field
+		if i := strings.IndexAny(root, ".["); i >= 0 {
+			root = root[:i]
+		}
+		if !names[root] {
+			t.Errorf("field error names %q, which is no option: %v", fe.Field, fe)
+		}
+		if fe.Type == "" || !strings.Contains(e.Error(), fe.Field) {
+			t.Errorf("field error without a type or whose message does not name its field: %q", e.Error())
+		}
+	})
+}
+
+// eachFieldError checks that err wraps sentinel and is a non-empty
+// aggregate of *field.Error, and calls check with each (as aggregated, and
+// as the field error).
+func eachFieldError(t *testing.T, err, sentinel error, check func(error, *field.Error)) {
+	t.Helper()
+	if !errors.Is(err, sentinel) {
+		t.Errorf("error does not wrap %q: %v", sentinel, err)
 	}
 	var agg utilerrors.Aggregate
 	if !errors.As(err, &agg) || len(agg.Errors()) == 0 {
@@ -169,16 +188,7 @@ func checkNewError(t *testing.T, names map[string]bool, err error) {
 			t.Errorf("not a *field.Error: %T %v", e, e)
 			continue
 		}
-		root := fe.Field
-		if i := strings.IndexAny(root, ".["); i >= 0 {
-			root = root[:i]
-		}
-		if !names[root] {
-			t.Errorf("field error names %q, which is no option: %v", fe.Field, fe)
-		}
-		if fe.Type == "" || !strings.Contains(e.Error(), fe.Field) {
-			t.Errorf("field error without a type or whose message does not name its field: %q", e.Error())
-		}
+		check(e, fe)
 	}
 }
 
@@ -465,19 +475,7 @@ func checkAttachDetach(t *testing.T, p *cloudsqlproxy.Proxy, input corev1.PodSpe
 		t.Fatalf("Attach wrote into the arrays of the spec it was given (-before +after):\n%s", cmp.Diff(orig, input))
 	}
 	if err != nil {
-		if !errors.Is(err, cloudsqlproxy.ErrConflict) {
-			t.Errorf("Attach error does not wrap ErrConflict: %v", err)
-		}
-		var agg utilerrors.Aggregate
-		if !errors.As(err, &agg) || len(agg.Errors()) == 0 {
-			t.Fatalf("Attach error holds no field errors: %v", err)
-		}
-		for _, e := range agg.Errors() {
-			var fe *field.Error
-			if !errors.As(e, &fe) {
-				t.Errorf("not a *field.Error: %T %v", e, e)
-				continue
-			}
+		eachFieldError(t, err, cloudsqlproxy.ErrConflict, func(_ error, fe *field.Error) {
 			known := false
 			for _, r := range attachPathRoots {
 				known = known || strings.HasPrefix(fe.Field, r) || fe.Field == strings.TrimSuffix(r, "[")
@@ -485,7 +483,7 @@ func checkAttachDetach(t *testing.T, p *cloudsqlproxy.Proxy, input corev1.PodSpe
 			if !known {
 				t.Errorf("field error names %q, which is not a field Attach checks: %v", fe.Field, fe)
 			}
-		}
+		})
 		if !reflect.DeepEqual(orig, spec) {
 			t.Errorf("failed Attach changed the spec (-before +after):\n%s", cmp.Diff(orig, spec))
 		}

@@ -12,7 +12,6 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
-	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/podspec/cloudsqlproxy"
@@ -332,22 +331,14 @@ func TestPropertyFailedAttachChangesNothing(t *testing.T) {
 	}
 }
 
-// propFieldPaths returns the Field of every error inside err, failing when
-// err holds anything but field errors.
+// propFieldPaths returns the Field of every error inside Attach's error err,
+// failing when err holds anything but field errors.
 func propFieldPaths(t *testing.T, err error) []string {
 	t.Helper()
-	var agg utilerrors.Aggregate
-	if !errors.As(err, &agg) {
-		t.Fatalf("%v: no Aggregate inside", err)
-	}
 	var paths []string
-	for _, e := range agg.Errors() {
-		var fe *field.Error
-		if !errors.As(e, &fe) {
-			t.Fatalf("%v: not a *field.Error", e)
-		}
+	eachFieldError(t, err, cloudsqlproxy.ErrConflict, func(_ error, fe *field.Error) {
 		paths = append(paths, fe.Field)
-	}
+	})
 	return paths
 }
 
