@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/podspec/cloudsqlproxy"
+	"github.com/podspec/cloudsqlproxy/internal/procstat"
 	corev1 "k8s.io/api/core/v1"
 	secretvolume "k8s.io/kubernetes/pkg/volume/secret"
 	volumeutil "k8s.io/kubernetes/pkg/volume/util"
@@ -837,33 +838,17 @@ type procInfo struct {
 
 // groupProcesses reads the processes of process group pgid from /proc.
 func groupProcesses(pgid int) []procInfo {
-	entries, _ := os.ReadDir("/proc")
 	var procs []procInfo
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
+	for _, p := range procstat.All() {
+		if p.PGRP != pgid {
 			continue
 		}
-		dir := filepath.Join("/proc", e.Name())
-		stat, err := os.ReadFile(filepath.Join(dir, "stat"))
-		if err != nil {
-			continue
-		}
-		// After the parenthesised command name (which may hold spaces): state ppid pgrp ...
-		i := bytes.LastIndexByte(stat, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(stat[i+1:]))
-		if len(f) < 3 || f[2] != strconv.Itoa(pgid) {
-			continue
-		}
-		ppid, _ := strconv.Atoi(f[1])
+		dir := filepath.Join("/proc", strconv.Itoa(p.PID))
 		wchan, _ := os.ReadFile(filepath.Join(dir, "wchan"))
 		cmdline, _ := os.ReadFile(filepath.Join(dir, "cmdline"))
 		exe, _ := os.Readlink(filepath.Join(dir, "exe"))
 		procs = append(procs, procInfo{
-			pid: pid, ppid: ppid, state: f[0], wchan: string(wchan),
+			pid: p.PID, ppid: p.PPID, state: p.State, wchan: string(wchan),
 			argv:     strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00"),
 			goBinary: exe != "" && isGoBinary(exe),
 		})
