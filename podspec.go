@@ -271,13 +271,13 @@ func (p *Proxy) checkFresh(spec *corev1.PodSpec) field.ErrorList {
 		for i := range l.cs {
 			c := &l.cs[i]
 			for j, e := range c.Env {
-				if e.ValueFrom == nil && slices.ContainsFunc(p.appEnv, func(mine corev1.EnvVar) bool { return mine.Name == e.Name && mine.Value == e.Value }) {
+				if p.setsEnv(e) {
 					errs = append(errs, field.Invalid(field.NewPath(l.name).Index(i).Child("env").Index(j).Child("name"), e.Name,
 						fmt.Sprintf("container %q already sets %s to the proxy's value"+why, c.Name, e.Name, p.Name())))
 				}
 			}
 			for j, m := range c.VolumeMounts {
-				if slices.ContainsFunc(p.appMounts, func(mine corev1.VolumeMount) bool { return sameMount(mine, m) }) {
+				if p.addsMount(m) {
 					errs = append(errs, field.Invalid(field.NewPath(l.name).Index(i).Child("volumeMounts").Index(j).Child("mountPath"), m.MountPath,
 						fmt.Sprintf("container %q already has the proxy's socket mount"+why, c.Name, p.Name())))
 				}
@@ -285,7 +285,7 @@ func (p *Proxy) checkFresh(spec *corev1.PodSpec) field.ErrorList {
 		}
 	}
 	for i, v := range spec.Volumes {
-		if j := volumeIndex(p.volumes, v.Name); j >= 0 && equality.Semantic.DeepEqual(p.volumes[j], v) {
+		if p.addsVolume(v) {
 			errs = append(errs, field.Invalid(field.NewPath("volumes").Index(i).Child("name"), v.Name,
 				fmt.Sprintf("the pod already has the proxy's volume"+why, p.Name())))
 		}
@@ -351,10 +351,7 @@ func (p *Proxy) Detach(spec *corev1.PodSpec) error {
 	spec.InitContainers, spec.Containers = nilIfEmpty(p.unwire(init)), nilIfEmpty(p.unwire(regular))
 
 	if len(p.volumes) > 0 {
-		vols := slices.DeleteFunc(slices.Clone(spec.Volumes), func(v corev1.Volume) bool {
-			i := volumeIndex(p.volumes, v.Name)
-			return i >= 0 && equality.Semantic.DeepEqual(p.volumes[i], v)
-		})
+		vols := slices.DeleteFunc(slices.Clone(spec.Volumes), p.addsVolume)
 		if len(vols) != len(spec.Volumes) {
 			spec.Volumes = nilIfEmpty(vols)
 		}
@@ -370,14 +367,8 @@ func (p *Proxy) unwire(cs []corev1.Container) []corev1.Container {
 	}
 	var out []corev1.Container
 	for i := range cs {
-		env := slices.DeleteFunc(slices.Clone(cs[i].Env), func(e corev1.EnvVar) bool {
-			return e.ValueFrom == nil && slices.ContainsFunc(p.appEnv, func(mine corev1.EnvVar) bool {
-				return mine.Name == e.Name && mine.Value == e.Value
-			})
-		})
-		mounts := slices.DeleteFunc(slices.Clone(cs[i].VolumeMounts), func(m corev1.VolumeMount) bool {
-			return slices.ContainsFunc(p.appMounts, func(mine corev1.VolumeMount) bool { return sameMount(mine, m) })
-		})
+		env := slices.DeleteFunc(slices.Clone(cs[i].Env), p.setsEnv)
+		mounts := slices.DeleteFunc(slices.Clone(cs[i].VolumeMounts), p.addsMount)
 		if len(env) == len(cs[i].Env) && len(mounts) == len(cs[i].VolumeMounts) {
 			continue
 		}
@@ -395,6 +386,24 @@ func (p *Proxy) unwire(cs []corev1.Container) []corev1.Container {
 // sameMount compares mounts field by field: newer k8s.io/api versions add
 // slice fields to VolumeMount, which makes == stop compiling.
 func sameMount(a, b corev1.VolumeMount) bool { return equality.Semantic.DeepEqual(a, b) }
+
+// setsEnv, addsMount and addsVolume tell what Attach adds, by equality:
+// Detach removes exactly these, and Attach refuses a pod without the proxy
+// that already has one of them.
+func (p *Proxy) setsEnv(e corev1.EnvVar) bool {
+	return e.ValueFrom == nil && slices.ContainsFunc(p.appEnv, func(mine corev1.EnvVar) bool {
+		return mine.Name == e.Name && mine.Value == e.Value
+	})
+}
+
+func (p *Proxy) addsMount(m corev1.VolumeMount) bool {
+	return slices.ContainsFunc(p.appMounts, func(mine corev1.VolumeMount) bool { return sameMount(mine, m) })
+}
+
+func (p *Proxy) addsVolume(v corev1.Volume) bool {
+	i := volumeIndex(p.volumes, v.Name)
+	return i >= 0 && equality.Semantic.DeepEqual(p.volumes[i], v)
+}
 
 // containerList is one of a pod's container lists with its field name.
 type containerList struct {
