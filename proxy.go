@@ -954,13 +954,12 @@ func build(c *config, insts []instance) *Proxy {
 		}
 	}
 
-	switch c.mode {
-	case modeLegacy:
+	if c.mode != modeNative {
+		// A regular container starts in parallel with the application: the
+		// postStart hook holds the application back until the proxy listens.
 		p.hook = waitCommand(c.healthPort, p.startup)
-	case modeJob:
-		// A regular container starts in parallel with the application, so
-		// the Job mode holds the application back the same way.
-		p.hook = waitCommand(c.healthPort, p.startup)
+	}
+	if c.mode == modeJob {
 		p.appEnv = append(p.appEnv, corev1.EnvVar{
 			Name:  QuitURLsEnv,
 			Value: fmt.Sprintf("http://localhost:%d/quitquitquit", c.adminPort),
