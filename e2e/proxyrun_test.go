@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -347,22 +346,33 @@ func (r *proxyRun) provideCredentials(path string) error {
 // volumeAt finds the volume the container sees at path (its deepest mount holding it) and
 // the path inside that volume.
 func (r *proxyRun) volumeAt(path string) (corev1.Volume, string, bool) {
-	var best *corev1.VolumeMount
-	for i, m := range r.c.VolumeMounts {
-		dir := strings.TrimSuffix(m.MountPath, "/")
-		if strings.HasPrefix(path, dir+"/") && (best == nil || len(m.MountPath) > len(best.MountPath)) {
-			best = &r.c.VolumeMounts[i]
-		}
-	}
-	if best == nil {
+	m, rest, ok := mountAt(r.c, path)
+	if !ok || rest == "" {
 		return corev1.Volume{}, "", false
 	}
 	for _, v := range r.spec.Volumes {
-		if v.Name == best.Name {
-			return v, strings.TrimPrefix(path, strings.TrimSuffix(best.MountPath, "/")+"/"), true
+		if v.Name == m.Name {
+			return v, strings.TrimPrefix(rest, "/"), true
 		}
 	}
 	return corev1.Volume{}, "", false
+}
+
+// mountAt finds the deepest of c's mounts holding path (its mount point or below it) and
+// the rest of path after the mount point: "" or "/...".
+func mountAt(c *corev1.Container, path string) (corev1.VolumeMount, string, bool) {
+	var best corev1.VolumeMount
+	found := false
+	for _, m := range c.VolumeMounts {
+		dir := strings.TrimSuffix(m.MountPath, "/")
+		if (path == m.MountPath || strings.HasPrefix(path, dir+"/")) && (!found || len(m.MountPath) > len(best.MountPath)) {
+			best, found = m, true
+		}
+	}
+	if !found {
+		return best, "", false
+	}
+	return best, strings.TrimPrefix(path, strings.TrimSuffix(best.MountPath, "/")), true
 }
 
 // mapArg maps one argument (or the value of a --flag=value) from container paths to host
@@ -377,15 +387,9 @@ func (r *proxyRun) mapArg(c *corev1.Container, a string) string {
 			prefix, val = a[:i+1], a[i+1:]
 		}
 	}
-	mounts := append([]corev1.VolumeMount{}, c.VolumeMounts...)
-	sort.Slice(mounts, func(i, j int) bool { return len(mounts[i].MountPath) > len(mounts[j].MountPath) })
-	for _, m := range mounts {
-		host, ok := r.mounts[m.Name]
-		if !ok {
-			continue
-		}
-		if val == m.MountPath || strings.HasPrefix(val, strings.TrimSuffix(m.MountPath, "/")+"/") {
-			return prefix + host + strings.TrimPrefix(val, strings.TrimSuffix(m.MountPath, "/"))
+	if m, rest, ok := mountAt(c, val); ok {
+		if host, ok := r.mounts[m.Name]; ok {
+			return prefix + host + rest
 		}
 	}
 	return a
