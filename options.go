@@ -143,6 +143,10 @@ func WithImagePullPolicy(policy corev1.PullPolicy) Option {
 // connection of the pod. (Upstream's examples request 1 CPU and 2Gi, which
 // most pods do not need.) A native sidecar's requests add to the pod's for
 // its whole life, so size them to the traffic.
+//
+// Only cpu, memory and ephemeral-storage can be set, memory and storage in
+// whole bytes ("1.5Gi" is, "0.5" is not), and no resource claims: the API
+// server has further rules for the rest and the proxy no use for them.
 func WithResources(resources corev1.ResourceRequirements) Option {
 	return optionFunc(func(c *config) { c.resources = &resources })
 }

@@ -903,6 +903,16 @@ func (v *validator) validateAppEnv() {
 	}
 }
 
+// proxyResources are the resources the proxy can use. Others (GPUs,
+// hugepages, extended resources) have rules of their own in the API server
+// and no use in the proxy, so New refuses them rather than build a pod the
+// API server rejects.
+var proxyResources = []string{string(corev1.ResourceCPU), string(corev1.ResourceEphemeralStorage), string(corev1.ResourceMemory)}
+
+// maxBytes is the largest byte count whose milli-units fit an int64: the
+// API server checks "whole bytes" on the milli-value, which wraps beyond it.
+var maxBytes = *resource.NewQuantity(math.MaxInt64/1000, resource.DecimalSI)
+
 func (v *validator) validateResources() {
 	r := v.c.resources
 	p := field.NewPath("WithResources")
@@ -912,8 +922,18 @@ func (v *validator) validateResources() {
 	}{{"Requests", r.Requests}, {"Limits", r.Limits}} {
 		for _, name := range sortedKeys(l.list) {
 			q := l.list[name]
-			if q.Sign() < 0 {
-				v.add(field.Invalid(p.Child(l.name).Key(string(name)), q.String(), "must not be negative"))
+			fp := p.Child(l.name).Key(string(name))
+			switch {
+			case !slices.Contains(proxyResources, string(name)):
+				v.add(field.NotSupported(fp, string(name), proxyResources))
+			case q.Sign() < 0:
+				v.add(field.Invalid(fp, q.String(), "must not be negative"))
+			case name == corev1.ResourceCPU:
+			case q.Cmp(maxBytes) > 0:
+				v.add(field.Invalid(fp, q.String(), "must be at most "+maxBytes.String()+" bytes"))
+			case q.MilliValue()%1000 != 0:
+				// The API server stores it, warning that it is invalid.
+				v.add(field.Invalid(fp, q.String(), "must be a whole number of bytes"))
 			}
 		}
 	}
@@ -922,6 +942,11 @@ func (v *validator) validateResources() {
 		if lim, ok := r.Limits[name]; ok && req.Cmp(lim) > 0 {
 			v.add(field.Invalid(p.Child("Requests").Key(string(name)), req.String(), "must not exceed the limit "+lim.String()))
 		}
+	}
+	if len(r.Claims) > 0 {
+		// A claim must name one of the pod's resource claims, which New
+		// cannot see, and the proxy needs no device.
+		v.add(field.Forbidden(p.Child("Claims"), "the proxy uses no dynamic resource claims"))
 	}
 }
 

@@ -296,6 +296,20 @@ func TestNewRejects(t *testing.T) {
 			Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")},
 			Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")}})},
 			[]string{"WithResources.Requests[memory]: " + string(bad)}, []string{"1Gi", "256Mi"}, false},
+		{"fractional bytes", inst, []Option{WithResources(corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceEphemeralStorage: resource.MustParse("0.5")},
+			Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("10485760m")}})},
+			[]string{"WithResources.Requests[ephemeral-storage]: " + string(bad), "WithResources.Limits[memory]: " + string(bad)}, []string{"500m", "10485760m", "whole number of bytes"}, false},
+		{"bytes beyond milli-units", inst, []Option{WithResources(corev1.ResourceRequirements{
+			Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("9300000000000000000")}})},
+			[]string{"WithResources.Limits[memory]: " + string(bad)}, []string{"9300P", "at most 9223372036854775 bytes"}, false},
+		{"resource the proxy cannot use", inst, []Option{WithResources(corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{"hugepages-2Mi": resource.MustParse("2Mi")},
+			Limits:   corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("1")}})},
+			[]string{"WithResources.Requests[hugepages-2Mi]: " + string(field.ErrorTypeNotSupported), "WithResources.Limits[nvidia.com/gpu]: " + string(field.ErrorTypeNotSupported)},
+			[]string{`"cpu", "ephemeral-storage", "memory"`}, false},
+		{"resource claims", inst, []Option{WithResources(corev1.ResourceRequirements{Claims: []corev1.ResourceClaim{{Name: "gpu"}}})},
+			[]string{"WithResources.Claims: " + string(field.ErrorTypeForbidden)}, nil, false},
 		{"host name as address", inst, []Option{WithListenAddress("localhost")}, []string{"WithListenAddress: " + string(bad)}, []string{"localhost"}, false},
 		{"address with unix socket", inst, []Option{WithListenAddress("0.0.0.0"), WithUnixSocket("/cloudsql")}, []string{"WithListenAddress: " + string(bad)}, nil, false},
 		{"private ip and psc", inst, []Option{WithPrivateIP(), WithPSC()}, []string{"WithPSC: " + string(bad)}, nil, false},
