@@ -243,7 +243,7 @@ var optionCases = []optionCase{
 			cloudsqlproxy.WithImagePullPolicy(corev1.PullIfNotPresent),
 			cloudsqlproxy.WithResources(corev1.ResourceRequirements{
 				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
-				Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")},
+				Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi"), corev1.ResourceEphemeralStorage: resource.MustParse("1Gi")},
 			}),
 		}
 	}},

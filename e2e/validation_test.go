@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
@@ -103,6 +104,15 @@ var brokenShapes = []brokenShape{
 		wantInProcess: `duplicate port name "csql-health"`,
 		wantServer:    `duplicate port name "csql-health"`,
 		wantOwn:       `port name "csql-health" already declared`,
+	},
+	{
+		// Stored, with a warning: the tier counts a warning as a rejection.
+		name: "fractional bytes of memory", mode: "native", kind: "Deployment",
+		mutate: func(_ *corev1.PodSpec, c *corev1.Container) {
+			c.Resources.Requests[corev1.ResourceMemory] = resource.MustParse("10485760m")
+		},
+		wantInProcess: `fractional byte value "10485760m" is invalid`,
+		wantServer:    `fractional byte value "10485760m" is invalid`,
 	},
 	{
 		name: "unknown container restartPolicy", mode: "job", kind: "CronJob",
