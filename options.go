@@ -185,7 +185,10 @@ func WithAutoIAMAuthn() Option {
 // dir (an absolute path) instead of TCP (--unix-socket). The directory is an
 // emptyDir volume named "<name>-sockets" that [Proxy.Attach] also mounts
 // into the application containers at the same path. Ports ([WithPort],
-// "?port=") and [WithListenAddress] do not apply and are rejected.
+// "?port=") and [WithListenAddress] do not apply and are rejected, and so
+// is a directory at or inside the service account token's
+// (/var/run/secrets/kubernetes.io/serviceaccount) or, with
+// [WithCredentialsSecret], the key's (/var/run/secrets/cloudsql).
 func WithUnixSocket(dir string) Option {
 	return optionFunc(func(c *config) { c.socketDir = dir })
 }

@@ -50,7 +50,8 @@ type found struct {
 // differently; in a pod without the proxy, an environment variable, mount or
 // volume equal to one the proxy adds (Detach could not tell the pod's own
 // from the proxy's); a Job-mode proxy in a pod that restarts forever; a pod
-// on the host network, where the proxy's ports would be the node's.
+// on the host network, where the proxy's ports would be the node's; a
+// Windows pod; a block device at the socket directory.
 func (p *Proxy) Attach(spec *corev1.PodSpec) error {
 	if spec == nil {
 		return ErrNilPodSpec
@@ -210,6 +211,10 @@ func (p *Proxy) checkPod(spec *corev1.PodSpec, at found) field.ErrorList {
 		errs = append(errs, field.Invalid(field.NewPath("hostNetwork"), true,
 			"the proxy would bind its ports on the node's network, shared with every other host-network pod there"))
 	}
+	if spec.OS != nil && spec.OS.Name == corev1.Windows {
+		errs = append(errs, field.Invalid(field.NewPath("os", "name"), string(spec.OS.Name),
+			"the proxy's images are Linux-only, and its Linux security context is forbidden in a Windows pod"))
+	}
 	if p.mode == modeJob && (spec.RestartPolicy == "" || spec.RestartPolicy == corev1.RestartPolicyAlways) {
 		errs = append(errs, field.Invalid(field.NewPath("restartPolicy"), string(spec.RestartPolicy),
 			"a Job-mode proxy needs a pod that can complete (Never or OnFailure); restartPolicy Always (the default) restarts it forever"))
@@ -319,6 +324,12 @@ func (p *Proxy) checkWiring(listName string, cs []corev1.Container, hasProxy boo
 			if j := mountIndex(c.VolumeMounts, m.MountPath); j >= 0 && !sameMount(c.VolumeMounts[j], m) {
 				errs = append(errs, field.Invalid(cp().Child("volumeMounts").Index(j).Child("mountPath"), m.MountPath,
 					fmt.Sprintf("container %q already mounts volume %q at the proxy's socket directory", c.Name, c.VolumeMounts[j].Name)))
+			}
+			for j, d := range c.VolumeDevices {
+				if d.DevicePath == m.MountPath {
+					errs = append(errs, field.Invalid(cp().Child("volumeDevices").Index(j).Child("devicePath"), d.DevicePath,
+						fmt.Sprintf("container %q already has block device %q at the proxy's socket directory", c.Name, d.Name)))
+				}
 			}
 		}
 	}

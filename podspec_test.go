@@ -389,6 +389,15 @@ func TestAttachConflicts(t *testing.T) {
 		{"host network", nil, func(s *corev1.PodSpec) {
 			s.HostNetwork = true
 		}, []string{"hostNetwork: " + bad}, nil},
+		{"windows pod", nil, func(s *corev1.PodSpec) {
+			s.OS = &corev1.PodOS{Name: corev1.Windows}
+		}, []string{"os.name: " + bad}, []string{"windows", "Linux-only"}},
+		{"linux pod", nil, func(s *corev1.PodSpec) {
+			s.OS = &corev1.PodOS{Name: corev1.Linux}
+		}, nil, nil},
+		{"block device at the socket dir", []Option{WithUnixSocket("/cloudsql")}, func(s *corev1.PodSpec) {
+			s.Containers[1].VolumeDevices = []corev1.VolumeDevice{{Name: "raw", DevicePath: "/dev/raw"}, {Name: "data", DevicePath: "/cloudsql"}}
+		}, []string{"containers[1].volumeDevices[1].devicePath: " + bad}, []string{`"worker"`, `"data"`, "/cloudsql"}},
 		{"everything at once", []Option{ForJob(0), WithAppEnv(inst, AppEnv{Host: "DB_HOST"})}, func(s *corev1.PodSpec) {
 			s.RestartPolicy = corev1.RestartPolicyAlways
 			s.Containers[0].Ports = []corev1.ContainerPort{{ContainerPort: 5432}, {ContainerPort: 9091}}

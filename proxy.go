@@ -69,6 +69,7 @@ var (
 const (
 	binary          = "/cloud-sql-proxy"
 	credentialsDir  = "/var/run/secrets/cloudsql"
+	tokenDir        = "/var/run/secrets/kubernetes.io/serviceaccount"
 	defaultCredsKey = "credentials.json"
 	nonRootID       = 65532 // the uid/gid of the distroless and alpine images' nonroot user
 	maxSocketPath   = 107   // sun_path is 108 bytes including the trailing NUL
@@ -807,6 +808,17 @@ func (v *validator) validateSocketDir() {
 	if !path.IsAbs(d) || path.Clean(d) != d || d == "/" || !printable(d) || strings.Contains(d, ":") {
 		v.add(field.Invalid(p, d, "must be a clean absolute directory path other than /, of printable characters without ':'"))
 		return
+	}
+	within := func(dir string) bool { return d == dir || strings.HasPrefix(d, dir+"/") }
+	if c.credentialsSecret != "" && within(credentialsDir) {
+		// The API server refuses two mounts at one path, and no mount point
+		// can be made inside the read-only secret volume.
+		v.add(field.Invalid(p, d, "must not be or lie inside "+credentialsDir+", where WithCredentialsSecret mounts the key"))
+	}
+	if within(tokenDir) {
+		// A mount at the token's path makes the ServiceAccount admission
+		// plugin skip the token: the application would lose its API access.
+		v.add(field.Invalid(p, d, "must not be or lie inside "+tokenDir+", where Kubernetes mounts the service account token"))
 	}
 	// PostgreSQL sockets live one level deeper than the others:
 	// <dir>/<connection name>/.s.PGSQL.5432.

@@ -316,6 +316,14 @@ func TestNewRejects(t *testing.T) {
 		{"relative socket dir", inst, []Option{WithUnixSocket("cloudsql")}, []string{"WithUnixSocket: " + string(bad)}, nil, false},
 		{"unclean socket dir", inst, []Option{WithUnixSocket("/cloudsql/../etc")}, []string{"WithUnixSocket: " + string(bad)}, nil, false},
 		{"socket path too long", inst, []Option{WithUnixSocket("/" + strings.Repeat("d", 80))}, []string{"WithUnixSocket: " + string(bad)}, []string{"limited to 107"}, false},
+		{"socket dir at the key's", inst, []Option{WithUnixSocket("/var/run/secrets/cloudsql"), WithCredentialsSecret("sa-key")},
+			[]string{"WithUnixSocket: " + string(bad)}, []string{"/var/run/secrets/cloudsql", "WithCredentialsSecret"}, false},
+		{"socket dir inside the key's", inst, []Option{WithUnixSocket("/var/run/secrets/cloudsql/s"), WithCredentialsSecret("sa-key")},
+			[]string{"WithUnixSocket: " + string(bad)}, []string{"/var/run/secrets/cloudsql/s"}, false},
+		{"socket dir at the token's", inst, []Option{WithUnixSocket("/var/run/secrets/kubernetes.io/serviceaccount")},
+			[]string{"WithUnixSocket: " + string(bad)}, []string{"service account token"}, false},
+		{"socket dir inside the token's", inst, []Option{WithUnixSocket("/var/run/secrets/kubernetes.io/serviceaccount/sql")},
+			[]string{"WithUnixSocket: " + string(bad)}, []string{"service account token"}, false},
 		{"bad secret name", inst, []Option{WithCredentialsSecret("Bad_Secret")}, []string{"WithCredentialsSecret: " + string(bad)}, nil, false},
 		{"key without secret", inst, []Option{WithCredentialsSecretKey("key.json")}, []string{"WithCredentialsSecretKey: " + string(bad)}, nil, false},
 		{"bad secret key", inst, []Option{WithCredentialsSecret("s"), WithCredentialsSecretKey("a/b")}, []string{"WithCredentialsSecretKey: " + string(bad)}, nil, false},
@@ -409,6 +417,21 @@ func TestVersionGatingSkipsUnknownImages(t *testing.T) {
 	}
 	if _, err := New(inst, WithImage("localhost:5000/cloud-sql-proxy:v2.11.9"), WithMinSigtermDelay(time.Second)); !errors.Is(err, ErrUnsupportedVersion) {
 		t.Errorf("registry with port, version 2.11.9: err = %v, want ErrUnsupportedVersion", err)
+	}
+}
+
+func TestSocketDirBesideReservedDirs(t *testing.T) {
+	// Only the directories themselves and what lies inside them are
+	// refused; the key's directory is free when no key is mounted.
+	for _, opts := range [][]Option{
+		{WithUnixSocket("/var/run/secrets/cloudsql")},
+		{WithUnixSocket("/var/run/secrets/cloudsql-sockets"), WithCredentialsSecret("sa-key")},
+		{WithUnixSocket("/var/run/secrets"), WithCredentialsSecret("sa-key")},
+		{WithUnixSocket("/var/run/secrets/kubernetes.io/serviceaccounts")},
+	} {
+		if _, err := New(inst, opts...); err != nil {
+			t.Error(err)
+		}
 	}
 }
 
