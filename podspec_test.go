@@ -2,6 +2,7 @@ package cloudsqlproxy
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -431,6 +433,37 @@ func TestAttachConflicts(t *testing.T) {
 				t.Errorf("failed Attach changed the spec (-before +after):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestPodLevelResources runs where the compiled k8s.io/api has pod-level
+// resources (the version matrix's newest); the e2e module proves the rule
+// against the API server's own validation.
+func TestPodLevelResources(t *testing.T) {
+	if !reflect.ValueOf(&corev1.PodSpec{}).Elem().FieldByName("Resources").IsValid() {
+		if got := podResources(&corev1.PodSpec{}); got != nil {
+			t.Errorf("podResources without the field = %v, want nil", got)
+		}
+		t.Skip("k8s.io/api before v0.32 has no pod-level resources")
+	}
+	withPodRequests := func(cpu string) corev1.PodSpec {
+		spec := appPod()
+		r := &corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu)}}
+		reflect.ValueOf(&spec).Elem().FieldByName("Resources").Set(reflect.ValueOf(r))
+		return spec
+	}
+	spec := withPodRequests("1")
+	if err := mustNew(t).Attach(&spec); err != nil {
+		t.Errorf("Attach with room for the proxy: %v", err)
+	}
+	spec = withPodRequests("50m")
+	before := *spec.DeepCopy()
+	err := mustNew(t).Attach(&spec)
+	if diff := cmp.Diff([]string{"resources.requests[cpu]: " + string(field.ErrorTypeInvalid)}, fieldErrs(t, err)); diff != "" {
+		t.Errorf("field errors (-want +got):\n%s\nerror: %v", diff, err)
+	}
+	if diff := cmp.Diff(before, spec); diff != "" {
+		t.Errorf("failed Attach changed the spec (-before +after):\n%s", diff)
 	}
 }
 

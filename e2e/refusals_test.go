@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/podspec/cloudsqlproxy"
 )
@@ -135,4 +136,96 @@ func withBlockDevice(spec *corev1.PodSpec, path string) {
 	spec.Volumes = append(spec.Volumes, corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{
 		PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data"}}})
 	spec.Containers[0].VolumeDevices = append(spec.Containers[0].VolumeDevices, corev1.VolumeDevice{Name: "data", DevicePath: path})
+}
+
+// TestPodLevelResourcesAgreeWithTheAPIServer: in a pod with pod-level
+// resources, Attach accepts exactly the pods the API server accepts with the
+// proxy in them. Each pod is attached to, and separately the proxy is put in
+// it around the check (attached without the pod-level resources, which are
+// then put back); the API server's verdict on that pod must be the library's.
+func TestPodLevelResourcesAgreeWithTheAPIServer(t *testing.T) {
+	q := resource.MustParse
+	list := func(kv ...string) corev1.ResourceList {
+		l := corev1.ResourceList{}
+		for i := 0; i < len(kv); i += 2 {
+			l[corev1.ResourceName(kv[i])] = q(kv[i+1])
+		}
+		return l
+	}
+	legacy := []cloudsqlproxy.Option{cloudsqlproxy.WithLegacySidecar()}
+	tests := []struct {
+		name        string
+		opts        []cloudsqlproxy.Option
+		pod         corev1.ResourceRequirements
+		migrate     corev1.ResourceList // the plain init container's requests
+		app         corev1.ResourceList // the application's requests
+		wantRefusal string              // "" when Attach must accept
+	}{
+		{name: "room for the proxy", pod: corev1.ResourceRequirements{Requests: list("cpu", "1", "memory", "1Gi")},
+			app: list("cpu", "500m", "memory", "512Mi")},
+		{name: "cpu request below the proxy's", pod: corev1.ResourceRequirements{Requests: list("cpu", "50m")},
+			wantRefusal: `resources.requests[cpu]: Invalid value: "50m": the pod's containers would request 100m of cpu together, 100m of it by the proxy`},
+		{name: "app and proxy above the request", pod: corev1.ResourceRequirements{Requests: list("memory", "1Gi")},
+			app: list("memory", "1000Mi"), wantRefusal: "resources.requests[memory]"},
+		{name: "memory limit only, below the proxy's request", pod: corev1.ResourceRequirements{Limits: list("memory", "64Mi")},
+			wantRefusal: `resources.limits[memory]: Invalid value: "64Mi"`},
+		{name: "memory limit only, with room", pod: corev1.ResourceRequirements{Limits: list("memory", "2Gi")},
+			app: list("memory", "1Gi")},
+		// The sidecar runs beside the migration: 100m + 900m fits 1 exactly,
+		// 100m + 950m does not, though the app alone (100m + 0) would.
+		{name: "migration beside the sidecar, exactly", pod: corev1.ResourceRequirements{Requests: list("cpu", "1")},
+			migrate: list("cpu", "900m")},
+		{name: "migration beside the sidecar, over", pod: corev1.ResourceRequirements{Requests: list("cpu", "1")},
+			migrate: list("cpu", "950m"), wantRefusal: "would request 1050m of cpu together"},
+		// A legacy sidecar starts after the init containers: 950m + nothing.
+		{name: "migration before a legacy sidecar", opts: legacy, pod: corev1.ResourceRequirements{Requests: list("cpu", "1")},
+			migrate: list("cpu", "950m")},
+		{name: "legacy proxy limit above the pod's", pod: corev1.ResourceRequirements{Requests: list("cpu", "1"), Limits: list("cpu", "1")},
+			opts: append(legacy, cloudsqlproxy.WithResources(corev1.ResourceRequirements{
+				Requests: list("cpu", "100m"), Limits: list("cpu", "2")})),
+			wantRefusal: `resources.limits[cpu]: Invalid value: "1": the proxy "cloudsql-proxy" would have a cpu limit of 2, above the pod's`},
+		{name: "native proxy limit above the pod's", pod: corev1.ResourceRequirements{Requests: list("cpu", "1"), Limits: list("cpu", "1")},
+			opts: []cloudsqlproxy.Option{cloudsqlproxy.WithResources(corev1.ResourceRequirements{
+				Requests: list("cpu", "100m"), Limits: list("cpu", "2")})}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := cloudsqlproxy.New("my-project:us-central1:db", tt.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			base := appPodSpec(corev1.RestartPolicyAlways)
+			base.InitContainers[0].Resources.Requests = tt.migrate
+			base.Containers[0].Resources.Requests = tt.app
+			base.Resources = &tt.pod
+			pod := func(spec corev1.PodSpec) *corev1.Pod {
+				return &corev1.Pod{TypeMeta: tm("v1", "Pod"), ObjectMeta: metaNamed("pod-level"), Spec: spec}
+			}
+			if err := ValidatePod(pod(base)); err != nil {
+				t.Fatalf("the pod without the proxy is not valid:\n%v", err)
+			}
+
+			spec := *base.DeepCopy()
+			err = p.Attach(&spec)
+			switch {
+			case tt.wantRefusal == "" && err != nil:
+				t.Errorf("Attach refused: %v", err)
+			case tt.wantRefusal != "" && !errors.Is(err, cloudsqlproxy.ErrConflict):
+				t.Errorf("Attach = %v, want a conflict mentioning %q", err, tt.wantRefusal)
+			case tt.wantRefusal != "" && !strings.Contains(err.Error(), tt.wantRefusal):
+				t.Errorf("Attach error does not mention %q:\n%v", tt.wantRefusal, err)
+			}
+
+			made := *base.DeepCopy()
+			made.Resources = nil
+			if err := p.Attach(&made); err != nil {
+				t.Fatal(err)
+			}
+			made.Resources = &tt.pod
+			verdict := ValidatePod(pod(made))
+			if (verdict == nil) != (tt.wantRefusal == "") {
+				t.Errorf("the API server's verdict on the pod with the proxy: %v; the library's refusal: %q", verdict, tt.wantRefusal)
+			}
+		})
+	}
 }
