@@ -11,9 +11,10 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/podspec/cloudsqlproxy/internal/podres"
 )
 
 // list says which of the pod's container lists holds a container.
@@ -61,7 +62,8 @@ func (p *Proxy) Attach(spec *corev1.PodSpec) error {
 	at, errs := p.locate(spec)
 	init, regular := p.place(spec, at)
 	errs = append(errs, p.checkPod(spec, at)...)
-	errs = append(errs, p.checkPodResources(spec, init, regular)...)
+	pod, _ := podres.Of(spec)
+	errs = append(errs, podres.Check(pod, init, regular, p.Name())...)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrConflict, errs.ToAggregate())
 	}
@@ -343,102 +345,6 @@ func (p *Proxy) checkWiring(listName string, cs []corev1.Container, hasProxy boo
 		}
 	}
 	return errs
-}
-
-// checkPodResources finds, in a pod with pod-level resources, a budget the
-// proxy would overrun. The API server requires the pod's request of cpu or
-// memory (or its limit, when only that is set) to cover what the containers
-// request together, and each regular container's limit to stay within the
-// pod's; init and regular are the container lists with the proxy placed.
-func (p *Proxy) checkPodResources(spec *corev1.PodSpec, init, regular []corev1.Container) field.ErrorList {
-	pod := podResources(spec)
-	if pod == nil || len(pod.Requests)+len(pod.Limits) == 0 {
-		return nil
-	}
-	var errs field.ErrorList
-	name := p.Name()
-	proxy := p.Container()
-	for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
-		budget, kind := pod.Requests[r], "requests"
-		if _, ok := pod.Requests[r]; !ok {
-			if budget, ok = pod.Limits[r]; !ok {
-				continue
-			}
-			kind = "limits"
-		}
-		if total := aggregateRequest(r, init, regular); total.Cmp(budget) > 0 {
-			mine := request(&proxy, r)
-			errs = append(errs, field.Invalid(field.NewPath("resources", kind).Key(string(r)), budget.String(),
-				fmt.Sprintf("the pod's containers would request %s of %s together, %s of it by the proxy %q: raise the pod's %s or lower the proxy's (WithResources)",
-					total.String(), r, mine.String(), name, kind)))
-		}
-		if lim, ok := proxy.Resources.Limits[r]; ok && p.mode != modeNative {
-			if podLim, ok := pod.Limits[r]; ok && lim.Cmp(podLim) > 0 {
-				errs = append(errs, field.Invalid(field.NewPath("resources", "limits").Key(string(r)), podLim.String(),
-					fmt.Sprintf("the proxy %q would have a %s limit of %s, above the pod's", name, r, lim.String())))
-			}
-		}
-	}
-	return errs
-}
-
-// podResourcesField locates PodSpec.Resources (pod-level resources,
-// k8s.io/api v0.32 and newer) by reflection, so that the library still
-// builds with the oldest k8s.io/api it supports; nil there.
-var podResourcesField = func() []int {
-	f, ok := reflect.TypeOf(corev1.PodSpec{}).FieldByName("Resources")
-	if !ok || f.Type != reflect.TypeOf(&corev1.ResourceRequirements{}) {
-		return nil
-	}
-	return f.Index
-}()
-
-// podResources is spec's pod-level resources, nil when it has none or the
-// compiled k8s.io/api has no such field.
-func podResources(spec *corev1.PodSpec) *corev1.ResourceRequirements {
-	if podResourcesField == nil {
-		return nil
-	}
-	r, _ := reflect.ValueOf(spec).Elem().FieldByIndex(podResourcesField).Interface().(*corev1.ResourceRequirements)
-	return r
-}
-
-// aggregateRequest is what the containers request of r together, as the
-// scheduler and the API server count it: a native sidecar's request adds to
-// the regular containers' and to every init container started after it; a
-// plain init container needs its own request only while it runs.
-func aggregateRequest(r corev1.ResourceName, init, regular []corev1.Container) resource.Quantity {
-	var total, sidecars, peak resource.Quantity
-	for i := range regular {
-		total.Add(request(&regular[i], r))
-	}
-	for i := range init {
-		q := request(&init[i], r)
-		running := sidecars.DeepCopy()
-		if init[i].RestartPolicy != nil && *init[i].RestartPolicy == corev1.ContainerRestartPolicyAlways {
-			total.Add(q)
-			sidecars.Add(q)
-			running = sidecars.DeepCopy()
-		} else {
-			running.Add(q)
-		}
-		if running.Cmp(peak) > 0 {
-			peak = running
-		}
-	}
-	if peak.Cmp(total) > 0 {
-		return peak
-	}
-	return total
-}
-
-// request is a container's request of r, which the API server defaults to
-// its limit when only that is set.
-func request(c *corev1.Container, r corev1.ResourceName) resource.Quantity {
-	if q, ok := c.Resources.Requests[r]; ok {
-		return q
-	}
-	return c.Resources.Limits[r]
 }
 
 // Detach removes from spec what [Proxy.Attach] added: the container named

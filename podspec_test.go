@@ -16,6 +16,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/podspec/cloudsqlproxy/internal/podres"
 )
 
 func mustNew(t *testing.T, opts ...Option) *Proxy {
@@ -441,8 +443,8 @@ func TestAttachConflicts(t *testing.T) {
 // against the API server's own validation.
 func TestPodLevelResources(t *testing.T) {
 	if !reflect.ValueOf(&corev1.PodSpec{}).Elem().FieldByName("Resources").IsValid() {
-		if got := podResources(&corev1.PodSpec{}); got != nil {
-			t.Errorf("podResources without the field = %v, want nil", got)
+		if got, known := podres.Of(&corev1.PodSpec{}); got != nil || known {
+			t.Errorf("podres.Of without the field = %v, %v; want nil, false", got, known)
 		}
 		t.Skip("k8s.io/api before v0.32 has no pod-level resources")
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/podspec/cloudsqlproxy"
+	"github.com/podspec/cloudsqlproxy/internal/podres"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -367,6 +368,9 @@ func (t *transformer) podSpec(orig map[string]any, spec *corev1.PodSpec, p *clou
 	} else {
 		err = p.Detach(spec)
 	}
+	if err == nil && t.action == inject {
+		err = podLevelResources(orig, spec, p.Name())
+	}
 	if err != nil {
 		return nil, false, libraryErrors(err, path)
 	}
@@ -386,6 +390,24 @@ func (t *transformer) podSpec(orig map[string]any, spec *corev1.PodSpec, p *clou
 		return nil, false, []string{fmt.Sprintf("%s: internal error: the merged pod spec differs from the library's (please report this with the input)", path)}
 	}
 	return merged, true, nil
+}
+
+// podLevelResources is the library's check of pod-level resources, for the
+// manifests that set them when the compiled types cannot hold them (the
+// library then never sees them).
+func podLevelResources(orig map[string]any, spec *corev1.PodSpec, proxy string) error {
+	raw, ok := orig["resources"].(map[string]any)
+	if _, known := podres.Of(spec); known || !ok {
+		return nil
+	}
+	var pod corev1.ResourceRequirements
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &pod); err != nil {
+		return nil // not the proxy's field: the API server will name what is wrong
+	}
+	if errs := podres.Check(&pod, spec.InitContainers, spec.Containers, proxy); len(errs) > 0 {
+		return fmt.Errorf("%w: %w", cloudsqlproxy.ErrConflict, errs.ToAggregate())
+	}
+	return nil
 }
 
 // libraryErrors turns the library's error into one line per field error,

@@ -46,6 +46,8 @@ var goldenCases = []struct {
 	{"newer-fields-removed", []string{"remove", "--instance", inst, "--unix-socket", "/cloudsql", "--socket-env", "DB_SOCKET", "-f", "testdata/golden/newer-fields.out"}, 0},
 	{"all-flags", append([]string{"inject"}, append(allFlags, "-f", "testdata/newer-fields.yaml")...), 0},
 	{"all-flags-job", append([]string{"inject", "--job-timeout", "15m"}, append(allFlags, "-f", "testdata/mixed.yaml", "--name", "prod/nightly")...), 0},
+	{"pod-level-resources", []string{"inject", "--instance", inst, "-f", "testdata/pod-level-resources.yaml"}, 1},
+	{"pod-level-resources-room", []string{"inject", "--instance", inst, "--name", "roomy", "-f", "testdata/pod-level-resources.yaml"}, 0},
 	{"two-files", []string{"inject", "--instance", inst, "-f", "testdata/stream.json", "-f", "testdata/unknown-kinds.yaml"}, 0},
 	{"unknown-kinds", []string{"inject", "--instance", inst, "-f", "testdata/unknown-kinds.yaml"}, 0},
 	{"empty", []string{"inject", "--instance", inst, "-f", "testdata/empty.yaml"}, 0},
