@@ -955,10 +955,10 @@ func (v *validator) validateResources() {
 			v.add(field.Invalid(p.Child("Requests").Key(string(name)), req.String(), "must not exceed the limit "+lim.String()))
 		}
 	}
-	if len(r.Claims) > 0 {
+	for i, claim := range r.Claims {
 		// A claim must name one of the pod's resource claims, which New
 		// cannot see, and the proxy needs no device.
-		v.add(field.Forbidden(p.Child("Claims"), "the proxy uses no dynamic resource claims"))
+		v.add(field.Forbidden(p.Child("Claims").Index(i), fmt.Sprintf("the proxy uses no dynamic resource claims (%q)", claim.Name)))
 	}
 }
 

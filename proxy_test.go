@@ -309,7 +309,7 @@ func TestNewRejects(t *testing.T) {
 			[]string{"WithResources.Requests[hugepages-2Mi]: " + string(field.ErrorTypeNotSupported), "WithResources.Limits[nvidia.com/gpu]: " + string(field.ErrorTypeNotSupported)},
 			[]string{`"cpu", "ephemeral-storage", "memory"`}, false},
 		{"resource claims", inst, []Option{WithResources(corev1.ResourceRequirements{Claims: []corev1.ResourceClaim{{Name: "gpu"}}})},
-			[]string{"WithResources.Claims: " + string(field.ErrorTypeForbidden)}, nil, false},
+			[]string{"WithResources.Claims[0]: " + string(field.ErrorTypeForbidden)}, []string{`"gpu"`}, false},
 		{"host name as address", inst, []Option{WithListenAddress("localhost")}, []string{"WithListenAddress: " + string(bad)}, []string{"localhost"}, false},
 		{"address with unix socket", inst, []Option{WithListenAddress("0.0.0.0"), WithUnixSocket("/cloudsql")}, []string{"WithListenAddress: " + string(bad)}, nil, false},
 		{"private ip and psc", inst, []Option{WithPrivateIP(), WithPSC()}, []string{"WithPSC: " + string(bad)}, nil, false},

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"syscall"
@@ -29,6 +30,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/podspec/cloudsqlproxy"
 )
 
 // skipAPIServerEnv skips the real-server layer (CI never sets it).
@@ -284,28 +287,35 @@ func (k *kubeServer) stop() {
 // dryRunCreate sends obj to the server as a create with a server-side dry run and strict
 // field validation, and returns the error and every warning.
 func (k *kubeServer) dryRunCreate(obj runtime.Object) ([]string, error) {
+	_, warns, err := k.dryRunCreated(obj)
+	return warns, err
+}
+
+// dryRunCreated is dryRunCreate that also returns the object as the server
+// would have stored it, after defaulting and mutating admission.
+func (k *kubeServer) dryRunCreated(obj runtime.Object) (*unstructured.Unstructured, []string, error) {
 	w := &warnings{}
 	cfg := rest.CopyConfig(k.config)
 	cfg.WarningHandler = w
 	dc, err := dynamic.NewForConfig(cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	un := &unstructured.Unstructured{Object: u}
 	gvk := un.GroupVersionKind()
 	gvr := schema.GroupVersionResource{Group: gvk.Group, Version: gvk.Version, Resource: resourceOf(gvk.Kind)}
 	if gvr.Resource == "" {
-		return nil, fmt.Errorf("no resource for %s", gvk)
+		return nil, nil, fmt.Errorf("no resource for %s", gvk)
 	}
-	_, err = dc.Resource(gvr).Namespace(serverNamespace).Create(context.Background(), un, metav1.CreateOptions{
+	out, err := dc.Resource(gvr).Namespace(serverNamespace).Create(context.Background(), un, metav1.CreateOptions{
 		DryRun:          []string{metav1.DryRunAll},
 		FieldValidation: metav1.FieldValidationStrict,
 	})
-	return w.list(), err
+	return out, w.list(), err
 }
 
 func resourceOf(kind string) string {
@@ -396,3 +406,63 @@ func TestBrokenShapesAreRejectedByRealAPIServer(t *testing.T) {
 }
 
 func insecureTLS() *tls.Config { return &tls.Config{InsecureSkipVerify: true} } //nolint:gosec // readiness poll of our own loopback server only
+
+// TestTokenDirIsReserved backs New's refusal of a socket directory at the
+// service account token's: the real server's ServiceAccount admission gives
+// every container the token mount, except a container that already mounts
+// something at the token's path, which then silently has no token.
+func TestTokenDirIsReserved(t *testing.T) {
+	const tokenDir = "/var/run/secrets/kubernetes.io/serviceaccount"
+	if _, err := cloudsqlproxy.New("my-project:us-central1:db", cloudsqlproxy.WithUnixSocket(tokenDir)); !errors.Is(err, cloudsqlproxy.ErrInvalidConfig) {
+		t.Errorf("New with the socket directory at the token's: %v, want ErrInvalidConfig", err)
+	}
+	k := sharedKubeServer(t)
+	tokenMounted := func(t *testing.T, spec corev1.PodSpec) map[string]bool {
+		t.Helper()
+		out, warns, err := k.dryRunCreated(&corev1.Pod{TypeMeta: tm("v1", "Pod"), ObjectMeta: metaNamed("token"), Spec: spec})
+		if err != nil || len(warns) > 0 {
+			t.Fatalf("dry run: %v %v", err, warns)
+		}
+		var pod corev1.Pod
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(out.Object, &pod); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]bool{}
+		for _, c := range append(pod.Spec.InitContainers, pod.Spec.Containers...) {
+			for _, m := range c.VolumeMounts {
+				if m.MountPath == tokenDir && strings.HasPrefix(m.Name, "kube-api-access-") {
+					got[c.Name] = true
+				}
+			}
+		}
+		return got
+	}
+
+	p, err := cloudsqlproxy.New("my-project:us-central1:db", cloudsqlproxy.WithUnixSocket("/cloudsql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := appPodSpec(corev1.RestartPolicyAlways)
+	if err := p.Attach(&spec); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"cloudsql-proxy": true, "migrate": true, "app": true}
+	if got := tokenMounted(t, spec); !reflect.DeepEqual(got, want) {
+		t.Errorf("with the sockets at /cloudsql, containers with the token: %v, want %v", got, want)
+	}
+
+	// The same pod with the sockets' volume at the token's path, as New
+	// would have made it.
+	for _, cs := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
+		for i := range cs {
+			for j := range cs[i].VolumeMounts {
+				if cs[i].VolumeMounts[j].MountPath == "/cloudsql" {
+					cs[i].VolumeMounts[j].MountPath = tokenDir
+				}
+			}
+		}
+	}
+	if got := tokenMounted(t, spec); len(got) != 0 {
+		t.Errorf("with the sockets at the token's path, containers with the token: %v, want none", got)
+	}
+}

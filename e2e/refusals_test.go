@@ -157,9 +157,10 @@ func TestPodLevelResourcesAgreeWithTheAPIServer(t *testing.T) {
 		name        string
 		opts        []cloudsqlproxy.Option
 		pod         corev1.ResourceRequirements
-		migrate     corev1.ResourceList // the plain init container's requests
-		app         corev1.ResourceList // the application's requests
-		wantRefusal string              // "" when Attach must accept
+		migrate     corev1.ResourceList  // the plain init container's requests
+		app         corev1.ResourceList  // the application's requests
+		wantRefusal string               // "" when Attach must accept
+		restart     corev1.RestartPolicy // the pod's; Always when empty
 	}{
 		{name: "room for the proxy", pod: corev1.ResourceRequirements{Requests: list("cpu", "1", "memory", "1Gi")},
 			app: list("cpu", "500m", "memory", "512Mi")},
@@ -184,6 +185,11 @@ func TestPodLevelResourcesAgreeWithTheAPIServer(t *testing.T) {
 			opts: append(legacy, cloudsqlproxy.WithResources(corev1.ResourceRequirements{
 				Requests: list("cpu", "100m"), Limits: list("cpu", "2")})),
 			wantRefusal: `resources.limits[cpu]: Invalid value: "1": the proxy "cloudsql-proxy" would have a cpu limit of 2, above the pod's`},
+		{name: "Job-mode proxy beside the app", opts: []cloudsqlproxy.Option{cloudsqlproxy.ForJob(0)}, restart: corev1.RestartPolicyNever,
+			pod: corev1.ResourceRequirements{Requests: list("cpu", "550m")}, app: list("cpu", "500m"),
+			wantRefusal: "would request 600m of cpu together"},
+		{name: "Job-mode proxy after the migration", opts: []cloudsqlproxy.Option{cloudsqlproxy.ForJob(0)}, restart: corev1.RestartPolicyNever,
+			pod: corev1.ResourceRequirements{Requests: list("cpu", "1")}, migrate: list("cpu", "1"), app: list("cpu", "900m")},
 		{name: "native proxy limit above the pod's", pod: corev1.ResourceRequirements{Requests: list("cpu", "1"), Limits: list("cpu", "1")},
 			opts: []cloudsqlproxy.Option{cloudsqlproxy.WithResources(corev1.ResourceRequirements{
 				Requests: list("cpu", "100m"), Limits: list("cpu", "2")})}},
@@ -194,7 +200,11 @@ func TestPodLevelResourcesAgreeWithTheAPIServer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			base := appPodSpec(corev1.RestartPolicyAlways)
+			restart := tt.restart
+			if restart == "" {
+				restart = corev1.RestartPolicyAlways
+			}
+			base := appPodSpec(restart)
 			base.InitContainers[0].Resources.Requests = tt.migrate
 			base.Containers[0].Resources.Requests = tt.app
 			base.Resources = &tt.pod

@@ -60,7 +60,7 @@ func Check(pod *corev1.ResourceRequirements, init, regular []corev1.Container, p
 		if total := Aggregate(r, init, regular); total.Cmp(budget) > 0 {
 			mine := request(ctr, r)
 			errs = append(errs, field.Invalid(field.NewPath("resources", kind).Key(string(r)), budget.String(),
-				fmt.Sprintf("the pod's containers would request %s of %s together, %s of it by the proxy %q: raise the pod's %s or lower the proxy's (WithResources)",
+				fmt.Sprintf("the pod's containers would request %s of %s together, %s of it by the proxy %q: raise the pod's %s or lower the proxy's requests (WithResources)",
 					total.String(), r, mine.String(), proxy, kind)))
 		}
 		if lim, ok := ctr.Resources.Limits[r]; ok && isRegular {
