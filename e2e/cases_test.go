@@ -554,3 +554,8 @@ func freeCasePorts(t *testing.T, api *fakeAdminAPI) casePorts {
 func metaNamed(name string) metav1.ObjectMeta {
 	return metav1.ObjectMeta{Name: name, Labels: map[string]string{"app.kubernetes.io/name": name}}
 }
+
+// podNamed is a Pod of spec, for the tests that check pod specs built by hand.
+func podNamed(name string, spec corev1.PodSpec) *corev1.Pod {
+	return &corev1.Pod{TypeMeta: tm("v1", "Pod"), ObjectMeta: metaNamed(name), Spec: spec}
+}

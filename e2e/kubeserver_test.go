@@ -413,13 +413,13 @@ func insecureTLS() *tls.Config { return &tls.Config{InsecureSkipVerify: true} } 
 // something at the token's path, which then silently has no token.
 func TestTokenDirIsReserved(t *testing.T) {
 	const tokenDir = "/var/run/secrets/kubernetes.io/serviceaccount"
-	if _, err := cloudsqlproxy.New("my-project:us-central1:db", cloudsqlproxy.WithUnixSocket(tokenDir)); !errors.Is(err, cloudsqlproxy.ErrInvalidConfig) {
+	if _, err := cloudsqlproxy.New(refusedInstance, cloudsqlproxy.WithUnixSocket(tokenDir)); !errors.Is(err, cloudsqlproxy.ErrInvalidConfig) {
 		t.Errorf("New with the socket directory at the token's: %v, want ErrInvalidConfig", err)
 	}
 	k := sharedKubeServer(t)
 	tokenMounted := func(t *testing.T, spec corev1.PodSpec) map[string]bool {
 		t.Helper()
-		out, warns, err := k.dryRunCreated(&corev1.Pod{TypeMeta: tm("v1", "Pod"), ObjectMeta: metaNamed("token"), Spec: spec})
+		out, warns, err := k.dryRunCreated(podNamed("token", spec))
 		if err != nil || len(warns) > 0 {
 			t.Fatalf("dry run: %v %v", err, warns)
 		}
@@ -438,30 +438,13 @@ func TestTokenDirIsReserved(t *testing.T) {
 		return got
 	}
 
-	p, err := cloudsqlproxy.New("my-project:us-central1:db", cloudsqlproxy.WithUnixSocket("/cloudsql"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec := appPodSpec(corev1.RestartPolicyAlways)
-	if err := p.Attach(&spec); err != nil {
-		t.Fatal(err)
-	}
+	spec := attached(t, appPodSpec(corev1.RestartPolicyAlways), cloudsqlproxy.WithUnixSocket("/cloudsql"))
 	want := map[string]bool{"cloudsql-proxy": true, "migrate": true, "app": true}
 	if got := tokenMounted(t, spec); !reflect.DeepEqual(got, want) {
 		t.Errorf("with the sockets at /cloudsql, containers with the token: %v, want %v", got, want)
 	}
 
-	// The same pod with the sockets' volume at the token's path, as New
-	// would have made it.
-	for _, cs := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
-		for i := range cs {
-			for j := range cs[i].VolumeMounts {
-				if cs[i].VolumeMounts[j].MountPath == "/cloudsql" {
-					cs[i].VolumeMounts[j].MountPath = tokenDir
-				}
-			}
-		}
-	}
+	moveSocketDir(&spec, "/cloudsql", tokenDir)
 	if got := tokenMounted(t, spec); len(got) != 0 {
 		t.Errorf("with the sockets at the token's path, containers with the token: %v, want none", got)
 	}

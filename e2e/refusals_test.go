@@ -17,22 +17,6 @@ import (
 // around the refusal) is rejected by the in-process API server for the reason
 // the library gives.
 func TestRefusalsMatchTheAPIServer(t *testing.T) {
-	const inst = "my-project:us-central1:db"
-	mustNew := func(t *testing.T, opts ...cloudsqlproxy.Option) *cloudsqlproxy.Proxy {
-		t.Helper()
-		p, err := cloudsqlproxy.New(inst, opts...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	attached := func(t *testing.T, p *cloudsqlproxy.Proxy, spec corev1.PodSpec) corev1.PodSpec {
-		t.Helper()
-		if err := p.Attach(&spec); err != nil {
-			t.Fatal(err)
-		}
-		return spec
-	}
 	tests := []struct {
 		name string
 		// pod is valid without the proxy; refuse is what the library says
@@ -49,7 +33,7 @@ func TestRefusalsMatchTheAPIServer(t *testing.T) {
 			made: func(t *testing.T) corev1.PodSpec {
 				spec := windowsAppPodSpec()
 				spec.OS = nil
-				spec = attached(t, mustNew(t), spec)
+				spec = attached(t, spec)
 				spec.OS = &corev1.PodOS{Name: corev1.Windows}
 				return spec
 			},
@@ -66,7 +50,7 @@ func TestRefusalsMatchTheAPIServer(t *testing.T) {
 				return mustNew(t, cloudsqlproxy.WithUnixSocket("/cloudsql")).Attach(&spec)
 			},
 			made: func(t *testing.T) corev1.PodSpec {
-				spec := attached(t, mustNew(t, cloudsqlproxy.WithUnixSocket("/cloudsql")), appPodSpec(corev1.RestartPolicyAlways))
+				spec := attached(t, appPodSpec(corev1.RestartPolicyAlways), cloudsqlproxy.WithUnixSocket("/cloudsql"))
 				withBlockDevice(&spec, "/cloudsql")
 				return spec
 			},
@@ -76,25 +60,14 @@ func TestRefusalsMatchTheAPIServer(t *testing.T) {
 			name: "socket directory at the credentials key's",
 			pod:  func() corev1.PodSpec { return appPodSpec(corev1.RestartPolicyAlways) },
 			refuse: func(t *testing.T, spec corev1.PodSpec) error {
-				_, err := cloudsqlproxy.New(inst, cloudsqlproxy.WithUnixSocket("/var/run/secrets/cloudsql"), cloudsqlproxy.WithCredentialsSecret("sa-key"))
+				_, err := cloudsqlproxy.New(refusedInstance, cloudsqlproxy.WithUnixSocket("/var/run/secrets/cloudsql"), cloudsqlproxy.WithCredentialsSecret("sa-key"))
 				return err
 			},
 			made: func(t *testing.T) corev1.PodSpec {
 				// The same proxy with its sockets one directory over, moved back.
 				const elsewhere = "/var/run/secrets/cloudsql-moved"
-				spec := attached(t, mustNew(t, cloudsqlproxy.WithUnixSocket(elsewhere), cloudsqlproxy.WithCredentialsSecret("sa-key")), appPodSpec(corev1.RestartPolicyAlways))
-				for _, cs := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
-					for i := range cs {
-						for j := range cs[i].Args {
-							cs[i].Args[j] = strings.ReplaceAll(cs[i].Args[j], elsewhere, "/var/run/secrets/cloudsql")
-						}
-						for j := range cs[i].VolumeMounts {
-							if cs[i].VolumeMounts[j].MountPath == elsewhere {
-								cs[i].VolumeMounts[j].MountPath = "/var/run/secrets/cloudsql"
-							}
-						}
-					}
-				}
+				spec := attached(t, appPodSpec(corev1.RestartPolicyAlways), cloudsqlproxy.WithUnixSocket(elsewhere), cloudsqlproxy.WithCredentialsSecret("sa-key"))
+				moveSocketDir(&spec, elsewhere, "/var/run/secrets/cloudsql")
 				return spec
 			},
 			apiSays: `mountPath: Invalid value: "/var/run/secrets/cloudsql": must be unique`,
@@ -102,18 +75,54 @@ func TestRefusalsMatchTheAPIServer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			pod := func(spec corev1.PodSpec) *corev1.Pod {
-				return &corev1.Pod{TypeMeta: tm("v1", "Pod"), ObjectMeta: metaNamed("refused"), Spec: spec}
-			}
-			if err := ValidatePod(pod(tt.pod())); err != nil {
+			if err := ValidatePod(podNamed("refused", tt.pod())); err != nil {
 				t.Fatalf("the pod without the proxy is not valid:\n%v", err)
 			}
 			err := tt.refuse(t, tt.pod())
 			if !errors.Is(err, cloudsqlproxy.ErrConflict) && !errors.Is(err, cloudsqlproxy.ErrInvalidConfig) {
 				t.Errorf("the library did not refuse: %v", err)
 			}
-			checkRejected(t, "ValidatePod", ValidatePod(pod(tt.made(t))), tt.apiSays)
+			checkRejected(t, "ValidatePod", ValidatePod(podNamed("refused", tt.made(t))), tt.apiSays)
 		})
+	}
+}
+
+// refusedInstance is the instance of the proxies these tests attach.
+const refusedInstance = "my-project:us-central1:db"
+
+func mustNew(t *testing.T, opts ...cloudsqlproxy.Option) *cloudsqlproxy.Proxy {
+	t.Helper()
+	p, err := cloudsqlproxy.New(refusedInstance, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// attached is spec with a proxy of opts attached.
+func attached(t *testing.T, spec corev1.PodSpec, opts ...cloudsqlproxy.Option) corev1.PodSpec {
+	t.Helper()
+	if err := mustNew(t, opts...).Attach(&spec); err != nil {
+		t.Fatal(err)
+	}
+	return spec
+}
+
+// moveSocketDir moves the proxy's socket directory from one path to another
+// in every mount and argument of spec: the pod New would have made for a
+// directory it refuses.
+func moveSocketDir(spec *corev1.PodSpec, from, to string) {
+	for _, cs := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
+		for i := range cs {
+			for j := range cs[i].Args {
+				cs[i].Args[j] = strings.ReplaceAll(cs[i].Args[j], from, to)
+			}
+			for j := range cs[i].VolumeMounts {
+				if cs[i].VolumeMounts[j].MountPath == from {
+					cs[i].VolumeMounts[j].MountPath = to
+				}
+			}
+		}
 	}
 }
 
@@ -196,10 +205,7 @@ func TestPodLevelResourcesAgreeWithTheAPIServer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := cloudsqlproxy.New("my-project:us-central1:db", tt.opts...)
-			if err != nil {
-				t.Fatal(err)
-			}
+			p := mustNew(t, tt.opts...)
 			restart := tt.restart
 			if restart == "" {
 				restart = corev1.RestartPolicyAlways
@@ -208,15 +214,12 @@ func TestPodLevelResourcesAgreeWithTheAPIServer(t *testing.T) {
 			base.InitContainers[0].Resources.Requests = tt.migrate
 			base.Containers[0].Resources.Requests = tt.app
 			base.Resources = &tt.pod
-			pod := func(spec corev1.PodSpec) *corev1.Pod {
-				return &corev1.Pod{TypeMeta: tm("v1", "Pod"), ObjectMeta: metaNamed("pod-level"), Spec: spec}
-			}
-			if err := ValidatePod(pod(base)); err != nil {
+			if err := ValidatePod(podNamed("pod-level", base)); err != nil {
 				t.Fatalf("the pod without the proxy is not valid:\n%v", err)
 			}
 
 			spec := *base.DeepCopy()
-			err = p.Attach(&spec)
+			err := p.Attach(&spec)
 			switch {
 			case tt.wantRefusal == "" && err != nil:
 				t.Errorf("Attach refused: %v", err)
@@ -232,7 +235,7 @@ func TestPodLevelResourcesAgreeWithTheAPIServer(t *testing.T) {
 				t.Fatal(err)
 			}
 			made.Resources = &tt.pod
-			verdict := ValidatePod(pod(made))
+			verdict := ValidatePod(podNamed("pod-level", made))
 			if (verdict == nil) != (tt.wantRefusal == "") {
 				t.Errorf("the API server's verdict on the pod with the proxy: %v; the library's refusal: %q", verdict, tt.wantRefusal)
 			}

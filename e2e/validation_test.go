@@ -191,7 +191,7 @@ func TestHandWrittenPods(t *testing.T) {
 			SecurityContext: restricted(),
 		}
 		spec.InitContainers = append([]corev1.Container{sidecar}, spec.InitContainers...)
-		return &corev1.Pod{TypeMeta: tm("v1", "Pod"), ObjectMeta: metaNamed("hand-written"), Spec: spec}
+		return podNamed("hand-written", spec)
 	}
 	tests := []struct {
 		name          string
