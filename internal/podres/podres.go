@@ -50,8 +50,9 @@ func Check(pod *corev1.ResourceRequirements, init, regular []corev1.Container, p
 	}
 	var errs field.ErrorList
 	for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
-		budget, kind := pod.Requests[r], "requests"
-		if _, ok := pod.Requests[r]; !ok {
+		budget, ok := pod.Requests[r]
+		kind := "requests"
+		if !ok {
 			if budget, ok = pod.Limits[r]; !ok {
 				continue
 			}
@@ -98,13 +99,13 @@ func Aggregate(r corev1.ResourceName, init, regular []corev1.Container) resource
 	}
 	for i := range init {
 		q := request(&init[i], r)
+		// Each init container, sidecar or not, runs beside the sidecars
+		// started before it.
 		running := sidecars.DeepCopy()
+		running.Add(q)
 		if init[i].RestartPolicy != nil && *init[i].RestartPolicy == corev1.ContainerRestartPolicyAlways {
 			total.Add(q)
 			sidecars.Add(q)
-			running = sidecars.DeepCopy()
-		} else {
-			running.Add(q)
 		}
 		if running.Cmp(peak) > 0 {
 			peak = running
