@@ -940,7 +940,7 @@ func (v *validator) validateResources() {
 				v.add(field.NotSupported(fp, string(name), proxyResources))
 			case q.Sign() < 0:
 				v.add(field.Invalid(fp, q.String(), "must not be negative"))
-			case name == corev1.ResourceCPU:
+			case name == corev1.ResourceCPU: // millicores: any fraction is a valid request
 			case q.Cmp(maxBytes) > 0:
 				v.add(field.Invalid(fp, q.String(), "must be at most "+maxBytes.String()+" bytes"))
 			case q.MilliValue()%1000 != 0:
