@@ -1,6 +1,7 @@
 package cloudsqlproxy
 
 import (
+	"strconv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -165,20 +166,20 @@ func WithListenAddress(address string) Option {
 
 // WithPrivateIP connects to every instance over its private IP (--private-ip).
 func WithPrivateIP() Option {
-	return optionFunc(func(c *config) { c.privateIP = true })
+	return setFlag("private-ip", "true")
 }
 
 // WithPSC connects to every instance over Private Service Connect (--psc,
 // proxy 2.5 or newer).
 func WithPSC() Option {
-	return optionFunc(func(c *config) { c.psc = true })
+	return setFlag("psc", "true")
 }
 
 // WithAutoIAMAuthn turns on automatic IAM database authentication for every
 // instance (--auto-iam-authn): the proxy logs in as the pod's service
 // account, and the application connects without a password.
 func WithAutoIAMAuthn() Option {
-	return optionFunc(func(c *config) { c.autoIAMAuthn = true })
+	return setFlag("auto-iam-authn", "true")
 }
 
 // WithUnixSocket makes the proxy serve every instance on a Unix socket under
@@ -226,80 +227,84 @@ func WithImpersonation(chain ...string) Option {
 // whose CPU is throttled between requests, such as Cloud Run or pods with a
 // tight CPU limit.
 func WithLazyRefresh() Option {
-	return optionFunc(func(c *config) { c.lazyRefresh = true })
+	return setFlag("lazy-refresh", "true")
 }
 
 // WithMaxConnections caps the open connections across all instances
 // (--max-connections; 0, the default, is unlimited). With
 // [WithReadinessProbe], the pod turns unready while the cap is reached.
 func WithMaxConnections(n uint64) Option {
-	return optionFunc(func(c *config) { c.maxConns = n })
+	return setFlag("max-connections", strconv.FormatUint(n, 10))
 }
 
 // WithMinSigtermDelay keeps the proxy accepting new connections for d after
 // SIGTERM (--min-sigterm-delay, proxy 2.12 or newer), so that clients which
 // have not yet noticed the pod is terminating can still connect.
 func WithMinSigtermDelay(d time.Duration) Option {
-	return optionFunc(func(c *config) { c.minSigterm = d })
+	return setFlag("min-sigterm-delay", durationValue(d))
 }
 
 // WithMaxSigtermDelay makes the proxy wait up to d for open connections to
 // close after SIGTERM (--max-sigterm-delay). Keep it below the pod's
 // terminationGracePeriodSeconds, or the kubelet kills the proxy first.
 func WithMaxSigtermDelay(d time.Duration) Option {
-	return optionFunc(func(c *config) { c.maxSigterm = d })
+	return setFlag("max-sigterm-delay", durationValue(d))
 }
 
 // WithQuiet logs errors only (--quiet).
 func WithQuiet() Option {
-	return optionFunc(func(c *config) { c.quiet = true })
+	return setFlag("quiet", "true")
 }
 
 // WithDebugLogs logs at debug level (--debug-logs, proxy 2.9 or newer).
 func WithDebugLogs() Option {
-	return optionFunc(func(c *config) { c.debugLogs = true })
+	return setFlag("debug-logs", "true")
 }
 
 // WithPrometheus serves Prometheus metrics at /metrics on the health port
 // (--prometheus), with metric names under namespace when it is not empty
 // (--prometheus-namespace).
 func WithPrometheus(namespace string) Option {
-	return optionFunc(func(c *config) { c.prometheus = true; c.promNamespace = namespace })
+	return setFlag("prometheus", "true").and("prometheus-namespace", namespace)
 }
 
 // WithTelemetry exports metrics and traces to Google Cloud; see [Telemetry].
 func WithTelemetry(t Telemetry) Option {
-	return optionFunc(func(c *config) { c.telemetry = t })
+	return setFlag("telemetry-project", t.Project).
+		and("telemetry-prefix", t.Prefix).
+		and("telemetry-sample-rate", countValue(t.SampleRate)).
+		and("disable-metrics", boolValue(t.DisableMetrics)).
+		and("disable-traces", boolValue(t.DisableTraces))
 }
 
 // WithQuitQuitQuit lets containers of the pod stop the proxy with an HTTP
 // GET or POST to localhost:<admin port>/quitquitquit (--quitquitquit); the
 // proxy then exits 0. [ForJob] turns it on by itself.
 func WithQuitQuitQuit() Option {
-	return optionFunc(func(c *config) { c.quitquitquit = true })
+	return setFlag("quitquitquit", "true")
 }
 
 // WithDebugServer serves Go's pprof endpoints on the admin port (--debug).
 func WithDebugServer() Option {
-	return optionFunc(func(c *config) { c.debugServer = true })
+	return setFlag("debug", "true")
 }
 
 // WithSQLAdminAPIEndpoint points the proxy at another SQL Admin API
 // endpoint (--sqladmin-api-endpoint), for example a regional or test one. It
 // cannot be combined with [WithUniverseDomain].
 func WithSQLAdminAPIEndpoint(url string) Option {
-	return optionFunc(func(c *config) { c.adminAPIEndpoint = url })
+	return setFlag("sqladmin-api-endpoint", url)
 }
 
 // WithUniverseDomain sets the Google Cloud universe for sovereign clouds
 // (--universe-domain, proxy 2.10 or newer).
 func WithUniverseDomain(domain string) Option {
-	return optionFunc(func(c *config) { c.universeDomain = domain })
+	return setFlag("universe-domain", domain)
 }
 
 // WithQuotaProject bills SQL Admin API quota to project (--quota-project).
 func WithQuotaProject(project string) Option {
-	return optionFunc(func(c *config) { c.quotaProject = project })
+	return setFlag("quota-project", project)
 }
 
 // WithStartupProbe changes the startup probe on /startup. Defaults: period

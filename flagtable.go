@@ -1,0 +1,500 @@
+package cloudsqlproxy
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/podspec/cloudsqlproxy/internal/flagtab"
+)
+
+// flagKind says how a flag's value is stored, checked and rendered.
+type flagKind int
+
+const (
+	// fixed flags carry a value the library always chooses.
+	fixed flagKind = iota
+	// switchFlag is "--name", stored as "true" when on.
+	switchFlag
+	// textFlag is "--name=value", rendered when not empty.
+	textFlag
+	// countFlag is "--name=N", a non-negative integer rendered when above 0.
+	countFlag
+	// durationFlag is "--name=D" with a unit, non-negative, rendered when
+	// above 0.
+	durationFlag
+	// portFlag is a port number kept in a typed field of config.
+	portFlag
+)
+
+// proxyFlag is one entry of the flag table: a flag of the proxy, the option
+// that sets it, the command's flag for it, and how it is checked, rendered
+// and read back from an existing container. The table is the only place
+// that knows a flag: New renders the arguments in its order, gates options
+// on its versions, and the command registers, documents and names flags
+// from it.
+//
+// A plain flag (switch, text, count, duration) needs only its entry and an
+// option built with setFlag: its value lives in config.flags. Flags whose
+// value other settings decide have render and adopt functions of their own.
+type proxyFlag struct {
+	name    string   // the proxy's flag, without dashes
+	option  string   // the field path of its option in errors
+	cli     string   // the command's flag; "" when the command has none
+	arg     string   // the value's name in the command's help
+	usage   string   // the command's help text
+	section string   // the command's help section
+	kind    flagKind // how the value is stored and checked
+	value   string   // a fixed flag's value, if it has one
+	since   version  // the release that introduced it; zero: every release
+
+	// conflicts names a flag the proxy refuses together with this one, and
+	// why; the error names this flag's option.
+	conflicts, why string
+	// check adds rules of its own for the value ("" when unset).
+	// It gets the option's name, to build the field path only for an error.
+	check func(p *plan, option string, value string) field.ErrorList
+	// render gives the argument's value for flags that other settings
+	// decide, with false for none; nil renders the stored value.
+	render func(p *plan) (string, bool)
+	// dashed is "--" + name, made once for the renderer.
+	dashed string
+	// adopt turns the value of an existing container's flag into the
+	// option that keeps it; nil stores it as a plain flag.
+	adopt func(value string) (Option, error)
+}
+
+// Help sections of the command.
+const (
+	secInstances = "Database instances"
+	secAuth      = "Authentication and API"
+	secContainer = "Proxy container"
+	secBehaviour = "Proxy behaviour"
+	secTelemetry = "Telemetry"
+)
+
+// flagTable lists every proxy flag that the library renders or reads back,
+// in the order New renders them (the instances come last).
+var flagTable = []proxyFlag{
+	{name: "structured-logs", kind: fixed},
+	{name: "quiet", option: "WithQuiet", cli: "quiet", usage: "log errors only", section: secBehaviour, kind: switchFlag,
+		conflicts: "debug-logs"},
+	{name: "debug-logs", option: "WithDebugLogs", cli: "debug-logs", usage: "log at debug level", section: secBehaviour, kind: switchFlag,
+		since: version{2, 9, 0}},
+	{name: "health-check", kind: fixed},
+	// The kubelet probes the pod IP, so the health server binds every
+	// address whatever the container had.
+	{name: "http-address", kind: fixed, value: "0.0.0.0"},
+	{name: "http-port", option: "WithHealthPort", cli: "health-port", arg: "N", section: secContainer, kind: portFlag,
+		usage:  "port of the health checks, on 0.0.0.0 and named\n" + HealthPortName + " (default " + strconv.Itoa(int(DefaultHealthPort)) + ")",
+		render: func(p *plan) (string, bool) { return strconv.Itoa(int(p.c.healthPort)), true },
+		adopt:  portOption(WithHealthPort)},
+	{name: "prometheus", option: "WithPrometheus", cli: "prometheus", section: secTelemetry, kind: switchFlag,
+		usage: "serve Prometheus metrics at /metrics on the health port"},
+	{name: "prometheus-namespace", option: "WithPrometheus", cli: "prometheus-namespace", arg: "NS", section: secTelemetry, kind: textFlag,
+		usage: "prefix of those metric names",
+		check: matches(regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`), "must be a Prometheus metric name prefix ([a-zA-Z_][a-zA-Z0-9_]*)")},
+	{name: "exit-zero-on-sigterm", kind: fixed},
+	{name: "address", option: "WithListenAddress", cli: "listen-address", arg: "IP", section: secInstances, kind: textFlag,
+		usage:  "address the listeners bind (default 127.0.0.1;\n0.0.0.0 opens the database to anyone who reaches\nthe pod IP)",
+		render: func(p *plan) (string, bool) { return p.c.address, p.c.socketDir == "" && p.c.address != "" },
+		adopt:  func(v string) (Option, error) { return WithListenAddress(v), nil }},
+	{name: "unix-socket", option: "WithUnixSocket", cli: "unix-socket", arg: "DIR", section: secInstances, kind: textFlag,
+		usage:  "serve Unix sockets in DIR instead of TCP; DIR is an\nemptyDir mounted into every application container",
+		render: func(p *plan) (string, bool) { return p.c.socketDir, p.c.socketDir != "" },
+		adopt:  func(v string) (Option, error) { return WithUnixSocket(v), nil }},
+	{name: "private-ip", option: "WithPrivateIP", cli: "private-ip", usage: "connect over private IP", section: secInstances, kind: switchFlag},
+	{name: "psc", option: "WithPSC", cli: "psc", usage: "connect over Private Service Connect", section: secInstances, kind: switchFlag,
+		since: sincePSC, conflicts: "private-ip", why: "the proxy accepts one IP type"},
+	{name: "auto-iam-authn", option: "WithAutoIAMAuthn", cli: "auto-iam-authn", section: secInstances, kind: switchFlag,
+		usage: "log in to the database as the pod's IAM principal"},
+	// The key file is where WithCredentialsSecret mounts it; adopting a
+	// container's own path needs its volumes, which FromContainer reads.
+	{name: "credentials-file", kind: textFlag,
+		render: func(p *plan) (string, bool) {
+			return credentialsDir + "/" + p.credentialsKey(), p.c.credentialsSecret != ""
+		}},
+	{name: "impersonate-service-account", option: "WithImpersonation", cli: "impersonate", arg: "EMAIL[,EMAIL...]", section: secAuth, kind: textFlag,
+		usage:  "act as the first service account of the chain, each\nlater one delegating to the one before",
+		render: func(p *plan) (string, bool) { return strings.Join(p.c.impersonate, ","), len(p.c.impersonate) > 0 },
+		adopt:  func(v string) (Option, error) { return WithImpersonation(splitList(v)...), nil }},
+	{name: "lazy-refresh", option: "WithLazyRefresh", cli: "lazy-refresh", section: secBehaviour, kind: switchFlag,
+		usage: "refresh certificates only when a connection needs one", since: version{2, 11, 0}},
+	{name: "max-connections", option: "WithMaxConnections", cli: "max-connections", arg: "N", section: secBehaviour, kind: countFlag,
+		usage: "cap on open connections (default 0: no cap)"},
+	{name: "min-sigterm-delay", option: "WithMinSigtermDelay", cli: "min-sigterm-delay", arg: "D", section: secBehaviour, kind: durationFlag,
+		usage: "keep accepting connections for D after SIGTERM", since: version{2, 12, 0}},
+	{name: "max-sigterm-delay", option: "WithMaxSigtermDelay", cli: "max-sigterm-delay", arg: "D", section: secBehaviour, kind: durationFlag,
+		usage: "wait up to D for open connections after SIGTERM"},
+	{name: "quitquitquit", option: "WithQuitQuitQuit", cli: "quitquitquit", section: secBehaviour, kind: switchFlag,
+		usage:  "let the pod's containers stop the proxy with a call\nto localhost:ADMIN_PORT/quitquitquit",
+		render: func(p *plan) (string, bool) { return "", p.flagOn("quitquitquit") || p.c.mode == modeJob }},
+	{name: "debug", option: "WithDebugServer", cli: "debug-server", usage: "serve pprof on the admin port", section: secBehaviour, kind: switchFlag},
+	{name: "admin-port", option: "WithAdminPort", cli: "admin-port", arg: "N", section: secContainer, kind: portFlag,
+		usage:  "port of the admin server on localhost (default " + strconv.Itoa(int(DefaultAdminPort)) + "),\nwhich runs with --quitquitquit, --debug-server and\n--job-timeout",
+		render: func(p *plan) (string, bool) { return strconv.Itoa(int(p.c.adminPort)), p.usesAdmin() },
+		adopt:  portOption(WithAdminPort)},
+	{name: "telemetry-project", option: "WithTelemetry.Project", cli: "telemetry-project", arg: "PROJECT", section: secTelemetry, kind: textFlag,
+		usage: "export metrics and traces to Google Cloud", check: telemetryProject},
+	{name: "telemetry-prefix", option: "WithTelemetry.Prefix", cli: "telemetry-prefix", arg: "P", section: secTelemetry, kind: textFlag,
+		usage: "prefix of the exported metric names", check: printableText},
+	{name: "telemetry-sample-rate", option: "WithTelemetry.SampleRate", cli: "telemetry-sample-rate", arg: "N", section: secTelemetry, kind: countFlag,
+		usage: "trace one request in N"},
+	{name: "disable-metrics", option: "WithTelemetry.DisableMetrics", cli: "disable-metrics", usage: "export no metrics", section: secTelemetry, kind: switchFlag},
+	{name: "disable-traces", option: "WithTelemetry.DisableTraces", cli: "disable-traces", usage: "export no traces", section: secTelemetry, kind: switchFlag},
+	{name: "sqladmin-api-endpoint", option: "WithSQLAdminAPIEndpoint", cli: "sqladmin-api-endpoint", arg: "URL", section: secAuth, kind: textFlag,
+		usage: "use another SQL Admin API endpoint", conflicts: "universe-domain", check: httpURL},
+	{name: "universe-domain", option: "WithUniverseDomain", cli: "universe-domain", arg: "DOMAIN", section: secAuth, kind: textFlag,
+		usage: "Google Cloud universe of a sovereign cloud", since: version{2, 10, 0}, check: dnsSubdomain},
+	{name: "quota-project", option: "WithQuotaProject", cli: "quota-project", arg: "PROJECT", section: secAuth, kind: textFlag,
+		usage: "bill SQL Admin API quota to PROJECT", check: matches(projectRE, "must be a Google Cloud project ID")},
+	// The proxy's --port is the first instance's port; the library renders
+	// it as each instance's ?port=.
+	{name: "port", option: "WithPort", cli: "port", arg: "N", section: secInstances, kind: portFlag,
+		usage:  "TCP port of the first instance (default " + strconv.Itoa(int(DefaultPort)) + "); a\nfurther instance without ?port= gets the previous\ninstance's port + 1",
+		render: func(*plan) (string, bool) { return "", false },
+		adopt:  portOption(WithPort)},
+}
+
+// flagIndex finds an entry of flagTable by the proxy's flag name. It is
+// filled in init, since the table's own functions read it.
+var flagIndex map[string]int
+
+// flagOption sets plain flags of the table: an option such as WithQuiet is
+// setFlag("quiet", "true"), nothing more.
+type flagOption []flagValue
+
+type flagValue struct{ name, value string }
+
+func (o flagOption) apply(c *config) {
+	for _, fv := range o {
+		if c.flags == nil {
+			c.flags = make([]string, len(flagTable))
+		}
+		c.flags[flagIndex[fv.name]] = fv.value
+	}
+}
+
+// setFlag is the option that sets the plain flag name to value ("" unsets
+// it; a switch is on with "true").
+func setFlag(name, value string) flagOption {
+	return flagOption{{name, value}}
+}
+
+// and combines plain flags into one option.
+func (o flagOption) and(name, value string) flagOption {
+	return append(o, flagValue{name, value})
+}
+
+func boolValue(on bool) string {
+	if on {
+		return "true"
+	}
+	return ""
+}
+
+func countValue(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.Itoa(n)
+}
+
+func durationValue(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return d.String()
+}
+
+func portOption(o func(int32) Option) func(string) (Option, error) {
+	return func(v string) (Option, error) {
+		n, err := strconv.ParseInt(v, 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a port number", v)
+		}
+		return o(int32(n)), nil
+	}
+}
+
+// splitList reads a comma-separated list, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, e := range strings.Split(v, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// adoptFlag turns one flag of an existing proxy container into the option
+// that keeps it. The flags the library always sets itself give no option.
+func adoptFlag(f *proxyFlag, value string, given bool) (Option, error) {
+	if f.adopt != nil {
+		return f.adopt(value)
+	}
+	switch f.kind {
+	case fixed:
+		return nil, nil
+	case switchFlag:
+		if !given {
+			return setFlag(f.name, "true"), nil
+		}
+		on, err := strconv.ParseBool(value)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not true or false", value)
+		}
+		return setFlag(f.name, boolValue(on)), nil
+	case countFlag:
+		if _, err := strconv.ParseInt(value, 10, 64); err != nil {
+			return nil, fmt.Errorf("%q is not an integer", value)
+		}
+	case durationFlag:
+		d, err := time.ParseDuration(value)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a duration such as 30s", value)
+		}
+		value = durationValue(d)
+	}
+	return setFlag(f.name, value), nil
+}
+
+// flagOn reports whether a plain switch is on.
+func (p *plan) flagOn(name string) bool { return p.flag(name) == "true" }
+
+// flag is a plain flag's stored value, "" when unset.
+func (p *plan) flag(name string) string {
+	if p.c.flags == nil {
+		return ""
+	}
+	return p.c.flags[flagIndex[name]]
+}
+
+// flagValue is the value an entry renders, and whether it renders at all.
+func (p *plan) flagValue(f *proxyFlag) (string, bool) {
+	if f.render != nil {
+		return f.render(p)
+	}
+	v := ""
+	if p.c.flags != nil {
+		v = p.c.flags[flagIndex[f.name]]
+	}
+	switch f.kind {
+	case fixed:
+		return "", true
+	}
+	if v == "" {
+		return "", false
+	}
+	switch f.kind {
+	case switchFlag:
+		return "", v == "true"
+	case countFlag:
+		n, err := strconv.ParseUint(v, 10, 64)
+		return v, err == nil && n > 0
+	case durationFlag:
+		d, err := time.ParseDuration(v)
+		return v, err == nil && d > 0
+	}
+	return v, v != ""
+}
+
+// validateFlagValues checks every plain flag's value on its own.
+func validateFlagValues(p *plan) field.ErrorList {
+	var errs field.ErrorList
+	for i := range flagTable {
+		f := &flagTable[i]
+		v := p.flag(f.name)
+		if f.render != nil {
+			continue
+		}
+		if f.check != nil {
+			errs = append(errs, f.check(p, f.option, v)...)
+		}
+		if v == "" {
+			continue
+		}
+		switch f.kind {
+		case countFlag:
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil && n < 0 {
+				errs = append(errs, field.Invalid(optionPath(f.option), n, "must not be negative"))
+			}
+		case durationFlag:
+			if d, err := time.ParseDuration(v); err == nil && d < 0 {
+				errs = append(errs, field.Invalid(optionPath(f.option), v, "must not be negative"))
+			}
+		}
+	}
+	return errs
+}
+
+// validateFlagConflicts finds the pairs of flags the proxy refuses together.
+func validateFlagConflicts(p *plan) field.ErrorList {
+	var errs field.ErrorList
+	for i := range flagTable {
+		f := &flagTable[i]
+		if f.conflicts == "" {
+			continue
+		}
+		v, on := p.flagValue(f)
+		_, other := p.flagValue(&flagTable[flagIndex[f.conflicts]])
+		if !on || !other {
+			continue
+		}
+		msg := "cannot be combined with " + flagTable[flagIndex[f.conflicts]].option
+		if f.why != "" {
+			msg += ": " + f.why
+		}
+		var bad any = v
+		if f.kind == switchFlag {
+			bad = true
+		}
+		errs = append(errs, field.Invalid(optionPath(f.option), bad, msg))
+	}
+	return errs
+}
+
+// validateFlagVersions rejects every rendered flag that the image's proxy
+// predates.
+func validateFlagVersions(p *plan) field.ErrorList {
+	var errs field.ErrorList
+	for i := range flagTable {
+		f := &flagTable[i]
+		if f.since == (version{}) {
+			continue
+		}
+		v, on := p.flagValue(f)
+		if !on {
+			continue
+		}
+		var bad any = v
+		if f.kind == switchFlag {
+			bad = true
+		}
+		if p.verKnown && p.ver.less(f.since) {
+			errs = append(errs, p.needs(optionPath(f.option), bad, f.since, "--"+f.name)...)
+		}
+	}
+	return errs
+}
+
+// renderFlags appends the proxy's arguments in the table's order.
+func renderFlags(a []string, p *plan) []string {
+	for i := range flagTable {
+		f := &flagTable[i]
+		v, on := p.flagValue(f)
+		switch {
+		case !on:
+		case v == "" || f.kind == switchFlag:
+			a = append(a, f.dashed)
+		default:
+			a = append(a, f.dashed+"="+kubeEscape(v))
+		}
+	}
+	return a
+}
+
+// optionPath turns "WithTelemetry.Prefix" into a field path.
+func optionPath(option string) *field.Path {
+	root, rest, _ := strings.Cut(option, ".")
+	if rest == "" {
+		return field.NewPath(root)
+	}
+	return field.NewPath(root, strings.Split(rest, ".")...)
+}
+
+func matches(re *regexp.Regexp, msg string) func(*plan, string, string) field.ErrorList {
+	return func(_ *plan, option string, v string) field.ErrorList {
+		if v == "" || re.MatchString(v) {
+			return nil
+		}
+		return field.ErrorList{field.Invalid(optionPath(option), v, msg)}
+	}
+}
+
+// telemetryProject also requires the project once any other telemetry
+// setting is given, since the proxy exports nothing without it.
+func telemetryProject(p *plan, option string, v string) field.ErrorList {
+	if v == "" {
+		for _, other := range []string{"telemetry-prefix", "telemetry-sample-rate", "disable-metrics", "disable-traces"} {
+			if p.flag(other) != "" {
+				return field.ErrorList{field.Required(optionPath(option), "the other telemetry settings have no effect without it")}
+			}
+		}
+		return nil
+	}
+	return matches(projectRE, "must be a Google Cloud project ID")(p, option, v)
+}
+
+func printableText(_ *plan, option string, v string) field.ErrorList {
+	if v == "" || printable(v) {
+		return nil
+	}
+	return field.ErrorList{field.Invalid(optionPath(option), v, "must be printable ASCII without spaces")}
+}
+
+func httpURL(_ *plan, option string, v string) field.ErrorList {
+	if v == "" {
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || !printable(v) {
+		return field.ErrorList{field.Invalid(optionPath(option), v, "must be an absolute http(s) URL")}
+	}
+	return nil
+}
+
+func dnsSubdomain(_ *plan, option string, v string) field.ErrorList {
+	if v == "" {
+		return nil
+	}
+	var errs field.ErrorList
+	for _, msg := range validation.IsDNS1123Subdomain(v) {
+		errs = append(errs, field.Invalid(optionPath(option), v, msg))
+	}
+	return errs
+}
+
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+func init() {
+	flagIndex = make(map[string]int, len(flagTable))
+	for i := range flagTable {
+		flagIndex[flagTable[i].name] = i
+		f := &flagTable[i]
+		f.dashed = "--" + f.name
+		if f.value != "" {
+			f.dashed += "=" + f.value
+		}
+	}
+	kinds := map[flagKind]flagtab.Kind{switchFlag: flagtab.Switch, textFlag: flagtab.Text, countFlag: flagtab.Count,
+		durationFlag: flagtab.Duration, portFlag: flagtab.Port}
+	for i := range flagTable {
+		f := &flagTable[i]
+		if f.cli == "" {
+			continue
+		}
+		kind := kinds[f.kind]
+		flagtab.Flags = append(flagtab.Flags, flagtab.Flag{
+			Name: f.cli, Proxy: f.name, Option: f.option, Arg: f.arg, Usage: f.usage, Section: f.section, Kind: kind,
+			New: func(v string) (any, error) {
+				o, err := adoptFlag(f, v, true)
+				return o, err
+			},
+		})
+	}
+}

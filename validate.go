@@ -1,0 +1,390 @@
+package cloudsqlproxy
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// validate runs the checks of a plan, one concern each, in the order New
+// reports their errors. Each reads the plan only. The version check's
+// errors make New's error match ErrUnsupportedVersion as well. (Direct
+// calls, not a slice of functions, let the plan stay on New's stack.)
+func validate(p *plan) (errs field.ErrorList, version bool) {
+	errs = append(errs, validateImage(p)...)
+	errs = append(errs, validateInstances(p)...)
+	errs = append(errs, validatePorts(p)...)
+	errs = append(errs, validateNames(p)...)
+	errs = append(errs, validateFlagValues(p)...)
+	errs = append(errs, validateProbes(p)...)
+	errs = append(errs, validateModes(p)...)
+	errs = append(errs, validateAppEnv(p)...)
+	errs = append(errs, validateFlagConflicts(p)...)
+	v := validateVersions(p)
+	errs = append(errs, v...)
+	errs = append(errs, validateResources(p)...)
+	return errs, len(v) > 0
+}
+
+// validateVersions holds every option to the proxy release of the image.
+func validateVersions(p *plan) field.ErrorList {
+	if !p.verKnown {
+		return nil
+	}
+	var errs field.ErrorList
+	if p.ver.less(minVersion) {
+		errs = append(errs, field.Invalid(field.NewPath("WithImage"), p.image,
+			fmt.Sprintf("proxy %s is too old: the library needs %s or newer (--exit-zero-on-sigterm)", p.ver, minVersion)))
+	}
+	for i, in := range p.insts {
+		if in.psc != nil {
+			errs = append(errs, p.needs(instancePath(i).Key("psc"), fmt.Sprint(*in.psc), sincePSC, "the psc parameter")...)
+		}
+	}
+	errs = append(errs, validateFlagVersions(p)...)
+	switch p.c.mode {
+	case modeLegacy:
+		errs = append(errs, p.needs(field.NewPath("WithLegacySidecar"), true, sinceWait, "the wait command of the legacy sidecar's postStart hook")...)
+	case modeJob:
+		errs = append(errs, p.needs(field.NewPath("ForJob"), p.c.jobTimeout.String(), sinceWait, "the wait command of the Job-mode proxy's postStart hook")...)
+	}
+	return errs
+}
+
+// needs rejects an option the image's proxy predates.
+func (p *plan) needs(path *field.Path, value any, since version, what string) field.ErrorList {
+	if !p.verKnown || !p.ver.less(since) {
+		return nil
+	}
+	return field.ErrorList{field.Invalid(path, value, fmt.Sprintf("%s needs proxy %s or newer; the image is %s", what, since, p.ver))}
+}
+
+func validateImage(p *plan) field.ErrorList {
+	var errs field.ErrorList
+	c := p.c
+	if strings.TrimSpace(c.image) != c.image || strings.ContainsAny(c.image, " \t\r\n") {
+		errs = append(errs, field.Invalid(field.NewPath("WithImage"), c.image, "must not contain white space"))
+	}
+	if p.verErr {
+		errs = append(errs, field.Invalid(field.NewPath("WithProxyVersion"), c.version, "must be a version such as 2.25.3"))
+	}
+	return errs
+}
+
+// validateInstances reports each instance's syntax errors, then how it
+// combines with the proxy-wide settings and the other instances.
+func validateInstances(p *plan) field.ErrorList {
+	var errs field.ErrorList
+	c := p.c
+	seen := make(map[string]bool, len(p.insts))
+	for i, in := range p.insts {
+		if len(in.errs) > 0 {
+			errs = append(errs, in.errs...)
+			continue
+		}
+		ip := func() *field.Path { return instancePath(i) }
+		if in.queryPort && c.socketDir != "" {
+			errs = append(errs, field.Invalid(ip().Key("port"), fmt.Sprint(in.port), "a port cannot be combined with WithUnixSocket"))
+		}
+		if in.psc != nil && *in.psc && p.flagOn("private-ip") {
+			errs = append(errs, field.Invalid(ip().Key("psc"), "true", "conflicts with WithPrivateIP"))
+		}
+		if in.privateIP != nil && *in.privateIP && p.flagOn("psc") {
+			errs = append(errs, field.Invalid(ip().Key("private-ip"), "true", "conflicts with WithPSC"))
+		}
+		if seen[in.name] {
+			errs = append(errs, field.Duplicate(ip(), in.name))
+		}
+		seen[in.name] = true
+	}
+	return errs
+}
+
+func validPort(n int32) bool { return n >= 1 && n <= 65535 }
+
+func validatePorts(p *plan) field.ErrorList {
+	var errs field.ErrorList
+	c := p.c
+	if first := p.insts[0]; c.portSet && first.queryPort && c.socketDir == "" && c.port != first.port {
+		errs = append(errs, field.Invalid(field.NewPath("WithPort"), c.port, fmt.Sprintf("conflicts with the instance's ?port=%d", first.port)))
+	}
+	if !validPort(c.port) {
+		errs = append(errs, field.Invalid(field.NewPath("WithPort"), c.port, "must be between 1 and 65535"))
+	}
+	if c.portSet && c.socketDir != "" {
+		errs = append(errs, field.Invalid(field.NewPath("WithPort"), c.port, "cannot be combined with WithUnixSocket"))
+	}
+	if !validPort(c.healthPort) {
+		errs = append(errs, field.Invalid(field.NewPath("WithHealthPort"), c.healthPort, "must be between 1 and 65535"))
+	}
+	if !validPort(c.adminPort) {
+		errs = append(errs, field.Invalid(field.NewPath("WithAdminPort"), c.adminPort, "must be between 1 and 65535"))
+	}
+	used := map[int32]string{c.healthPort: "WithHealthPort"}
+	if p.usesAdmin() {
+		if prev, dup := used[c.adminPort]; dup {
+			errs = append(errs, field.Invalid(field.NewPath("WithAdminPort"), c.adminPort, "is also the port of "+prev))
+		}
+		used[c.adminPort] = "WithAdminPort"
+	}
+	for i, in := range p.insts {
+		if in.port == 0 || len(in.errs) > 0 || c.socketDir != "" {
+			continue
+		}
+		if !validPort(in.port) {
+			if !validPort(c.port) {
+				continue // reported once, at WithPort
+			}
+			errs = append(errs, field.Invalid(instancePath(i).Key("port"), in.port, "must be between 1 and 65535 (later instances count up from WithPort)"))
+			continue
+		}
+		if prev, dup := used[in.port]; dup {
+			errs = append(errs, field.Invalid(instancePath(i).Key("port"), in.port, "is also the port of "+prev))
+			continue
+		}
+		used[in.port] = "instance " + in.name
+	}
+	return errs
+}
+
+var (
+	projectRE = regexp.MustCompile(`^(?:[a-z0-9][a-z0-9.-]*\.[a-z]{2,}:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$`)
+	// A service account email, as --impersonate-service-account takes them.
+	emailRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._+-]*@[a-z0-9][a-z0-9.-]*\.[a-z]{2,}$`)
+)
+
+// validateNames checks the names and paths the proxy and its volumes use.
+func validateNames(p *plan) field.ErrorList {
+	var errs field.ErrorList
+	c := p.c
+	// The default name is a valid label; its regexp check was a tenth of New.
+	if c.name != DefaultName {
+		for _, msg := range validation.IsDNS1123Label(c.name) {
+			errs = append(errs, field.Invalid(field.NewPath("WithName"), c.name, msg))
+		}
+	}
+	// The volume names derive from the container name and must stay labels.
+	if longest := c.name + "-credentials"; len(longest) > validation.DNS1123LabelMaxLength && (c.credentialsSecret != "" || c.socketDir != "") {
+		errs = append(errs, field.TooLong(field.NewPath("WithName"), c.name, validation.DNS1123LabelMaxLength-len("-credentials")))
+	}
+	if c.address != "127.0.0.1" {
+		ap := field.NewPath("WithListenAddress")
+		if c.socketDir != "" {
+			errs = append(errs, field.Invalid(ap, c.address, "cannot be combined with WithUnixSocket"))
+		} else if net.ParseIP(c.address) == nil {
+			errs = append(errs, field.Invalid(ap, c.address, "must be an IP address (the proxy rejects host names such as localhost)"))
+		}
+	}
+	if c.socketDir != "" {
+		errs = append(errs, validateSocketDir(p)...)
+	}
+	switch c.pullPolicy {
+	case corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
+	default:
+		errs = append(errs, field.NotSupported(field.NewPath("WithImagePullPolicy"), c.pullPolicy,
+			[]string{string(corev1.PullAlways), string(corev1.PullIfNotPresent), string(corev1.PullNever)}))
+	}
+	if c.credentialsSecret != "" {
+		for _, msg := range validation.IsDNS1123Subdomain(c.credentialsSecret) {
+			errs = append(errs, field.Invalid(field.NewPath("WithCredentialsSecret"), c.credentialsSecret, msg))
+		}
+	}
+	if c.credentialsKey != "" {
+		if c.credentialsSecret == "" {
+			errs = append(errs, field.Invalid(field.NewPath("WithCredentialsSecretKey"), c.credentialsKey, "needs WithCredentialsSecret"))
+		}
+		for _, msg := range validation.IsConfigMapKey(c.credentialsKey) {
+			errs = append(errs, field.Invalid(field.NewPath("WithCredentialsSecretKey"), c.credentialsKey, msg))
+		}
+	}
+	if c.impersonate != nil && len(c.impersonate) == 0 {
+		errs = append(errs, field.Required(field.NewPath("WithImpersonation"), "at least one service account email"))
+	}
+	for i, e := range c.impersonate {
+		if !emailRE.MatchString(e) {
+			errs = append(errs, field.Invalid(field.NewPath("WithImpersonation").Index(i), e, "must be a service account email"))
+		}
+	}
+	return errs
+}
+
+func validateSocketDir(p *plan) field.ErrorList {
+	c := p.c
+	sp := field.NewPath("WithUnixSocket")
+	d := c.socketDir
+	if !path.IsAbs(d) || path.Clean(d) != d || d == "/" || !printable(d) || strings.Contains(d, ":") {
+		return field.ErrorList{field.Invalid(sp, d, "must be a clean absolute directory path other than /, of printable characters without ':'")}
+	}
+	var errs field.ErrorList
+	within := func(dir string) bool { return d == dir || strings.HasPrefix(d, dir+"/") }
+	if c.credentialsSecret != "" && within(credentialsDir) {
+		// The API server refuses two mounts at one path, and no mount point
+		// can be made inside the read-only secret volume.
+		errs = append(errs, field.Invalid(sp, d, "must not be or lie inside "+credentialsDir+", where WithCredentialsSecret mounts the key"))
+	}
+	if within(tokenDir) {
+		// A mount at the token's path makes the ServiceAccount admission
+		// plugin skip the token: the application would lose its API access.
+		errs = append(errs, field.Invalid(sp, d, "must not be or lie inside "+tokenDir+", where Kubernetes mounts the service account token"))
+	}
+	// PostgreSQL sockets live one level deeper than the others:
+	// <dir>/<connection name>/.s.PGSQL.5432.
+	for _, in := range p.insts {
+		if n := len(d) + 1 + len(in.name) + len("/.s.PGSQL.5432"); n > maxSocketPath {
+			errs = append(errs, field.Invalid(sp, d, fmt.Sprintf("the socket path %s/%s/.s.PGSQL.5432 would be %d bytes; Unix socket paths are limited to %d", d, in.name, n, maxSocketPath)))
+		}
+	}
+	return errs
+}
+
+func validateProbes(p *plan) field.ErrorList {
+	var errs field.ErrorList
+	check := func(name string, t *ProbeTiming) {
+		for _, f := range []struct {
+			name string
+			val  int32
+		}{
+			{"InitialDelaySeconds", t.InitialDelaySeconds},
+			{"PeriodSeconds", t.PeriodSeconds},
+			{"TimeoutSeconds", t.TimeoutSeconds},
+			{"FailureThreshold", t.FailureThreshold},
+		} {
+			if f.val < 0 {
+				errs = append(errs, field.Invalid(field.NewPath(name).Child(f.name), f.val, "must not be negative (0 keeps the default)"))
+			}
+		}
+	}
+	check("WithStartupProbe", &p.c.startup)
+	check("WithLivenessProbe", &p.c.liveness)
+	if p.c.readiness != nil {
+		check("WithReadinessProbe", p.c.readiness)
+	}
+	return errs
+}
+
+func validateModes(p *plan) field.ErrorList {
+	c := p.c
+	if c.mode != modeJob {
+		return nil
+	}
+	var errs field.ErrorList
+	if c.jobTimeout < 0 || c.jobTimeout%time.Second != 0 {
+		errs = append(errs, field.Invalid(field.NewPath("ForJob"), c.jobTimeout.String(), "must be 0 or a positive whole number of seconds"))
+	}
+	if c.jobTimeout > 0 {
+		repo, _ := imageRef(p.image)
+		if p.tagged && strings.HasSuffix(repo, officialRepo) && p.variant != "alpine" {
+			errs = append(errs, field.Invalid(field.NewPath("WithImage"), p.image,
+				"a ForJob timeout runs the proxy under /bin/sh, and this image has no shell: use the -alpine variant"))
+		}
+	}
+	return errs
+}
+
+func validateAppEnv(p *plan) field.ErrorList {
+	var errs field.ErrorList
+	c := p.c
+	names := map[string]bool{}
+	if c.mode == modeJob {
+		names[QuitURLsEnv] = true
+	}
+	for i, ae := range c.appEnv {
+		ep := field.NewPath("WithAppEnv").Index(i)
+		// Compare with every configured name, parsed or not: an instance
+		// that failed to parse is already reported, not "not found".
+		if !slices.ContainsFunc(p.insts, func(in instance) bool { return in.name == ae.instance }) {
+			errs = append(errs, field.NotFound(ep.Child("instance"), ae.instance))
+		}
+		for _, f := range []struct{ field, name string }{{"Host", ae.env.Host}, {"Port", ae.env.Port}, {"Socket", ae.env.Socket}} {
+			if f.name == "" {
+				continue
+			}
+			fp := ep.Child(f.field)
+			for _, msg := range validation.IsEnvVarName(f.name) {
+				errs = append(errs, field.Invalid(fp, f.name, msg))
+			}
+			if names[f.name] {
+				errs = append(errs, field.Duplicate(fp, f.name))
+			}
+			names[f.name] = true
+			if c.socketDir != "" && f.field != "Socket" {
+				errs = append(errs, field.Invalid(fp, f.name, "with WithUnixSocket there is no TCP listener: use Socket"))
+			}
+			if c.socketDir == "" && f.field == "Socket" {
+				errs = append(errs, field.Invalid(fp, f.name, "needs WithUnixSocket"))
+			}
+		}
+	}
+	return errs
+}
+
+// proxyResources are the resources the proxy can use. Others (GPUs,
+// hugepages, extended resources) have rules of their own in the API server
+// and no use in the proxy, so New refuses them rather than build a pod the
+// API server rejects.
+var proxyResources = []string{string(corev1.ResourceCPU), string(corev1.ResourceEphemeralStorage), string(corev1.ResourceMemory)}
+
+// maxBytes is the largest byte count whose milli-units fit an int64: the
+// API server checks "whole bytes" on the milli-value, which wraps beyond it.
+var maxBytes = *resource.NewQuantity(math.MaxInt64/1000, resource.DecimalSI)
+
+func validateResources(p *plan) field.ErrorList {
+	r := p.c.resources
+	if r == nil {
+		return nil
+	}
+	var errs field.ErrorList
+	rp := field.NewPath("WithResources")
+	for _, l := range []struct {
+		name string
+		list corev1.ResourceList
+	}{{"Requests", r.Requests}, {"Limits", r.Limits}} {
+		for _, name := range sortedKeys(l.list) {
+			q := l.list[name]
+			fp := rp.Child(l.name).Key(string(name))
+			switch {
+			case !slices.Contains(proxyResources, string(name)):
+				errs = append(errs, field.NotSupported(fp, string(name), proxyResources))
+			case q.Sign() < 0:
+				errs = append(errs, field.Invalid(fp, q.String(), "must not be negative"))
+			case name == corev1.ResourceCPU: // millicores: any fraction is a valid request
+			case q.Cmp(maxBytes) > 0:
+				errs = append(errs, field.Invalid(fp, q.String(), "must be at most "+maxBytes.String()+" bytes"))
+			case q.MilliValue()%1000 != 0:
+				// The API server stores it, warning that it is invalid.
+				errs = append(errs, field.Invalid(fp, q.String(), "must be a whole number of bytes"))
+			}
+		}
+	}
+	for _, name := range sortedKeys(r.Requests) {
+		req := r.Requests[name]
+		if lim, ok := r.Limits[name]; ok && req.Cmp(lim) > 0 {
+			errs = append(errs, field.Invalid(rp.Child("Requests").Key(string(name)), req.String(), "must not exceed the limit "+lim.String()))
+		}
+	}
+	for i, claim := range r.Claims {
+		// A claim must name one of the pod's resource claims, which New
+		// cannot see, and the proxy needs no device.
+		errs = append(errs, field.Forbidden(rp.Child("Claims").Index(i), fmt.Sprintf("the proxy uses no dynamic resource claims (%q)", claim.Name)))
+	}
+	return errs
+}
+
+func sortedKeys[K ~string, V any](m map[K]V) []K {
+	keys := make([]K, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
