@@ -101,6 +101,12 @@ var flagTable = []proxyFlag{
 		usage: "prefix of those metric names",
 		check: matches(regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`), "must be a Prometheus metric name prefix ([a-zA-Z_][a-zA-Z0-9_]*)")},
 	{name: "exit-zero-on-sigterm", kind: fixed},
+	// The proxy's --port is the first instance's port; the library renders
+	// it as each instance's ?port=.
+	{name: "port", option: "WithPort", cli: "port", arg: "N", section: secInstances, kind: portFlag,
+		usage:  "TCP port of the first instance (default " + strconv.Itoa(int(DefaultPort)) + "); a\nfurther instance without ?port= gets the previous\ninstance's port + 1",
+		render: func(*plan) (string, bool) { return "", false },
+		adopt:  portOption(WithPort)},
 	{name: "address", option: "WithListenAddress", cli: "listen-address", arg: "IP", section: secInstances, kind: textFlag,
 		usage:  "address the listeners bind (default 127.0.0.1;\n0.0.0.0 opens the database to anyone who reaches\nthe pod IP)",
 		render: func(p *plan) (string, bool) { return p.c.address, p.c.socketDir == "" && p.c.address != "" },
@@ -154,12 +160,6 @@ var flagTable = []proxyFlag{
 		usage: "Google Cloud universe of a sovereign cloud", since: version{2, 10, 0}, check: dnsSubdomain},
 	{name: "quota-project", option: "WithQuotaProject", cli: "quota-project", arg: "PROJECT", section: secAuth, kind: textFlag,
 		usage: "bill SQL Admin API quota to PROJECT", check: matches(projectRE, "must be a Google Cloud project ID")},
-	// The proxy's --port is the first instance's port; the library renders
-	// it as each instance's ?port=.
-	{name: "port", option: "WithPort", cli: "port", arg: "N", section: secInstances, kind: portFlag,
-		usage:  "TCP port of the first instance (default " + strconv.Itoa(int(DefaultPort)) + "); a\nfurther instance without ?port= gets the previous\ninstance's port + 1",
-		render: func(*plan) (string, bool) { return "", false },
-		adopt:  portOption(WithPort)},
 }
 
 // flagIndex finds an entry of flagTable by the proxy's flag name. It is
@@ -472,6 +472,11 @@ func printable(s string) bool {
 }
 
 func init() {
+	flagtab.Resources = resources(nil)
+	timing := func(t ProbeTiming) flagtab.Timing {
+		return flagtab.Timing{Delay: t.InitialDelaySeconds, Period: t.PeriodSeconds, Timeout: t.TimeoutSeconds, Failure: t.FailureThreshold}
+	}
+	flagtab.Startup, flagtab.Liveness, flagtab.Readiness = timing(defaultStartup), timing(defaultLiveness), timing(defaultReadiness)
 	flagIndex = make(map[string]int, len(flagTable))
 	for i := range flagTable {
 		flagIndex[flagTable[i].name] = i

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/podspec/cloudsqlproxy"
+	"github.com/podspec/cloudsqlproxy/internal/flagtab"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
@@ -25,9 +26,6 @@ type flags struct {
 	names    stringList
 
 	instances     stringList
-	port          int32Flag
-	healthPort    int32Flag
-	adminPort     int32Flag
 	containerName string
 	image         string
 	proxyVersion  string
@@ -36,32 +34,8 @@ type flags struct {
 	memoryRequest quantityFlag
 	cpuLimit      quantityFlag
 	memoryLimit   quantityFlag
-	listenAddress string
-	privateIP     bool
-	psc           bool
-	autoIAMAuthn  bool
-	unixSocket    string
 	credSecret    string
 	credKey       string
-	impersonate   string
-	lazyRefresh   bool
-	maxConns      uint64
-	minSigterm    durationFlag
-	maxSigterm    durationFlag
-	quiet         bool
-	debugLogs     bool
-	prometheus    bool
-	promNamespace string
-	telProject    string
-	telPrefix     string
-	telSampleRate int
-	noMetrics     bool
-	noTraces      bool
-	quitquitquit  bool
-	debugServer   bool
-	adminAPI      string
-	universe      string
-	quotaProject  string
 	startupProbe  probeFlag
 	livenessProbe probeFlag
 	readyProbe    probeFlag
@@ -71,6 +45,9 @@ type flags struct {
 	socketEnv     string
 	legacy        bool
 	jobTimeout    durationFlag
+
+	// proxy holds the flags of the library's flag table, in its order.
+	proxy []*tableFlag
 
 	set map[string]bool // flags given on the command line
 }
@@ -82,9 +59,6 @@ func (f *flags) register(fs *flag.FlagSet) {
 	fs.Var(&f.names, "name", "")
 
 	fs.Var(&f.instances, "instance", "")
-	fs.Var(&f.port, "port", "")
-	fs.Var(&f.healthPort, "health-port", "")
-	fs.Var(&f.adminPort, "admin-port", "")
 	fs.StringVar(&f.containerName, "container-name", "", "")
 	fs.StringVar(&f.image, "image", "", "")
 	fs.StringVar(&f.proxyVersion, "proxy-version", "", "")
@@ -93,32 +67,8 @@ func (f *flags) register(fs *flag.FlagSet) {
 	fs.Var(&f.memoryRequest, "memory-request", "")
 	fs.Var(&f.cpuLimit, "cpu-limit", "")
 	fs.Var(&f.memoryLimit, "memory-limit", "")
-	fs.StringVar(&f.listenAddress, "listen-address", "", "")
-	fs.BoolVar(&f.privateIP, "private-ip", false, "")
-	fs.BoolVar(&f.psc, "psc", false, "")
-	fs.BoolVar(&f.autoIAMAuthn, "auto-iam-authn", false, "")
-	fs.StringVar(&f.unixSocket, "unix-socket", "", "")
 	fs.StringVar(&f.credSecret, "credentials-secret", "", "")
 	fs.StringVar(&f.credKey, "credentials-secret-key", "", "")
-	fs.StringVar(&f.impersonate, "impersonate", "", "")
-	fs.BoolVar(&f.lazyRefresh, "lazy-refresh", false, "")
-	fs.Uint64Var(&f.maxConns, "max-connections", 0, "")
-	fs.Var(&f.minSigterm, "min-sigterm-delay", "")
-	fs.Var(&f.maxSigterm, "max-sigterm-delay", "")
-	fs.BoolVar(&f.quiet, "quiet", false, "")
-	fs.BoolVar(&f.debugLogs, "debug-logs", false, "")
-	fs.BoolVar(&f.prometheus, "prometheus", false, "")
-	fs.StringVar(&f.promNamespace, "prometheus-namespace", "", "")
-	fs.StringVar(&f.telProject, "telemetry-project", "", "")
-	fs.StringVar(&f.telPrefix, "telemetry-prefix", "", "")
-	fs.IntVar(&f.telSampleRate, "telemetry-sample-rate", 0, "")
-	fs.BoolVar(&f.noMetrics, "disable-metrics", false, "")
-	fs.BoolVar(&f.noTraces, "disable-traces", false, "")
-	fs.BoolVar(&f.quitquitquit, "quitquitquit", false, "")
-	fs.BoolVar(&f.debugServer, "debug-server", false, "")
-	fs.StringVar(&f.adminAPI, "sqladmin-api-endpoint", "", "")
-	fs.StringVar(&f.universe, "universe-domain", "", "")
-	fs.StringVar(&f.quotaProject, "quota-project", "", "")
 	fs.Var(&f.startupProbe, "startup-probe", "")
 	fs.Var(&f.livenessProbe, "liveness-probe", "")
 	fs.Var(&f.readyProbe, "readiness-probe", "")
@@ -128,6 +78,11 @@ func (f *flags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.socketEnv, "socket-env", "", "")
 	fs.BoolVar(&f.legacy, "legacy-sidecar", false, "")
 	fs.Var(&f.jobTimeout, "job-timeout", "")
+	for _, def := range flagtab.Flags {
+		tf := &tableFlag{def: def}
+		f.proxy = append(f.proxy, tf)
+		fs.Var(tf, def.Name, "")
+	}
 }
 
 // check finds usage errors the flag package cannot: what is required and
@@ -138,7 +93,7 @@ func (f *flags) check() error {
 		return errors.New("no input: give -f FILE (repeatable), or -f - to read standard input")
 	case len(f.instances) == 0:
 		return errors.New("--instance PROJECT:REGION:INSTANCE is required")
-	case f.set["prometheus-namespace"] && !f.prometheus:
+	case f.set["prometheus-namespace"] && !f.on("prometheus"):
 		return errors.New("--prometheus-namespace needs --prometheus")
 	}
 	stdin := 0
@@ -167,19 +122,9 @@ func (f *flags) proxyOptions() ([]cloudsqlproxy.Option, []appEnvOrigin) {
 			opts = append(opts, o)
 		}
 	}
-	// A switch counts by its value, not by being given: --private-ip=false
-	// asks for nothing.
-	when := func(on bool, o cloudsqlproxy.Option) {
-		if on {
-			opts = append(opts, o)
-		}
-	}
 	for _, in := range f.instances[1:] {
 		opts = append(opts, cloudsqlproxy.WithInstance(in))
 	}
-	add("port", cloudsqlproxy.WithPort(f.port.v))
-	add("health-port", cloudsqlproxy.WithHealthPort(f.healthPort.v))
-	add("admin-port", cloudsqlproxy.WithAdminPort(f.adminPort.v))
 	add("container-name", cloudsqlproxy.WithName(f.containerName))
 	add("image", cloudsqlproxy.WithImage(f.image))
 	add("proxy-version", cloudsqlproxy.WithProxyVersion(f.proxyVersion))
@@ -187,46 +132,16 @@ func (f *flags) proxyOptions() ([]cloudsqlproxy.Option, []appEnvOrigin) {
 	if r, ok := f.resources(); ok {
 		opts = append(opts, cloudsqlproxy.WithResources(r))
 	}
-	add("listen-address", cloudsqlproxy.WithListenAddress(f.listenAddress))
-	when(f.privateIP, cloudsqlproxy.WithPrivateIP())
-	when(f.psc, cloudsqlproxy.WithPSC())
-	when(f.autoIAMAuthn, cloudsqlproxy.WithAutoIAMAuthn())
-	add("unix-socket", cloudsqlproxy.WithUnixSocket(f.unixSocket))
 	add("credentials-secret", cloudsqlproxy.WithCredentialsSecret(f.credSecret))
 	add("credentials-secret-key", cloudsqlproxy.WithCredentialsSecretKey(f.credKey))
-	if f.set["impersonate"] {
-		var chain []string
-		for _, e := range strings.Split(f.impersonate, ",") {
-			if e = strings.TrimSpace(e); e != "" {
-				chain = append(chain, e)
-			}
-		}
-		opts = append(opts, cloudsqlproxy.WithImpersonation(chain...))
-	}
-	when(f.lazyRefresh, cloudsqlproxy.WithLazyRefresh())
-	add("max-connections", cloudsqlproxy.WithMaxConnections(f.maxConns))
-	add("min-sigterm-delay", cloudsqlproxy.WithMinSigtermDelay(f.minSigterm.d))
-	add("max-sigterm-delay", cloudsqlproxy.WithMaxSigtermDelay(f.maxSigterm.d))
-	when(f.quiet, cloudsqlproxy.WithQuiet())
-	when(f.debugLogs, cloudsqlproxy.WithDebugLogs())
-	when(f.prometheus, cloudsqlproxy.WithPrometheus(f.promNamespace))
-	if f.set["telemetry-project"] || f.set["telemetry-prefix"] || f.set["telemetry-sample-rate"] || f.noMetrics || f.noTraces {
-		opts = append(opts, cloudsqlproxy.WithTelemetry(cloudsqlproxy.Telemetry{
-			Project:        f.telProject,
-			Prefix:         f.telPrefix,
-			SampleRate:     f.telSampleRate,
-			DisableMetrics: f.noMetrics,
-			DisableTraces:  f.noTraces,
-		}))
-	}
-	when(f.quitquitquit, cloudsqlproxy.WithQuitQuitQuit())
-	when(f.debugServer, cloudsqlproxy.WithDebugServer())
-	add("sqladmin-api-endpoint", cloudsqlproxy.WithSQLAdminAPIEndpoint(f.adminAPI))
-	add("universe-domain", cloudsqlproxy.WithUniverseDomain(f.universe))
-	add("quota-project", cloudsqlproxy.WithQuotaProject(f.quotaProject))
 	add("startup-probe", cloudsqlproxy.WithStartupProbe(f.startupProbe.t))
 	add("liveness-probe", cloudsqlproxy.WithLivenessProbe(f.livenessProbe.t))
 	add("readiness-probe", cloudsqlproxy.WithReadinessProbe(f.readyProbe.t))
+	for _, tf := range f.proxy {
+		if tf.given {
+			opts = append(opts, tf.option)
+		}
+	}
 
 	var origins []appEnvOrigin
 	if f.hostEnv != "" || f.portEnv != "" || f.socketEnv != "" {
@@ -241,6 +156,65 @@ func (f *flags) proxyOptions() ([]cloudsqlproxy.Option, []appEnvOrigin) {
 	return opts, origins
 }
 
+// on reports whether the table's switch name is on.
+func (f *flags) on(name string) bool {
+	for _, tf := range f.proxy {
+		if tf.def.Name == name {
+			return tf.given && tf.value == "true"
+		}
+	}
+	return false
+}
+
+// tableFlag is a flag of the library's flag table. Its value is checked for
+// syntax when it is set (a usage error); its meaning is the library's to
+// check. A switch counts by its value: --private-ip=false asks for nothing.
+type tableFlag struct {
+	def    flagtab.Flag
+	value  string // in the proxy's syntax
+	given  bool
+	option cloudsqlproxy.Option
+}
+
+func (t *tableFlag) String() string { return t.value }
+
+func (t *tableFlag) IsBoolFlag() bool { return t.def.Kind == flagtab.Switch }
+
+func (t *tableFlag) Set(s string) error {
+	v := s
+	switch t.def.Kind {
+	case flagtab.Switch:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return errors.New("not true or false")
+		}
+		v = strconv.FormatBool(b)
+	case flagtab.Count:
+		if _, err := strconv.ParseInt(s, 10, 64); err != nil {
+			if _, err := strconv.ParseUint(s, 10, 64); err != nil {
+				return errors.New("not an integer")
+			}
+		}
+	case flagtab.Port:
+		var p int32Flag
+		if err := p.Set(s); err != nil {
+			return err
+		}
+	case flagtab.Duration:
+		var d durationFlag
+		if err := d.Set(s); err != nil {
+			return err
+		}
+		v = d.d.String()
+	}
+	o, err := t.def.New(v)
+	if err != nil {
+		return err
+	}
+	t.value, t.given, t.option = v, true, o.(cloudsqlproxy.Option)
+	return nil
+}
+
 // resources lays the resource flags over the library's default
 // requirements, so that --memory-limit alone keeps the default requests
 // rather than dropping them.
@@ -248,7 +222,7 @@ func (f *flags) resources() (corev1.ResourceRequirements, bool) {
 	if !f.cpuRequest.set && !f.memoryRequest.set && !f.cpuLimit.set && !f.memoryLimit.set {
 		return corev1.ResourceRequirements{}, false
 	}
-	r := defaultResources()
+	r := *flagtab.Resources.DeepCopy()
 	put := func(list *corev1.ResourceList, name corev1.ResourceName, q quantityFlag) {
 		if !q.set {
 			return
@@ -263,17 +237,6 @@ func (f *flags) resources() (corev1.ResourceRequirements, bool) {
 	put(&r.Limits, corev1.ResourceCPU, f.cpuLimit)
 	put(&r.Limits, corev1.ResourceMemory, f.memoryLimit)
 	return r, true
-}
-
-// defaultResources reads the library's default requirements, which it does
-// not export, off a proxy built without options; they do not depend on the
-// instance.
-func defaultResources() corev1.ResourceRequirements {
-	p, err := cloudsqlproxy.New("example-project:us-central1:example")
-	if err != nil {
-		panic(err) // a fixed, valid configuration
-	}
-	return p.Container().Resources
 }
 
 // proxies builds the proxy for ordinary workloads and, with --job-timeout,
@@ -311,55 +274,51 @@ func (f *flags) proxies() (pod, job *cloudsqlproxy.Proxy, errs []string) {
 	return pod, job, nil
 }
 
-// optionFlags names the flag behind each option the library's errors name.
-var optionFlags = map[string]string{
-	"WithPort":                 "--port",
-	"WithHealthPort":           "--health-port",
-	"WithAdminPort":            "--admin-port",
-	"WithName":                 "--container-name",
-	"WithImage":                "--image",
-	"WithProxyVersion":         "--proxy-version",
-	"WithImagePullPolicy":      "--image-pull-policy",
-	"WithListenAddress":        "--listen-address",
-	"WithPrivateIP":            "--private-ip",
-	"WithPSC":                  "--psc",
-	"WithAutoIAMAuthn":         "--auto-iam-authn",
-	"WithUnixSocket":           "--unix-socket",
-	"WithCredentialsSecret":    "--credentials-secret",
-	"WithCredentialsSecretKey": "--credentials-secret-key",
-	"WithImpersonation":        "--impersonate",
-	"WithLazyRefresh":          "--lazy-refresh",
-	"WithMaxConnections":       "--max-connections",
-	"WithMinSigtermDelay":      "--min-sigterm-delay",
-	"WithMaxSigtermDelay":      "--max-sigterm-delay",
-	"WithQuiet":                "--quiet",
-	"WithDebugLogs":            "--debug-logs",
-	"WithPrometheus":           "--prometheus-namespace",
-	"WithQuitQuitQuit":         "--quitquitquit",
-	"WithDebugServer":          "--debug-server",
-	"WithSQLAdminAPIEndpoint":  "--sqladmin-api-endpoint",
-	"WithUniverseDomain":       "--universe-domain",
-	"WithQuotaProject":         "--quota-project",
-	"WithStartupProbe":         "--startup-probe",
-	"WithLivenessProbe":        "--liveness-probe",
-	"WithReadinessProbe":       "--readiness-probe",
-	"WithLegacySidecar":        "--legacy-sidecar",
-	"ForJob":                   "--job-timeout",
-	"WithAppEnv":               "--app-env",
-	"WithInstance":             "--instance",
-	"WithResources":            "--cpu-request/--memory-request/--cpu-limit/--memory-limit",
-	"WithTelemetry":            "--telemetry-project",
-}
+// optionFlags names the flag behind each option the library's errors name:
+// the flag table's, and the command's own.
+var optionFlags = func() map[string]string {
+	m := map[string]string{
+		"WithName":                 "--container-name",
+		"WithImage":                "--image",
+		"WithProxyVersion":         "--proxy-version",
+		"WithImagePullPolicy":      "--image-pull-policy",
+		"WithCredentialsSecret":    "--credentials-secret",
+		"WithCredentialsSecretKey": "--credentials-secret-key",
+		"WithStartupProbe":         "--startup-probe",
+		"WithLivenessProbe":        "--liveness-probe",
+		"WithReadinessProbe":       "--readiness-probe",
+		"WithLegacySidecar":        "--legacy-sidecar",
+		"ForJob":                   "--job-timeout",
+		"WithAppEnv":               "--app-env",
+		"WithInstance":             "--instance",
+		"WithResources":            "--cpu-request/--memory-request/--cpu-limit/--memory-limit",
+		"WithTelemetry":            "--telemetry-project",
+	}
+	for _, def := range flagtab.Flags {
+		if !strings.Contains(def.Option, ".") {
+			// Of two flags of one option (WithPrometheus), the later one
+			// takes the value the errors are about.
+			m[def.Option] = "--" + def.Name
+		}
+	}
+	return m
+}()
 
-var subFlags = map[string]string{
-	"WithTelemetry.Project":          "--telemetry-project",
-	"WithTelemetry.Prefix":           "--telemetry-prefix",
-	"WithTelemetry.SampleRate":       "--telemetry-sample-rate",
-	"WithResources.Requests[cpu]":    "--cpu-request",
-	"WithResources.Requests[memory]": "--memory-request",
-	"WithResources.Limits[cpu]":      "--cpu-limit",
-	"WithResources.Limits[memory]":   "--memory-limit",
-}
+// subFlags names the flags behind parts of an option.
+var subFlags = func() map[string]string {
+	m := map[string]string{
+		"WithResources.Requests[cpu]":    "--cpu-request",
+		"WithResources.Requests[memory]": "--memory-request",
+		"WithResources.Limits[cpu]":      "--cpu-limit",
+		"WithResources.Limits[memory]":   "--memory-limit",
+	}
+	for _, def := range flagtab.Flags {
+		if strings.Contains(def.Option, ".") {
+			m[def.Option] = "--" + def.Name
+		}
+	}
+	return m
+}()
 
 var probeFields = map[string]string{
 	"InitialDelaySeconds": "delay",

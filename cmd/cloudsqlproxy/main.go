@@ -24,10 +24,11 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"strconv"
 	"strings"
 
 	"github.com/podspec/cloudsqlproxy"
-	corev1 "k8s.io/api/core/v1"
+	"github.com/podspec/cloudsqlproxy/internal/flagtab"
 	"k8s.io/apimachinery/pkg/labels"
 )
 
@@ -240,34 +241,59 @@ The input, the output, --selector, --name and the exit status are as for
 inject; so are the flags ('cloudsqlproxy help inject').
 `
 
-// injectHelp documents every flag; the defaults it states are read off the
-// library, so they cannot drift from what the command does.
+// injectHelp documents every flag. The flags of the library's flag table
+// come from its entries, in its order, into their sections; the defaults it
+// states are the library's own, so they cannot drift from what the command
+// does.
 func injectHelp() string {
-	def := defaultContainer(nil)
-	ready := defaultContainer([]cloudsqlproxy.Option{cloudsqlproxy.WithReadinessProbe(cloudsqlproxy.ProbeTiming{})}).ReadinessProbe
-	timing := func(p *corev1.Probe) string {
-		return fmt.Sprintf("period=%d,timeout=%d,failure=%d", p.PeriodSeconds, p.TimeoutSeconds, p.FailureThreshold)
+	timing := func(t flagtab.Timing) string {
+		return fmt.Sprintf("period=%d,timeout=%d,failure=%d", t.Period, t.Timeout, t.Failure)
 	}
-	req := def.Resources.Requests
-	return fmt.Sprintf(injectHelpText,
-		cloudsqlproxy.DefaultPort,
-		cloudsqlproxy.DefaultPort,
-		cloudsqlproxy.QuitURLsEnv,
-		cloudsqlproxy.DefaultName,
-		cloudsqlproxy.DefaultImage,
-		req.Cpu(), req.Memory(),
-		cloudsqlproxy.HealthPortName, cloudsqlproxy.DefaultHealthPort,
-		cloudsqlproxy.DefaultAdminPort,
-		timing(def.StartupProbe), timing(def.LivenessProbe), timing(ready),
-	)
+	req := flagtab.Resources.Requests
+	pairs := []string{
+		"{proxy-port}", strconv.Itoa(int(cloudsqlproxy.DefaultPort)),
+		"{quit-env}", cloudsqlproxy.QuitURLsEnv,
+		"{name}", cloudsqlproxy.DefaultName,
+		"{image}", cloudsqlproxy.DefaultImage,
+		"{cpu}", req.Cpu().String(),
+		"{memory}", req.Memory().String(),
+		"{startup}", timing(flagtab.Startup),
+		"{liveness}", timing(flagtab.Liveness),
+		"{readiness}", timing(flagtab.Readiness),
+	}
+	for _, sec := range []string{"Database instances", "Authentication and API", "Proxy container", "Proxy behaviour", "Telemetry"} {
+		var b strings.Builder
+		for _, def := range flagtab.Flags {
+			if def.Section == sec {
+				b.WriteString(helpEntry(def))
+			}
+		}
+		pairs = append(pairs, "{"+sec+"}\n", b.String())
+	}
+	return strings.NewReplacer(pairs...).Replace(injectHelpText)
 }
 
-func defaultContainer(opts []cloudsqlproxy.Option) corev1.Container {
-	p, err := cloudsqlproxy.New("example-project:us-central1:example", opts...)
-	if err != nil {
-		panic(err) // a fixed, valid configuration
+// helpEntry lays out one flag as the help's other lines are: the flag in
+// the first 28 columns, its text beside it or, when the flag is longer,
+// below it.
+func helpEntry(def flagtab.Flag) string {
+	const col = 28
+	head := "      --" + def.Name
+	if def.Arg != "" {
+		head += " " + def.Arg
 	}
-	return p.Container()
+	lines := strings.Split(def.Usage, "\n")
+	var b strings.Builder
+	if len(head) < col {
+		b.WriteString(head + strings.Repeat(" ", col-len(head)) + lines[0] + "\n")
+		lines = lines[1:]
+	} else {
+		b.WriteString(head + "\n")
+	}
+	for _, l := range lines {
+		b.WriteString(strings.Repeat(" ", col) + l + "\n")
+	}
+	return b.String()
 }
 
 const injectHelpText = `Usage: cloudsqlproxy inject --instance PROJECT:REGION:INSTANCE [flags] -f FILE...
@@ -281,7 +307,7 @@ unchanged, in order.
 The proxy runs as a native sidecar (Kubernetes 1.29 and newer): the first
 init container, which the kubelet starts and waits for before anything else
 in the pod, database migrations in init containers included. Applications
-reach the database on 127.0.0.1:%d. Running inject on its own output
+reach the database on 127.0.0.1:{proxy-port}. Running inject on its own output
 changes nothing; running it with other flags updates the proxy in place.
 
 Examples:
@@ -314,17 +340,7 @@ Database instances:
                             A query sets options of one instance:
                             'p:r:i?port=5433&private-ip=true' (keys: port,
                             private-ip, psc, auto-iam-authn)
-      --port N              TCP port of the first instance (default %d); a
-                            further instance without ?port= gets the previous
-                            instance's port + 1
-      --listen-address IP   address the listeners bind (default 127.0.0.1;
-                            0.0.0.0 opens the database to anyone who reaches
-                            the pod IP)
-      --unix-socket DIR     serve Unix sockets in DIR instead of TCP; DIR is an
-                            emptyDir mounted into every application container
-      --private-ip          connect over private IP
-      --psc                 connect over Private Service Connect
-      --auto-iam-authn      log in to the database as the pod's IAM principal
+{Database instances}
 
 Application environment:
       --host-env NAME       set NAME in every application container to the
@@ -343,7 +359,7 @@ Mode (default: native sidecar):
       --job-timeout DURATION
                             for Jobs and CronJobs on clusters older than 1.29:
                             the proxy is a regular container that exits when
-                            the application calls the URL in $%s,
+                            the application calls the URL in ${quit-env},
                             or after DURATION (0s: only then). Other workloads
                             keep the native or legacy sidecar. Without this
                             flag Jobs get the native sidecar, which the kubelet
@@ -356,18 +372,11 @@ Authentication and API:
       --credentials-secret-key KEY
                             key of that Secret holding the JSON key
                             (default credentials.json)
-      --impersonate EMAIL[,EMAIL...]
-                            act as the last service account of the chain
-      --quota-project PROJECT
-                            bill SQL Admin API quota to PROJECT
-      --sqladmin-api-endpoint URL
-                            use another SQL Admin API endpoint
-      --universe-domain DOMAIN
-                            Google Cloud universe of a sovereign cloud
+{Authentication and API}
 
 Proxy container:
-      --container-name NAME the proxy container's name (default %s)
-      --image IMAGE         default %s
+      --container-name NAME the proxy container's name (default {name})
+      --image IMAGE         default {image}
                             (its -alpine variant with a --job-timeout above 0s)
       --proxy-version VERSION
                             proxy version of an --image whose tag does not
@@ -376,43 +385,22 @@ Proxy container:
                             Always, IfNotPresent (default) or Never
       --cpu-request Q, --memory-request Q, --cpu-limit Q, --memory-limit Q
                             resources, as in 250m or 512Mi (default requests
-                            cpu %s and memory %s, no limits); each flag
+                            cpu {cpu} and memory {memory}, no limits); each flag
                             replaces only its own default
-      --health-port N       port of the health checks, on 0.0.0.0 and named
-                            %s (default %d)
-      --admin-port N        port of the admin server on localhost (default %d),
-                            which runs with --quitquitquit, --debug-server and
-                            --job-timeout
+{Proxy container}
       --startup-probe T, --liveness-probe T, --readiness-probe T
                             probe timings as delay=S,period=S,timeout=S,failure=N;
                             keys left out keep their defaults: startup
-                            %s, liveness
-                            %s. There is no readiness
+                            {startup}, liveness
+                            {liveness}. There is no readiness
                             probe unless its flag is given ('default':
-                            %s)
+                            {readiness})
 
 Proxy behaviour:
-      --lazy-refresh        refresh certificates only when a connection needs one
-      --max-connections N   cap on open connections (default 0: no cap)
-      --min-sigterm-delay D keep accepting connections for D after SIGTERM
-      --max-sigterm-delay D wait up to D for open connections after SIGTERM
-      --quitquitquit        let the pod's containers stop the proxy with a call
-                            to localhost:ADMIN_PORT/quitquitquit
-      --debug-server        serve pprof on the admin port
-      --quiet               log errors only
-      --debug-logs          log at debug level
+{Proxy behaviour}
 
 Telemetry:
-      --prometheus          serve Prometheus metrics at /metrics on the health port
-      --prometheus-namespace NS
-                            prefix of those metric names
-      --telemetry-project PROJECT
-                            export metrics and traces to Google Cloud
-      --telemetry-prefix P  prefix of the exported metric names
-      --telemetry-sample-rate N
-                            trace one request in N
-      --disable-metrics     export no metrics
-      --disable-traces      export no traces
+{Telemetry}
 
 Exit status: 0 done; 1 an input, manifest or configuration error (all of them
 on standard error, nothing on standard output); 2 a usage error.
