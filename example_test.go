@@ -466,3 +466,20 @@ func ExampleWithStartupProbe() {
 	// /liveness 30 10 3
 	// /readiness 10 5 3
 }
+
+// Every kind PodSpecOf accepts, with where its manifests keep the pod spec.
+func ExampleWorkloadKinds() {
+	for _, k := range cloudsqlproxy.WorkloadKinds() {
+		fmt.Println(k.APIVersion, k.Kind, strings.Join(k.PodSpecPath, "."))
+	}
+	// Output:
+	// v1 Pod spec
+	// apps/v1 Deployment spec.template.spec
+	// apps/v1 StatefulSet spec.template.spec
+	// apps/v1 DaemonSet spec.template.spec
+	// apps/v1 ReplicaSet spec.template.spec
+	// v1 ReplicationController spec.template.spec
+	// v1 PodTemplate template.spec
+	// batch/v1 Job spec.template.spec
+	// batch/v1 CronJob spec.jobTemplate.spec.template.spec
+}

@@ -3,6 +3,7 @@ package cloudsqlproxy
 import (
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -581,3 +583,38 @@ func TestPodSpecOf(t *testing.T) {
 }
 
 func metaKind(kind string) metav1.TypeMeta { return metav1.TypeMeta{Kind: kind, APIVersion: "v1"} }
+
+// TestWorkloadKinds holds the table to the types: each kind's fresh object
+// carries its type, PodSpecOf finds its spec, and PodSpecPath leads to that
+// spec in the object's unstructured form.
+func TestWorkloadKinds(t *testing.T) {
+	kinds := WorkloadKinds()
+	if len(kinds) != 9 {
+		t.Errorf("%d kinds, want 9", len(kinds))
+	}
+	for _, k := range kinds {
+		t.Run(k.Kind, func(t *testing.T) {
+			obj := k.New()
+			if gvk := obj.GetObjectKind().GroupVersionKind(); gvk.GroupVersion().String() != k.APIVersion || gvk.Kind != k.Kind {
+				t.Errorf("New() has type %v, want %s %s", gvk, k.APIVersion, k.Kind)
+			}
+			spec, err := PodSpecOf(obj)
+			if err != nil {
+				t.Fatal(err)
+			}
+			spec.ServiceAccountName = "marker"
+			u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, found, err := unstructured.NestedString(u, append(slices.Clone(k.PodSpecPath), "serviceAccountName")...)
+			if err != nil || !found || got != "marker" {
+				t.Errorf("PodSpecPath %q does not lead to the pod spec: %q, %v, %v", k.PodSpecPath, got, found, err)
+			}
+		})
+	}
+	kinds[0].PodSpecPath[0] = "changed"
+	if WorkloadKinds()[0].PodSpecPath[0] == "changed" {
+		t.Error("WorkloadKinds hands out the table's own slices")
+	}
+}

@@ -333,11 +333,14 @@ func appPodSpec(restartPolicy corev1.RestartPolicy) corev1.PodSpec {
 	}
 }
 
-// workloadKinds are the objects the library's PodSpecOf accepts, in the order tested.
-var workloadKinds = []string{
-	"Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet",
-	"ReplicationController", "PodTemplate", "Job", "CronJob",
-}
+// workloadKinds are the objects the library's PodSpecOf accepts, in the library's order.
+var workloadKinds = func() []string {
+	var kinds []string
+	for _, k := range cloudsqlproxy.WorkloadKinds() {
+		kinds = append(kinds, k.Kind)
+	}
+	return kinds
+}()
 
 // kindsFor lists the workloads a mode is meant for: a Job-mode proxy ends, so it goes
 // only in pods that complete; a legacy sidecar never ends, so it stays out of Jobs, as the
