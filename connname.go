@@ -33,13 +33,6 @@ func instancePath(i int) *field.Path {
 	return field.NewPath("WithInstance").Index(i - 1)
 }
 
-// instanceName is the connection name of a configured instance, without
-// its query parameters.
-func instanceName(raw string) string {
-	name, _, _ := strings.Cut(raw, "?")
-	return name
-}
-
 // parseInstance reads the i-th configured instance. Only the syntax is
 // checked here; how instances combine with other settings is validate.go's.
 func parseInstance(i int, raw string) instance {

@@ -227,6 +227,18 @@ func ExampleWithPSC() {
 	// --psc
 }
 
+// A pod migrated from v1's -ip_address_types=PUBLIC,PRIVATE keeps its
+// behaviour; the proxy refuses it together with private IP, and so does New.
+func ExampleWithAutoIP() {
+	p, _ := cloudsqlproxy.New("my-project:us-central1:db", cloudsqlproxy.WithAutoIP())
+	fmt.Println(p.Container().Args[6])
+	_, err := cloudsqlproxy.New("my-project:us-central1:db", cloudsqlproxy.WithAutoIP(), cloudsqlproxy.WithPrivateIP())
+	fmt.Println(err)
+	// Output:
+	// --auto-ip
+	// cloudsqlproxy: invalid configuration: WithAutoIP: Invalid value: true: cannot be combined with WithPrivateIP
+}
+
 // With a Unix socket the app containers mount the socket directory, and
 // the environment variable gives them the socket path.
 func ExampleWithUnixSocket() {

@@ -118,6 +118,8 @@ var flagTable = []proxyFlag{
 	{name: "private-ip", option: "WithPrivateIP", cli: "private-ip", usage: "connect over private IP", section: secInstances, kind: switchFlag},
 	{name: "psc", option: "WithPSC", cli: "psc", usage: "connect over Private Service Connect", section: secInstances, kind: switchFlag,
 		since: sincePSC, conflicts: "private-ip", why: "the proxy accepts one IP type"},
+	{name: "auto-ip", option: "WithAutoIP", cli: "auto-ip", section: secInstances, kind: switchFlag, since: version{2, 2, 0},
+		usage: "connect to the first IP the SQL Admin API lists (v1's\nbehaviour; prefer --private-ip)", conflicts: "private-ip"},
 	{name: "auto-iam-authn", option: "WithAutoIAMAuthn", cli: "auto-iam-authn", section: secInstances, kind: switchFlag,
 		usage: "log in to the database as the pod's IAM principal"},
 	// The key file is where WithCredentialsSecret mounts it; adopting a

@@ -175,6 +175,16 @@ func WithPSC() Option {
 	return setFlag("psc", "true")
 }
 
+// WithAutoIP connects to each instance over the first IP address the SQL
+// Admin API lists for it, public or private (--auto-ip, proxy 2.2 or newer),
+// as v1 of the proxy did with -ip_address_types=PUBLIC,PRIVATE. It exists
+// for pods migrated from v1; prefer [WithPrivateIP] or the default public
+// IP, which say what the pod connects over. It cannot be combined with
+// WithPrivateIP.
+func WithAutoIP() Option {
+	return setFlag("auto-ip", "true")
+}
+
 // WithAutoIAMAuthn turns on automatic IAM database authentication for every
 // instance (--auto-iam-authn): the proxy logs in as the pod's service
 // account, and the application connects without a password.

@@ -150,6 +150,9 @@ var optionCases = []optionCase{
 	{name: "private-ip", build: func(casePorts) (string, []cloudsqlproxy.Option) {
 		return inst1, []cloudsqlproxy.Option{cloudsqlproxy.WithPrivateIP()}
 	}},
+	{name: "auto-ip", build: func(casePorts) (string, []cloudsqlproxy.Option) {
+		return inst1, []cloudsqlproxy.Option{cloudsqlproxy.WithAutoIP()}
+	}},
 	{name: "psc", build: func(casePorts) (string, []cloudsqlproxy.Option) {
 		return inst1, []cloudsqlproxy.Option{cloudsqlproxy.WithPSC()}
 	}},
