@@ -85,6 +85,16 @@ func WithPort(port int32) Option {
 // per-instance query parameters "?port=N", "private-ip=true", "psc=true"
 // and "auto-iam-authn=true". Any other parameter is an error, since the proxy
 // silently ignores keys it does not know.
+//
+// Instead of a connection name, an instance can be a DNS name such as
+// "prod-db.example.com" (proxy 2.15 or newer), with the same parameters.
+// The proxy looks up the name's TXT record, which holds the connection
+// name, when it starts and when clients connect, and again every 30
+// seconds: when the record comes to name another instance (a private DNS
+// zone moved after a failover), it closes the connections to the old one.
+// The name must be in lower case, with two or more labels or a trailing
+// dot, as the proxy refuses anything else. The instance's Unix socket is
+// named after the DNS name, and [WithAppEnv] refers to it by the DNS name.
 func WithInstance(connectionName string) Option {
 	return optionFunc(func(c *config) { c.instances = append(c.instances, connectionName) })
 }

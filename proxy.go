@@ -185,9 +185,10 @@ func (pp proxyPort) String() string {
 }
 
 // New validates the configuration and builds the proxy for instance, a
-// Cloud SQL connection name "project:region:instance" (see [WithInstance]
-// for the per-instance query parameters). It reports every invalid value at
-// once, in an error that wraps [ErrInvalidConfig].
+// Cloud SQL connection name "project:region:instance" or a DNS name whose
+// TXT record holds one (see [WithInstance] for both forms and the
+// per-instance query parameters). It reports every invalid value at once,
+// in an error that wraps [ErrInvalidConfig].
 func New(instance string, opts ...Option) (*Proxy, error) {
 	c := config{
 		instances:  []string{instance},
@@ -529,10 +530,11 @@ func (v *validator) validateInstances() []instance {
 		if !ok {
 			continue
 		}
-		if seen[in.name] {
+		key := instanceKey(in.name) // one DNS name with and without its trailing dot
+		if seen[key] {
 			v.add(field.Duplicate(instancePath(i), in.name))
 		}
-		seen[in.name] = true
+		seen[key] = true
 		if c.socketDir == "" {
 			if in.port == 0 {
 				in.port = next
@@ -565,11 +567,10 @@ func (v *validator) parseInstance(p func() *field.Path, raw string) (instance, b
 	in := instance{name: name}
 	ok := true
 	if name == "" {
-		v.add(field.Required(p(), "a Cloud SQL connection name project:region:instance"))
+		v.add(field.Required(p(), "a Cloud SQL connection name project:region:instance or a DNS name"))
 		return in, false
 	}
-	if !isConnName(name) {
-		v.add(field.Invalid(p(), raw, "must be a Cloud SQL connection name project:region:instance (lower case letters, digits and hyphens)"))
+	if !v.checkInstanceName(p, raw, name) {
 		ok = false
 	}
 	if !hasQuery {
