@@ -222,9 +222,11 @@ func WithCredentialsSecretKey(key string) Option {
 	return optionFunc(func(c *config) { c.credentialsKey = key })
 }
 
-// WithImpersonation makes the proxy act as the last service account of the
-// chain, each account impersonating the next
-// (--impersonate-service-account). Give at least one email.
+// WithImpersonation makes the proxy act as the first service account of
+// the chain (--impersonate-service-account). The others are delegates,
+// taken from the end: the pod's own identity impersonates the last
+// account, each account the one before it, and the second account the
+// first. Give at least one email.
 func WithImpersonation(chain ...string) Option {
 	// A non-nil empty chain tells "called without emails" from "not called".
 	chain = append(make([]string, 0, len(chain)), chain...)

@@ -310,7 +310,8 @@ Input and output:
 
 Database instances:
       --instance CONNECTION_NAME
-                            PROJECT:REGION:INSTANCE to connect to. Repeatable.
+                            PROJECT:REGION:INSTANCE to connect to, or a DNS
+                            name whose TXT record holds it. Repeatable.
                             A query sets options of one instance:
                             'p:r:i?port=5433&private-ip=true' (keys: port,
                             private-ip, psc, auto-iam-authn)
@@ -357,7 +358,8 @@ Authentication and API:
                             key of that Secret holding the JSON key
                             (default credentials.json)
       --impersonate EMAIL[,EMAIL...]
-                            act as the last service account of the chain
+                            act as the first service account of the chain,
+                            reached through the others from the last one back
       --quota-project PROJECT
                             bill SQL Admin API quota to PROJECT
       --sqladmin-api-endpoint URL
