@@ -12,8 +12,8 @@ import (
 
 // dnsNames are the instance names given as DNS names, with the reason New
 // gives for refusing one ("" when it takes it). What the proxy does with
-// each is checked against the real binary in e2e/dnsname_test.go
-// (TestDNSNameVerdictsMatchTheProxy), from this same list.
+// names of each kind is checked against the real binary in
+// e2e/dnsname_test.go (TestDNSNameVerdictsMatchTheProxy).
 var dnsNames = []struct {
 	name, why string
 }{
