@@ -95,6 +95,9 @@ func WithPort(port int32) Option {
 // The name must be in lower case, with two or more labels or a trailing
 // dot, as the proxy refuses anything else. The instance's Unix socket is
 // named after the DNS name, and [WithAppEnv] refers to it by the DNS name.
+// A TCP listener starts without the record, but with [WithUnixSocket] the
+// proxy needs it at startup (to learn the engine) and exits if the name
+// does not resolve.
 func WithInstance(connectionName string) Option {
 	return optionFunc(func(c *config) { c.instances = append(c.instances, connectionName) })
 }
