@@ -344,8 +344,8 @@ func WithReadinessProbe(t ProbeTiming) Option {
 }
 
 // WithAppEnv names environment variables that tell the application
-// containers where to reach instance, given by its connection name (without
-// query parameters). See [AppEnv]. [Proxy.Attach] refuses to overwrite a
+// containers where to reach instance, given by its connection name or DNS
+// name (without query parameters). See [AppEnv]. [Proxy.Attach] refuses to overwrite a
 // variable the application already sets to another value.
 func WithAppEnv(instance string, env AppEnv) Option {
 	return optionFunc(func(c *config) { c.appEnv = append(c.appEnv, appEnvFor{instance, env}) })
