@@ -14,6 +14,7 @@ type instance struct {
 	name      string // the connection name, without the query
 	port      int32  // assigned by resolve unless ?port= gave it
 	queryPort bool   // the port came from ?port=
+	dns       bool   // name is a DNS name, not a connection name
 	privateIP *bool
 	psc       *bool
 	autoIAM   *bool
@@ -40,12 +41,12 @@ func parseInstance(i int, raw string) instance {
 	name, query, hasQuery := strings.Cut(raw, "?")
 	in := instance{raw: raw, name: name}
 	if name == "" {
-		in.errs = append(in.errs, field.Required(p(), "a Cloud SQL connection name project:region:instance"))
+		in.errs = append(in.errs, field.Required(p(), "a Cloud SQL connection name project:region:instance or a DNS name"))
 		return in
 	}
-	if !isConnName(name) {
-		in.errs = append(in.errs, field.Invalid(p(), raw, "must be a Cloud SQL connection name project:region:instance (lower case letters, digits and hyphens)"))
-	}
+	var nameErrs field.ErrorList
+	nameErrs, in.dns = instanceNameErrors(p, raw, name)
+	in.errs = append(in.errs, nameErrs...)
 	if !hasQuery {
 		return in
 	}

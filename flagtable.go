@@ -129,7 +129,7 @@ var flagTable = []proxyFlag{
 			return credentialsDir + "/" + p.credentialsKey(), p.c.credentialsSecret != ""
 		}},
 	{name: "impersonate-service-account", option: "WithImpersonation", cli: "impersonate", arg: "EMAIL[,EMAIL...]", section: secAuth, kind: textFlag,
-		usage:  "act as the first service account of the chain, each\nlater one delegating to the one before",
+		usage:  "act as the first service account of the chain,\nreached through the others from the last one back",
 		render: func(p *plan) (string, bool) { return strings.Join(p.c.impersonate, ","), len(p.c.impersonate) > 0 },
 		adopt:  func(v string) (Option, error) { return WithImpersonation(splitList(v)...), nil }},
 	{name: "lazy-refresh", option: "WithLazyRefresh", cli: "lazy-refresh", section: secBehaviour, kind: switchFlag,

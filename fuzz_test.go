@@ -108,8 +108,21 @@ func FuzzNew(f *testing.F) {
 // this does not match.
 var connNameGrammar = regexp.MustCompile(`^(?:[a-z0-9][a-z0-9.-]*\.[a-z]{2,}:)?[a-z][a-z0-9-]{4,28}[a-z0-9]:[a-z]+(?:-[a-z]+)*[0-9]+:[a-z](?:[a-z0-9-]{0,96}[a-z0-9])?$`)
 
+// dnsNameGrammar is the grammar of the DNS names the proxy's connector
+// takes as instance names (cloudsqlconn's instance.IsValidDomain); its
+// resolver also needs isResolvable.
+var dnsNameGrammar = regexp.MustCompile(`^(?:[_a-z0-9](?:[_a-z0-9-]{0,61}[a-z0-9])?\.)+(?:[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?)?$`)
+
+// isResolvable: Go's resolver looks up no name longer than 253 characters
+// (254 with a trailing dot) and none that is all digits and dots (an IPv4
+// address among them).
+func isResolvable(name string) bool {
+	return len(strings.TrimSuffix(name, ".")) <= 253 && strings.Trim(name, "0123456789.") != ""
+}
+
 // checkConnNameVerdict: New's error calls instance (New's first argument)
-// no connection name exactly when connNameGrammar does not match it.
+// neither a connection name nor a DNS name exactly when neither
+// connNameGrammar nor dnsNameGrammar (with isResolvable) matches it.
 func checkConnNameVerdict(t *testing.T, instance string, err error) {
 	t.Helper()
 	name, _, _ := strings.Cut(instance, "?")
@@ -126,8 +139,9 @@ func checkConnNameVerdict(t *testing.T, instance string, err error) {
 			}
 		}
 	}
-	if want := !connNameGrammar.MatchString(name); rejected != want {
-		t.Errorf("New(%q): rejected as a connection name %v, the grammar says %v (err: %v)", instance, rejected, want, err)
+	dns := dnsNameGrammar.MatchString(name) && isResolvable(name)
+	if want := !connNameGrammar.MatchString(name) && !dns; rejected != want {
+		t.Errorf("New(%q): rejected as an instance name %v, the grammars say %v (err: %v)", instance, rejected, want, err)
 	}
 }
 
@@ -143,6 +157,26 @@ func TestConnectionNameGrammar(t *testing.T) {
 		".com:abcdef:a1:b", "a.c:abcdef:a1:b", "a.c0:abcdef:a1:b", "-a.com:abcdef:a1:b", "a-.com:abcdef:a1:b",
 		"a..com:abcdef:a1:b", "a.b.com:abcdef:a1:b", "A.com:abcdef:a1:b", "abcdef:a1:b\n", "abcdef:a1:b ",
 		"ABCDEF:a1:b", "abcdef:A1:b", "abcdef:a1:B", "abcdef:a1:b\x00", "abcdef:a1:b\xff", "abcdéf:a1:b", "",
+	} {
+		p, err := cloudsqlproxy.New(name)
+		if (err == nil) != (p != nil) {
+			t.Errorf("New(%q) = %v, %v", name, p, err)
+		}
+		checkConnNameVerdict(t, name, err)
+	}
+}
+
+// TestDNSNameGrammar holds New to dnsNameGrammar on the edges of DNS names
+// (dnsname_test.go has the reasons; e2e what the proxy does with them).
+func TestDNSNameGrammar(t *testing.T) {
+	l63, l64 := strings.Repeat("a", 63), strings.Repeat("a", 64)
+	n253 := strings.Repeat(l63+".", 4)[:253]
+	for _, name := range []string{
+		"a.b", "a.b.", "a.", "a", ".", "..", "a..b", ".a.b", "_.a", "a._", "_a.b", "a_.b", "a_b.c", "a.b_c", "a.b_c.",
+		"-a.b", "a-.b", "a.-b", "a.b-", "a.1", "a.1.", "1.a", "1.1", "1.1.", "1.1.1.1", "1.1.1.1.", "1-1.1.", "a.b.c.d.e",
+		l63 + ".b", l64 + ".b", "a." + l63, "a." + l64, n253, n253 + ".", n253 + "a", n253 + "a.",
+		"A.b", "a.B", "a b.c", "a.b ", "a\n.b", "a.b\x00", "a.b\xff", "ä.b", "a/b.c", "a.b:c", "[::1]", "::1",
+		"x.y.us-central1.sql.goog", "x.y.global.sql.goog",
 	} {
 		p, err := cloudsqlproxy.New(name)
 		if (err == nil) != (p != nil) {

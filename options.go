@@ -86,6 +86,19 @@ func WithPort(port int32) Option {
 // per-instance query parameters "?port=N", "private-ip=true", "psc=true"
 // and "auto-iam-authn=true". Any other parameter is an error, since the proxy
 // silently ignores keys it does not know.
+//
+// Instead of a connection name, an instance can be a DNS name such as
+// "prod-db.example.com" (proxy 2.15 or newer), with the same parameters.
+// The proxy looks up the name's TXT record, which holds the connection
+// name, when it starts and when clients connect, and again every 30
+// seconds: when the record comes to name another instance (a private DNS
+// zone moved after a failover), it closes the connections to the old one.
+// The name must be in lower case, with two or more labels or a trailing
+// dot, as the proxy refuses anything else. The instance's Unix socket is
+// named after the DNS name, and [WithAppEnv] refers to it by the DNS name.
+// A TCP listener starts without the record, but with [WithUnixSocket] the
+// proxy needs it at startup (to learn the engine) and exits if the name
+// does not resolve.
 func WithInstance(connectionName string) Option {
 	return optionFunc(func(c *config) { c.instances = append(c.instances, connectionName) })
 }
@@ -223,9 +236,11 @@ func WithCredentialsSecretKey(key string) Option {
 	return optionFunc(func(c *config) { c.credentialsKey = key })
 }
 
-// WithImpersonation makes the proxy act as the last service account of the
-// chain, each account impersonating the next
-// (--impersonate-service-account). Give at least one email.
+// WithImpersonation makes the proxy act as the first service account of
+// the chain (--impersonate-service-account). The others are delegates,
+// taken from the end: the pod's own identity impersonates the last
+// account, each account the one before it, and the second account the
+// first. Give at least one email.
 func WithImpersonation(chain ...string) Option {
 	// A non-nil empty chain tells "called without emails" from "not called".
 	chain = append(make([]string, 0, len(chain)), chain...)
@@ -344,8 +359,8 @@ func WithReadinessProbe(t ProbeTiming) Option {
 }
 
 // WithAppEnv names environment variables that tell the application
-// containers where to reach instance, given by its connection name (without
-// query parameters). See [AppEnv]. [Proxy.Attach] refuses to overwrite a
+// containers where to reach instance, given by its connection name or DNS
+// name (without query parameters). See [AppEnv]. [Proxy.Attach] refuses to overwrite a
 // variable the application already sets to another value.
 func WithAppEnv(instance string, env AppEnv) Option {
 	return optionFunc(func(c *config) { c.appEnv = append(c.appEnv, appEnvFor{instance, env}) })

@@ -106,9 +106,10 @@ func (pp proxyPort) String() string {
 }
 
 // New validates the configuration and builds the proxy for instance, a
-// Cloud SQL connection name "project:region:instance" (see [WithInstance]
-// for the per-instance query parameters). It reports every invalid value at
-// once, in an error that wraps [ErrInvalidConfig].
+// Cloud SQL connection name "project:region:instance" or a DNS name whose
+// TXT record holds one (see [WithInstance] for both forms and the
+// per-instance query parameters). It reports every invalid value at once,
+// in an error that wraps [ErrInvalidConfig].
 func New(instance string, opts ...Option) (*Proxy, error) {
 	c := defaultConfig(instance)
 	for _, o := range opts {

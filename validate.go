@@ -47,6 +47,9 @@ func validateVersions(p *plan) field.ErrorList {
 			fmt.Sprintf("proxy %s is too old: the library needs %s or newer (--exit-zero-on-sigterm)", p.ver, minVersion)))
 	}
 	for i, in := range p.insts {
+		if in.dns {
+			errs = append(errs, p.needs(instancePath(i), in.raw, sinceDNSName, "an instance given by DNS name")...)
+		}
 		if in.psc != nil {
 			errs = append(errs, p.needs(instancePath(i).Key("psc"), fmt.Sprint(*in.psc), sincePSC, "the psc parameter")...)
 		}
@@ -102,10 +105,11 @@ func validateInstances(p *plan) field.ErrorList {
 		if in.privateIP != nil && *in.privateIP && p.flagOn("psc") {
 			errs = append(errs, field.Invalid(ip().Key("private-ip"), "true", "conflicts with WithPSC"))
 		}
-		if seen[in.name] {
+		key := instanceKey(in.name) // one DNS name with and without its trailing dot
+		if seen[key] {
 			errs = append(errs, field.Duplicate(ip(), in.name))
 		}
-		seen[in.name] = true
+		seen[key] = true
 	}
 	return errs
 }

@@ -336,7 +336,8 @@ Input and output:
 
 Database instances:
       --instance CONNECTION_NAME
-                            PROJECT:REGION:INSTANCE to connect to. Repeatable.
+                            PROJECT:REGION:INSTANCE to connect to, or a DNS
+                            name whose TXT record holds it. Repeatable.
                             A query sets options of one instance:
                             'p:r:i?port=5433&private-ip=true' (keys: port,
                             private-ip, psc, auto-iam-authn)
