@@ -246,17 +246,27 @@ func TestV2FlagTable(t *testing.T) {
 // cache, or skips the test.
 func proxyV2Source(t *testing.T, file string) []byte {
 	t.Helper()
+	return moduleSource(t, "github.com/!google!cloud!platform/cloud-sql-proxy/v2@v2.25.3", file)
+}
+
+// moduleSource reads a file of a module (its escaped path@version) from the
+// module cache, or skips the test: the sources are there after
+// e2e/build-real-systems.sh (v2) or `go mod download
+// github.com/GoogleCloudPlatform/cloudsql-proxy@v1.38.5` (v1).
+func moduleSource(t *testing.T, mod, file string) []byte {
+	t.Helper()
 	dir := os.Getenv("GOMODCACHE")
 	if dir == "" {
-		home, _ := os.UserHomeDir()
-		dir = filepath.Join(home, "go", "pkg", "mod")
-		if gp := os.Getenv("GOPATH"); gp != "" {
-			dir = filepath.Join(filepath.SplitList(gp)[0], "pkg", "mod")
+		gopath := os.Getenv("GOPATH")
+		if gopath == "" {
+			home, _ := os.UserHomeDir()
+			gopath = filepath.Join(home, "go")
 		}
+		dir = filepath.Join(filepath.SplitList(gopath)[0], "pkg", "mod")
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "github.com", "!google!cloud!platform", "cloud-sql-proxy", "v2@v2.25.3", filepath.FromSlash(file)))
+	b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(mod), filepath.FromSlash(file)))
 	if err != nil {
-		t.Skipf("proxy v2.25.3 source not in the module cache (run bash e2e/build-real-systems.sh proxy): %v", err)
+		t.Skipf("%s not in the module cache: %v", mod, err)
 	}
 	return b
 }
