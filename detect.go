@@ -421,18 +421,27 @@ func scriptArgv(toks []shToken, p *field.Path) ([]string, field.ErrorList) {
 		toks = toks[:len(toks)-1]
 	}
 	var errs field.ErrorList
+	seen := map[string]bool{}
+	refuse := func(value, why string) {
+		// Each operator or word once: a script of many commands would
+		// otherwise bury the reason under repeats.
+		if !seen[value] {
+			seen[value] = true
+			errs = append(errs, field.Invalid(p, value, why))
+		}
+	}
 	var argv []string
 	for _, t := range toks {
 		switch {
 		case t.op == "\n":
-			errs = append(errs, field.Invalid(p, "newline", "the script runs more than one command: only a single command can be read"))
+			refuse("newline", "the script runs more than one command: only a single command can be read")
 		case t.op != "":
-			errs = append(errs, field.Invalid(p, t.op, "shell operator: only a single command without operators can be read"))
+			refuse(t.op, "shell operator: only a single command without operators can be read")
 		case t.expands != "":
-			errs = append(errs, field.Invalid(p, t.word, "the shell expands "+t.expands+" in it at run time: write the value out"))
+			refuse(t.word, "the shell expands "+t.expands+" in it at run time: write the value out")
 		case len(argv) == 0 && t.word == "exec":
 		case len(argv) == 0 && isAssignment(t.word):
-			errs = append(errs, field.Invalid(p, t.word, "environment assignment before the command: set it in the container's env instead"))
+			refuse(t.word, "environment assignment before the command: set it in the container's env instead")
 		default:
 			argv = append(argv, t.word)
 		}
