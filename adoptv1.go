@@ -95,9 +95,10 @@ var v1Translations = []v1Translation{
 	{flag: "quota_project", v2: "--quota-project"},
 	{flag: "fuse", v2: "--fuse=DIR (DIR from -dir)", refused: "without -dir, or with instances: v1 exits at start"},
 	{flag: "fuse_tmp", v2: "--fuse-tmp-dir, with -fuse", dropped: "without -fuse: v1 reads it for nothing else"},
-	{flag: "check_region", dropped: "v1 used it only to demand the region in a socket's connection name, which v2 always requires"},
-	{flag: "fd_rlimit", dropped: "v2 leaves the open-file limit as the container runtime sets it (1048576 under containerd and CRI-O), above v1's default target of 8500"},
-	{flag: "refresh_config_throttle", dropped: "v2 paces certificate refreshes itself (cloudsqlconn's rate limiter); the guide lists no successor"},
+	{flag: "check_region", dropped: "v2 always checks a connection name's region against the instance's (cloudsqlconn: \"provided region was mismatched\"); " +
+		"at v1's default (false) a wrong region was tolerated, which v2 refuses when a client connects and no flag restores"},
+	{flag: "fd_rlimit", dropped: "v1 raised its open-file soft limit to this (default 8500), within the hard limit unless privileged; v2, a Go 1.19+ binary, raises its soft limit to the hard limit at start (package os)"},
+	{flag: "refresh_config_throttle", dropped: "v2's connector (cloudsqlconn v1.25.1) rate-limits refreshes itself, one per 30s per instance with a burst of 2; the guide lists no successor"},
 	{flag: "projects", refused: "v2 serves only instances it is given (migration guide: no successor)"},
 	{flag: "instances_metadata", refused: "v2 cannot read instances from the metadata server (migration guide: no successor)"},
 	{flag: "version", refused: "v1 prints its version and exits: no proxy runs"},
@@ -293,12 +294,23 @@ func translateV1At(argv []string, at func(int) *field.Path, envInstances *kv) (v
 	}
 	_, hasProjects := str("projects")
 	_, hasMetadata := str("instances_metadata")
-	if len(insts) == 0 && !on("fuse") && !hasProjects && !hasMetadata && (envInstances == nil || envInstances.from == nil) {
+	named := 0
+	for _, a := range insts {
+		if a.value != "" {
+			named++
+		}
+	}
+	if named == 0 && !on("fuse") && !hasProjects && !hasMetadata && (envInstances == nil || envInstances.from == nil) {
 		p := field.NewPath("argv")
 		if len(argv) > 0 {
 			p = at(0)
 		}
-		errs = append(errs, field.Required(p, "no -instances: v1 would serve every instance of gcloud's active project, which v2 cannot; name the instances"))
+		why := "no -instances: v1 would serve every instance of gcloud's active project, which v2 cannot; name the instances"
+		if len(insts) > 0 {
+			// -instances=, : v1 skips the empty names and serves nothing.
+			why = "-instances names no instance: v1 served nothing, and v2 needs at least one"
+		}
+		errs = append(errs, field.Required(p, why))
 	}
 	var instArgs []string
 	for _, in := range out2 {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 func TestTranslateV1(t *testing.T) {
@@ -203,6 +204,11 @@ func TestTranslateV1(t *testing.T) {
 			errs: []string{"Invalid value argv[1]: ---instances=x", "Invalid value argv[2]: -=x"},
 		},
 		{
+			name: "only empty instance names",
+			argv: []string{"/cloud_sql_proxy", "-instances=,", "-dir=/cloudsql"},
+			errs: []string{"Required value argv[0]: "},
+		},
+		{
 			name: "no instances at all",
 			argv: []string{"/cloud_sql_proxy", "-instances=", "-credential_file=/k.json"},
 			errs: []string{"Required value argv[0]: "},
@@ -363,5 +369,79 @@ func TestQueryEscape(t *testing.T) {
 		if !strings.Contains(want, "%") && in != want {
 			t.Errorf("%q should be kept as is", in)
 		}
+	}
+}
+
+// FuzzTranslateV1 feeds translateV1 command lines (one argument a line) and
+// translateV1Container the same text as a sh -c script. Neither may panic
+// or vary between runs; a translation without errors is a v2 command line
+// splitV2 reads without a complaint, every flag named and known, with an
+// instance or --fuse; a translation with errors is nothing at all.
+func FuzzTranslateV1(f *testing.F) {
+	for _, seed := range []string{
+		"-instances=my-project:us-central1:db=tcp:5432\n-credential_file=/secrets/key.json",
+		"-dir\n/cloudsql\n-instances=a:b:c,d:e:f=tcp:0.0.0.0:5433,g:h:i=unix:rel",
+		"--instances=a:b:c=tcp6:localhost:1\n-use_http_health_check\n-health_check_port=8091\n-verbose=false",
+		"-fuse\n-dir=/c\n-fuse_tmp=/t\n-ip_address_types=PUBLIC,PRIVATE",
+		"-instances=$(X)=tcp:5432\n-term_timeout\n1m\n-max_connections=0x10\n-token\n-x",
+		"-projects=p\n--\n-=x\n---y\nextra",
+		"exec /cloud_sql_proxy -instances='a:b:c=tcp:5432' \"-token=a b\" \\\n -dir=/x # c",
+		"/cloud_sql_proxy -instances=a:b:c=unix:/s/a%b&c+d & wait $!",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		argv := append([]string{"/cloud_sql_proxy"}, strings.Split(s, "\n")...)
+		v2, errs := translateV1(argv)
+		again, errs2 := translateV1(argv)
+		if !cmp.Equal(v2, again) || !cmp.Equal(showErrs(errs), showErrs(errs2)) {
+			t.Fatalf("not deterministic: %q %v, then %q %v", v2, errs, again, errs2)
+		}
+		checkV2Translation(t, v2, errs)
+
+		c := corev1.Container{Image: "gcr.io/cloudsql-docker/gce-proxy:1.33.2-alpine", Command: []string{"/bin/sh", "-c", s}}
+		v2c, errsc := translateV1Container(pathOf("c"), &c)
+		again, errs2 = translateV1Container(pathOf("c"), &c)
+		if !cmp.Equal(v2c, again) || !cmp.Equal(showErrs(errsc), showErrs(errs2)) {
+			t.Fatalf("container: not deterministic: %q %v, then %q %v", v2c, errsc, again, errs2)
+		}
+		checkV2Translation(t, v2c, errsc)
+	})
+}
+
+func checkV2Translation(t *testing.T, v2 []string, errs []*field.Error) {
+	t.Helper()
+	if len(errs) > 0 {
+		if v2 != nil {
+			t.Fatalf("errors %v and a translation %q", errs, v2)
+		}
+		for _, e := range errs {
+			if e.Field == "" || e.Detail == "" {
+				t.Fatalf("an error without a field or a reason: %#v", e)
+			}
+		}
+		return
+	}
+	served := false
+	for _, a := range v2 {
+		if !strings.HasPrefix(a, "--") {
+			served = true
+			continue
+		}
+		name, _, _ := strings.Cut(a[2:], "=")
+		if _, ok := lookupV2Flag(name); !ok || name == "" {
+			t.Fatalf("flag %q in %q is not a v2 flag", a, v2)
+		}
+		served = served || name == "fuse"
+	}
+	if !served {
+		t.Fatalf("%q serves no instance", v2)
+	}
+	flags, insts, errs := splitV2(append([]string{v2Entrypoint}, v2...), nil)
+	if len(errs) > 0 {
+		t.Fatalf("splitV2 of %q: %v", v2, errs)
+	}
+	if n := len(flags) + len(insts); n != len(v2) {
+		t.Fatalf("splitV2 of %q read %d flags and %d instances", v2, len(flags), len(insts))
 	}
 }
