@@ -74,8 +74,12 @@ var v1Translations = []v1Translation{
 	{flag: "dir", v2: "--unix-socket=DIR when every instance has its socket in DIR, else ?unix-socket=DIR on those that do; --fuse=DIR with -fuse",
 		dropped: "when no instance has a socket in it and -fuse is off: v1 reads it for nothing else"},
 	{flag: "credential_file", v2: "--credentials-file"},
-	{flag: "token", v2: "--token"},
-	{flag: "login_token", v2: "--login-token"},
+	{flag: "token", v2: "--token",
+		dropped: "beside -credential_file: v1 authenticated with the file and never read the token (authenticatedClient); v2 refuses both together",
+		refused: "with -enable_iam_login but no -login_token: v1 exits at start"},
+	{flag: "login_token", v2: "--login-token",
+		dropped: "beside -credential_file, which v1 used instead",
+		refused: "without both -token and -enable_iam_login: v1 exits at start"},
 	{flag: "enable_iam_login", v2: "--auto-iam-authn"},
 	{flag: "ip_address_types", v2: "PUBLIC (or PRIMARY) -> nothing (v2's default); PRIVATE -> --private-ip; PUBLIC,PRIVATE -> --auto-ip " +
 		"(public if the instance has one, else private: v1's order)",
@@ -328,14 +332,25 @@ func translateV1At(argv []string, at func(int) *field.Path, envInstances *kv) (v
 		out["unix-socket"] = dir
 	}
 
+	// Authentication as v1's authenticatedClient chose it: the key file
+	// first, ignoring any token.
 	if v, ok := str("credential_file"); ok {
 		out["credentials-file"] = v
-	}
-	if v, ok := str("token"); ok {
-		out["token"] = v
-	}
-	if v, ok := str("login_token"); ok {
-		out["login-token"] = v
+	} else {
+		tok, hasTok := str("token")
+		login, hasLogin := str("login_token")
+		switch {
+		case hasLogin && (!hasTok || !on("enable_iam_login")):
+			refuse("login_token", "v1 exits at start unless -token and -enable_iam_login are given too")
+		case hasTok && on("enable_iam_login") && !hasLogin:
+			refuse("token", "with -enable_iam_login v1 exits at start unless -login_token is given too")
+		}
+		if hasTok {
+			out["token"] = tok
+		}
+		if hasLogin {
+			out["login-token"] = login
+		}
 	}
 	if v, ok := str("quota_project"); ok {
 		out["quota-project"] = v

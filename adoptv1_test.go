@@ -159,6 +159,21 @@ func TestTranslateV1(t *testing.T) {
 			},
 		},
 		{
+			name: "a key file wins over tokens, as in v1",
+			argv: []string{"/cloud_sql_proxy", "-instances=" + a + "=tcp:5432", "-token=t", "-login_token=l", "-credential_file=/k.json"},
+			want: []string{"--credentials-file=/k.json", ez, a + "?port=5432"},
+		},
+		{
+			name: "a token for IAM login needs a login token",
+			argv: []string{"/cloud_sql_proxy", "-instances=" + a + "=tcp:5432", "-token=t", "-enable_iam_login"},
+			errs: []string{"Invalid value argv[2]: t"},
+		},
+		{
+			name: "a login token needs a token and IAM login",
+			argv: []string{"/cloud_sql_proxy", "-instances=" + a + "=tcp:5432", "-login_token=l", "-enable_iam_login"},
+			errs: []string{"Invalid value argv[2]: l"},
+		},
+		{
 			name: "FUSE without -dir, or with instances",
 			argv: []string{"/cloud_sql_proxy", "-fuse"},
 			errs: []string{"Invalid value argv[1]: true"},
