@@ -109,8 +109,8 @@ var v1Translations = []v1Translation{
 }
 
 // translateV1 turns the command line of a v1 proxy (the binary first, then
-// its flags) into the arguments of the equivalent v2 proxy: flags in
-// --name=value form sorted by name, then the instances in their v1 order,
+// its flags) into the arguments of the equivalent v2 proxy: flags sorted by
+// name (--name=value, or --name for a boolean), then the instances in their v1 order,
 // each with its listener in query parameters. Every setting that v2 cannot
 // reproduce is an error naming the argument and its value; v1Translations
 // lists what is dropped and why. v1 parsed with Go's flag package, so -f and

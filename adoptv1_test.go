@@ -174,6 +174,13 @@ func TestTranslateV1(t *testing.T) {
 			errs: []string{"Invalid value argv[2]: l"},
 		},
 		{
+			name: "flags v1 never had",
+			argv: []string{"/cloud_sql_proxy", "-instances=" + a + "=tcp:5432", "-impersonate_service_account=sa@p.iam.gserviceaccount.com",
+				"-sqladmin_api_endpoint=https://x/", "--port=5432", "-private_ip"},
+			errs: []string{"Invalid value argv[2]: -impersonate_service_account=sa@p.iam.gserviceaccount.com",
+				"Invalid value argv[3]: -sqladmin_api_endpoint=https://x/", "Invalid value argv[4]: --port=5432", "Invalid value argv[5]: -private_ip"},
+		},
+		{
 			name: "FUSE without -dir, or with instances",
 			argv: []string{"/cloud_sql_proxy", "-fuse"},
 			errs: []string{"Invalid value argv[1]: true"},

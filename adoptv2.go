@@ -134,9 +134,10 @@ type kv struct {
 // with one dash (-port) is read as the long flag (pflag would read -p ort),
 // and a boolean flag followed by a separate "true" or "false" is an error
 // rather than an instance of that name. Errors name every argument or
-// variable the proxy would reject or silently ignore. flags are sorted by
-// name, one per flag (the last occurrence wins, as in pflag); instances keep
-// their order.
+// variable the proxy would reject or silently ignore; values other than
+// booleans are not type-checked here (the flag table's mapping to options
+// does that). flags are sorted by name, one per flag (the last occurrence
+// wins, as in pflag); instances keep their order.
 func splitV2(argv []string, env []corev1.EnvVar) (flags, instances []kv, errs field.ErrorList) {
 	argvPath := field.NewPath("argv")
 	return splitV2At(argv, func(i int) *field.Path { return argvPath.Index(i) }, env, field.NewPath("env"))
