@@ -48,7 +48,8 @@ type found struct {
 // error spec is left exactly as it was. It refuses, in an error wrapping
 // [ErrConflict] that lists every problem: a port of the proxy (listeners,
 // health, admin) declared by another container; another kind of container
-// with the proxy's name; a volume of the proxy's name with other content; an
+// with the proxy's name; a Cloud SQL proxy (v1 or v2, recognised by its
+// command or image, also inside a shell command) under another name; a volume of the proxy's name with other content; an
 // environment variable or mount path the application already uses
 // differently; in a pod without the proxy, an environment variable, mount or
 // volume equal to one the proxy adds (Detach could not tell the pod's own
@@ -238,6 +239,17 @@ func (p *Proxy) checkPod(spec *corev1.PodSpec, at found) field.ErrorList {
 			if c.Name == name {
 				continue
 			}
+			// A second proxy would bind the same listeners (and usually the
+			// same health port): the pod would crash-loop on a port clash.
+			gen := proxyNone
+			if mayRunProxy(c) {
+				gen = proxyContainerKind(c)
+			}
+			if gen != proxyNone {
+				errs = append(errs, field.Invalid(field.NewPath(l.name).Index(i).Child("name"), c.Name,
+					fmt.Sprintf("container %q already runs a Cloud SQL Auth Proxy (%s); attaching %q beside it would run two: replace it by naming this proxy %q (WithName), or remove it first", c.Name, gen, name, c.Name)))
+				continue
+			}
 			// Paths are built only for an error: building them for every
 			// port made Attach's allocations grow with the pod's size.
 			pp := func(j int) *field.Path { return field.NewPath(l.name).Index(i).Child("ports").Index(j) }
@@ -273,6 +285,19 @@ func (p *Proxy) checkPod(spec *corev1.PodSpec, at found) field.ErrorList {
 		errs = append(errs, p.checkFresh(spec)...)
 	}
 	return errs
+}
+
+// mayRunProxy is a cheap test that lets through every container that
+// proxyContainerKind can recognise (by the binary's or the image's name),
+// so that Attach does not pay for reading every container's command.
+func mayRunProxy(c *corev1.Container) bool {
+	has := func(s string) bool {
+		return strings.Contains(s, "cloud-sql-proxy") || strings.Contains(s, "cloud_sql_proxy")
+	}
+	if has(c.Image) || strings.Contains(c.Image, "gce-proxy") {
+		return true
+	}
+	return slices.ContainsFunc(c.Command, has) || slices.ContainsFunc(c.Args, has)
 }
 
 // checkFresh finds, in a pod without the proxy, what Detach would remove

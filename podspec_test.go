@@ -343,6 +343,17 @@ func TestAttachConflicts(t *testing.T) {
 		{"admin port is free without an admin server", nil, func(s *corev1.PodSpec) {
 			s.Containers[0].Ports = append(s.Containers[0].Ports, corev1.ContainerPort{ContainerPort: 9091})
 		}, nil, nil},
+		{"a hand-written v2 proxy under upstream's name", nil, func(s *corev1.PodSpec) {
+			s.Containers = append(s.Containers, corev1.Container{Name: "cloud-sql-proxy", Image: "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.14.1",
+				Args: []string{"--port=5432", "my-project:us-central1:db"}})
+		}, []string{"containers[2].name: " + bad}, []string{`"cloud-sql-proxy"`, "v2", "WithName"}},
+		{"a v1 proxy run through a shell", nil, func(s *corev1.PodSpec) {
+			s.Containers = append(s.Containers, corev1.Container{Name: "sql", Image: "alpine:3",
+				Command: []string{"/bin/sh", "-c", "/cloud_sql_proxy -instances=my-project:us-central1:db=tcp:5432"}})
+		}, []string{"containers[2].name: " + bad}, []string{`"sql"`, "v1"}},
+		{"an app that only names the proxy in an argument", nil, func(s *corev1.PodSpec) {
+			s.Containers[1].Args = []string{"--wait-for=cloud-sql-proxy"}
+		}, nil, nil},
 		{"another container with the proxy's name", nil, func(s *corev1.PodSpec) {
 			s.Containers[1].Name = DefaultName
 		}, []string{"containers[1].image: " + bad}, []string{"does not run a Cloud SQL Auth Proxy image", "example.com/app:1"}},
