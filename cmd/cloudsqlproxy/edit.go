@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -49,15 +50,17 @@ type splicer struct {
 	nl    string // the document's line break
 	r     renderer
 	edits []edit
+	anew  []int // lines (counted in the document) of values written anew
 }
 
 // splice applies the changes to d's text and returns the result, or false
 // if that cannot be done faithfully; want is the whole document as it must
-// read afterwards.
-func splice(d *document, changes []change, want map[string]any, cache *scalarCache) ([]byte, bool) {
+// read afterwards. anew is the first line (counted in the document) of a
+// value it had to write anew rather than edit, or 0.
+func splice(d *document, changes []change, want map[string]any, cache *scalarCache) (out []byte, anew int, ok bool) {
 	t := d.tree()
 	if t.root == nil {
-		return nil, false
+		return nil, 0, false
 	}
 	// A YAML document written as JSON (kubectl get -o json between ---
 	// lines) stays JSON too.
@@ -82,25 +85,28 @@ func splice(d *document, changes []change, want map[string]any, cache *scalarCac
 	for _, c := range changes {
 		parent, i := s.parentOf(c.path)
 		if parent == nil {
-			return nil, false
+			return nil, 0, false
 		}
 		field, _ := c.path[len(c.path)-1].(string)
 		if !s.child(parent, i, c.old, c.new, c.typ, field) {
-			return nil, false
+			return nil, 0, false
 		}
 	}
-	out, ok := s.result()
+	out, ok = s.result()
 	if !ok {
-		return nil, false
+		return nil, 0, false
 	}
 	if unterminated {
 		out = bytes.TrimSuffix(out, []byte(s.nl))
 	}
 	got, err := (&document{raw: out, json: d.json}).decode()
 	if err != nil || !reflect.DeepEqual(got, want) {
-		return nil, false
+		return nil, 0, false
 	}
-	return out, true
+	if len(s.anew) > 0 {
+		anew = slices.Min(s.anew)
+	}
+	return out, anew, true
 }
 
 func isJSONText(b []byte) bool {
@@ -267,6 +273,7 @@ func (s *splicer) child(parent *yaml.Node, i int, ov, nv any, t reflect.Type, fi
 	if s.inside(v, ov, nv, t, field) {
 		return true
 	}
+	s.writtenAnew(v, ov, nv)
 	switch {
 	case isFlow(parent):
 		_, _, spans, ok := s.flowSpans(parent)
@@ -412,15 +419,18 @@ func pairItems(old, nv []any, field string) []int {
 	for i := range oldTo {
 		oldTo[i] = -1
 	}
+	// On a tie, an item of nv goes in before an item of old goes out: of
+	// an item that moved (the proxy, from one place to the first), the
+	// items around it keep their text.
 	for i, j := 0, 0; i < n && j < m; {
 		switch {
 		case same(old[i], nv[j]) && lcs[i][j] == lcs[i+1][j+1]+1:
 			oldTo[i] = j
 			i, j = i+1, j+1
-		case lcs[i+1][j] >= lcs[i][j+1]:
-			i++
-		default:
+		case lcs[i][j+1] >= lcs[i+1][j]:
 			j++
+		default:
+			i++
 		}
 	}
 	return oldTo
@@ -945,7 +955,8 @@ func (s *splicer) flowMapping(m *yaml.Node, old, nv map[string]any, t reflect.Ty
 			continue
 		}
 		last = i
-		if !reflect.DeepEqual(old[k], v) && !s.inside(m.Content[2*i+1], old[k], v, memberType(t, k), k) {
+		if vn := m.Content[2*i+1]; !reflect.DeepEqual(old[k], v) && !s.inside(vn, old[k], v, memberType(t, k), k) {
+			s.writtenAnew(vn, old[k], v)
 			s.add(spans[i].vs, spans[i].ve, s.flowText(v, memberType(t, k), spans[i].vs, s.multiLine(m)))
 		}
 	}
@@ -1002,6 +1013,7 @@ func (s *splicer) flowSequence(q *yaml.Node, old, nv []any, t reflect.Type, fiel
 		}
 		last, newTo[j] = i, i
 		if !reflect.DeepEqual(old[i], nv[j]) && !s.inside(q.Content[i], old[i], nv[j], t, "") {
+			s.writtenAnew(q.Content[i], old[i], nv[j])
 			s.add(spans[i].vs, spans[i].ve, s.flowText(nv[j], t, spans[i].vs, pretty))
 		}
 	}
@@ -1141,6 +1153,19 @@ func (s *splicer) quoteStarts(i int) bool {
 		}
 	}
 	return true
+}
+
+// writtenAnew notes where a value is written anew although it was there
+// before (an alias, or a collection that could not be edited inside): the
+// text there does not survive, and remove cannot give it back.
+func (s *splicer) writtenAnew(v *yaml.Node, ov, nv any) {
+	om, oldMap := ov.(map[string]any)
+	nm, newMap := nv.(map[string]any)
+	ol, oldList := ov.([]any)
+	nl, newList := nv.([]any)
+	if v.Kind == yaml.AliasNode || oldMap && newMap && len(om) > 0 && len(nm) > 0 || oldList && newList && len(ol) > 0 && len(nl) > 0 {
+		s.anew = append(s.anew, v.Line)
+	}
 }
 
 func (s *splicer) add(start, end int, text string) {

@@ -86,6 +86,8 @@ type transformer struct {
 	helmTests int // selected, and Helm test hooks
 
 	scalars *scalarCache // shared by the documents, see renderer
+	// rewritten says where documents were written anew rather than edited.
+	rewritten []string
 }
 
 // nameFilter is one --name: a name, optionally with a namespace.
@@ -208,12 +210,17 @@ func (t *transformer) run(docs []*document) ([]byte, []string) {
 			errs = append(errs, e...)
 			continue
 		}
-		body, ok := splice(d, changes, obj, t.scalars)
-		if !ok {
+		body, anew, ok := splice(d, changes, obj, t.scalars)
+		r := ref{doc: d, obj: obj}
+		switch {
+		case !ok:
 			if body, err = rewrite(d, obj); err != nil {
-				errs = append(errs, fmt.Sprintf("%s: encoding the result: %v", ref{doc: d, obj: obj}.at(""), err))
+				errs = append(errs, fmt.Sprintf("%s: encoding the result: %v", r.at(""), err))
 				continue
 			}
+			t.rewritten = append(t.rewritten, r.at("")+": written anew as a whole (sorted keys, only its leading comments kept)")
+		case anew > 0:
+			t.rewritten = append(t.rewritten, fmt.Sprintf("%s:%d: %s: a part written anew", d.source, d.line+anew-1, r.name()))
 		}
 		bodies[i] = body
 	}
@@ -274,6 +281,9 @@ func (t *transformer) warnings() []string {
 		if !n.matched {
 			w = append(w, fmt.Sprintf("warning: --name %s matched no workload", n.String()))
 		}
+	}
+	for _, r := range t.rewritten {
+		w = append(w, "note: "+r+": its layout (YAML anchors, aliases or merge keys, comments inside flow collections) cannot be edited in place, so remove cannot give back its exact text")
 	}
 	var skipped []string
 	if t.optedOut > 0 {
