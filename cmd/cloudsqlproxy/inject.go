@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/selection"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/yaml"
@@ -441,12 +442,9 @@ func templateMeta(obj map[string]any, specPath []string) map[string]any {
 	return m
 }
 
-// selected applies --selector and --name to a workload. The selector
-// matches the workload's own labels or its pod template's: charts label the
-// pods (app.kubernetes.io/name and the like) more reliably than the
-// Deployment, and a Pod's labels are both.
+// selected applies --selector and --name to a workload.
 func (t *transformer) selected(meta, tmpl map[string]any) bool {
-	if t.selector != nil && !t.selector.Matches(labelSet(meta)) && !t.selector.Matches(labelSet(tmpl)) {
+	if t.selector != nil && !matchesEither(t.selector, labelSet(meta), labelSet(tmpl)) {
 		return false
 	}
 	if len(t.names) == 0 {
@@ -462,6 +460,37 @@ func (t *transformer) selected(meta, tmpl map[string]any) bool {
 		}
 	}
 	return hit
+}
+
+// matchesEither matches a selector against the labels of a workload and of
+// its pod template together: charts label the pods (app.kubernetes.io/name
+// and the like) more reliably than the Deployment. A label on either
+// counts: app=web holds if either carries it, and app!=web only if neither
+// does, so that it leaves out a Deployment whose pods are app=web.
+func matchesEither(sel labels.Selector, sets ...labels.Set) bool {
+	reqs, selectable := sel.Requirements()
+	if !selectable {
+		return false
+	}
+	for _, r := range reqs {
+		negative := false
+		switch r.Operator() {
+		case selection.NotEquals, selection.NotIn, selection.DoesNotExist:
+			negative = true
+		}
+		holds := negative
+		for _, set := range sets {
+			if m := r.Matches(set); negative && !m {
+				holds = false
+			} else if !negative && m {
+				holds = true
+			}
+		}
+		if !holds {
+			return false
+		}
+	}
+	return true
 }
 
 func labelSet(meta map[string]any) labels.Set {

@@ -295,9 +295,10 @@ Input and output:
   -f, --filename FILE       manifest to read: YAML documents separated by ---
                             lines, or JSON objects; a directory means its .yaml,
                             .yml and .json files; - is standard input. Repeatable.
-      --selector SELECTOR   only workloads whose own labels or pod template's
-                            labels match, as in app=web,tier!=cache or
-                            'env in (prod,staging)'
+      --selector SELECTOR   only workloads whose labels match, as in
+                            app=web,tier!=cache or 'env in (prod,staging)';
+                            the labels of a workload's pod template count as
+                            its own
       --name [NAMESPACE/]NAME
                             only the workload of this metadata.name (and, when
                             given, metadata.namespace). Repeatable; together
