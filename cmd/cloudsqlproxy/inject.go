@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"reflect"
 	"slices"
 	"sort"
@@ -18,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/selection"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/yaml"
@@ -76,8 +79,16 @@ type transformer struct {
 	legacy   bool
 	selector labels.Selector // nil: no --selector
 	names    []nameFilter
+	// includeHelmTests: Helm test hooks get the proxy too (--include-helm-tests).
+	includeHelmTests bool
 
 	workloads int // workloads selected
+	optedOut  int // selected, and annotated to be left alone
+	helmTests int // selected, and Helm test hooks
+
+	scalars *scalarCache // shared by the documents, see renderer
+	// rewritten says where documents were written anew rather than edited.
+	rewritten []string
 }
 
 // nameFilter is one --name: a name, optionally with a namespace.
@@ -104,13 +115,35 @@ type ref struct {
 	obj    map[string]any // nil when the document could not be read
 	parent *ref           // the List holding obj
 	item   int
+	path   string // obj's field path in the document: "" or items[i]
 }
 
-func (r ref) String() string {
-	if r.parent != nil {
-		return fmt.Sprintf("%s, items[%d]%s", r.parent, r.item, describe(r.obj))
+// at is the start of a problem's message: file, line and the object. The
+// line is field's (a path from the document's root), or the object's when
+// field is "" or not in the text.
+func (r ref) at(field string) string {
+	if field == "" {
+		field = r.path
 	}
-	return fmt.Sprintf("%s:%d: document %d%s", r.doc.source, r.doc.line, r.doc.index, describe(r.obj))
+	return fmt.Sprintf("%s:%d: %s", r.doc.source, r.doc.line+r.doc.fieldLine(field)-1, r.name())
+}
+
+func (r ref) name() string {
+	if r.parent != nil {
+		return fmt.Sprintf("%s, items[%d]%s", r.parent.name(), r.item, describe(r.obj))
+	}
+	return fmt.Sprintf("document %d%s", r.doc.index, describe(r.obj))
+}
+
+// report puts r before a problem that starts with the field path it is
+// about ("spec.containers[0].image: Invalid value: ..."), at that field's
+// line.
+func (r ref) report(problem string) string {
+	field, _, _ := strings.Cut(problem, ": ")
+	if strings.ContainsAny(field, " \"") {
+		field = ""
+	}
+	return r.at(field) + ": " + problem
 }
 
 // describe gives an object's kind and namespace/name, as in
@@ -141,35 +174,103 @@ func describe(obj map[string]any) string {
 // run transforms every document and returns the output stream, or the
 // errors of every document that failed.
 func (t *transformer) run(docs []*document) ([]byte, []string) {
-	var out bytes.Buffer
+	if t.scalars == nil {
+		t.scalars = newScalarCache()
+	}
+	bodies := make([][]byte, len(docs))
 	var errs []string
-	for _, d := range docs {
+	var inputs []string
+	holds := map[string]bool{} // inputs holding an object (or a broken one)
+	for i, d := range docs {
+		bodies[i] = d.raw
+		if _, seen := holds[d.input]; !seen {
+			holds[d.input] = false
+			inputs = append(inputs, d.input)
+		}
+		if d.index == 0 {
+			continue
+		}
 		obj, err := d.decode()
 		if err != nil {
-			errs = append(errs, fmt.Sprintf("%s: %v", ref{doc: d}, err))
+			holds[d.input] = true
+			line := d.firstContentLine()
+			var le *lineError
+			if errors.As(err, &le) {
+				line = le.line
+			}
+			errs = append(errs, fmt.Sprintf("%s:%d: document %d: %v", d.source, d.line+line-1, d.index, err))
 			continue
 		}
 		if obj == nil {
-			writeDocument(&out, d, d.raw)
 			continue
 		}
-		changed, e := t.object(obj, ref{doc: d, obj: obj}, nil)
-		errs = append(errs, e...)
-		if len(e) > 0 || !changed {
-			writeDocument(&out, d, d.raw)
+		holds[d.input] = true
+		var changes []change
+		e := t.object(obj, ref{doc: d, obj: obj}, nil, nil, &changes)
+		if len(e) > 0 || len(changes) == 0 {
+			errs = append(errs, e...)
 			continue
 		}
-		y, err := yaml.Marshal(obj)
-		if err != nil {
-			errs = append(errs, fmt.Sprintf("%s: encoding the result: %v", ref{doc: d, obj: obj}, err))
-			continue
+		body, anew, ok := splice(d, changes, obj, t.scalars)
+		r := ref{doc: d, obj: obj}
+		switch {
+		case !ok:
+			if body, err = rewrite(d, obj); err != nil {
+				errs = append(errs, fmt.Sprintf("%s: encoding the result: %v", r.at(""), err))
+				continue
+			}
+			t.rewritten = append(t.rewritten, r.at("")+": written anew as a whole (sorted keys, only its leading comments kept)")
+		case anew > 0:
+			t.rewritten = append(t.rewritten, fmt.Sprintf("%s:%d: %s: a part written anew", d.source, d.line+anew-1, r.name()))
 		}
-		writeDocument(&out, d, append(slices.Clip(leadingComments(d.raw)), y...))
+		bodies[i] = body
+	}
+	for _, in := range inputs {
+		if !holds[in] {
+			errs = append(errs, emptyInput(in))
+		}
 	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	return out.Bytes(), nil
+	return writeStream(docs, bodies), nil
+}
+
+// emptyInput is the error of an -f argument that holds no object. A failed
+// "helm template" or "kustomize build" upstream prints nothing, and a
+// pipeline that went on would deploy nothing, or nothing new, without a
+// word; kubectl apply refuses such input too ("no objects passed to
+// apply").
+func emptyInput(in string) string {
+	what := in
+	switch {
+	case in == "-":
+		what = stdinName
+	case isDir(in):
+		return fmt.Sprintf("%s: no Kubernetes object in the directory's files: they are empty or hold only comments and --- lines", in)
+	}
+	return fmt.Sprintf("%s: no Kubernetes object in the input: it is empty or holds only comments and --- lines (did the command that produced it, such as helm template, fail?)", what)
+}
+
+func isDir(p string) bool {
+	info, err := os.Stat(p)
+	return err == nil && info.IsDir()
+}
+
+// rewrite writes the whole document anew, for a change the splicer cannot
+// make in the text: YAML with sorted keys and the document's leading
+// comment lines (no others), or indented JSON for a JSON document.
+func rewrite(d *document, obj map[string]any) ([]byte, error) {
+	if d.json {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("", "  ")
+		err := enc.Encode(obj)
+		return bytes.TrimSuffix(b.Bytes(), []byte("\n")), err
+	}
+	y, err := yaml.Marshal(obj)
+	return append(slices.Clip(leadingComments(d.raw)), y...), err
 }
 
 // warnings are the stderr notes of a successful run: a --name that matched
@@ -182,7 +283,20 @@ func (t *transformer) warnings() []string {
 			w = append(w, fmt.Sprintf("warning: --name %s matched no workload", n.String()))
 		}
 	}
-	if t.workloads == 0 && t.action == inject {
+	for _, r := range t.rewritten {
+		w = append(w, "note: "+r+": its layout (YAML anchors, aliases or merge keys, comments inside flow collections) cannot be edited in place, so remove cannot give back its exact text")
+	}
+	var skipped []string
+	if t.optedOut > 0 {
+		skipped = append(skipped, plural(t.optedOut, "workload")+" annotated "+injectAnnotation+`: "false"`)
+	}
+	if t.helmTests > 0 {
+		skipped = append(skipped, plural(t.helmTests, "Helm test hook")+" (--include-helm-tests includes them)")
+	}
+	if len(skipped) > 0 {
+		w = append(w, "note: left alone: "+strings.Join(skipped, ", "))
+	}
+	if t.workloads == 0 && t.action == inject && len(skipped) == 0 {
 		what := "the input holds no workload (Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, PodTemplate, Job, CronJob)"
 		if t.selector != nil || len(t.names) > 0 {
 			what = "no workload of the input matches --selector/--name"
@@ -199,30 +313,48 @@ func (n nameFilter) String() string {
 	return n.name
 }
 
-// object transforms obj in place and reports whether it changed. prefix is
-// the path of obj within its document (items[i] in a List).
-func (t *transformer) object(obj map[string]any, r ref, prefix *field.Path) (bool, []string) {
+// object transforms obj in place and records what it changed in changes.
+// prefix is the path of obj within its document (items[i] in a List), and
+// at the same place in the form changes use.
+func (t *transformer) object(obj map[string]any, r ref, prefix *field.Path, at []any, changes *[]change) []string {
 	kind, _ := obj["kind"].(string)
 	apiVersion, _ := obj["apiVersion"].(string)
 	if items, ok := obj["items"].([]any); ok && strings.HasSuffix(kind, "List") {
-		return t.list(items, r, prefix)
+		return t.list(items, r, prefix, at, changes)
 	}
 	wk, isWorkload := workloadKinds[kind]
 	if !isWorkload {
-		return false, nil
+		return nil
 	}
 	gv, err := schema.ParseGroupVersion(apiVersion)
 	if err != nil || !workloadGroups[gv.Group] {
-		return false, nil
-	}
-	if apiVersion != wk.apiVersion {
-		return false, []string{fmt.Sprintf("%s: apiVersion: Unsupported value: %q: current Kubernetes serves %s as %s only; convert the manifest (kubectl convert) first",
-			r, apiVersion, kind, wk.apiVersion)}
+		return nil
 	}
 	path := wk.path
+	meta, _ := obj["metadata"].(map[string]any)
+	tmpl := templateMeta(obj, path)
+	// Selection and opting out read labels and annotations only, so they
+	// come before the checks that the workload can take the proxy: a
+	// workload left alone passes through whatever it holds.
+	if !t.selected(meta, tmpl) {
+		return nil
+	}
+	switch leave, problems := t.leftAlone(meta, tmpl, prefix, path); {
+	case len(problems) > 0:
+		for i := range problems {
+			problems[i] = r.report(problems[i])
+		}
+		return problems
+	case leave:
+		return nil
+	}
+	if apiVersion != wk.apiVersion {
+		return []string{r.report(fmt.Sprintf("%s: Unsupported value: %q: current Kubernetes serves %s as %s only; convert the manifest (kubectl convert) first",
+			childPath(prefix, "apiVersion"), apiVersion, kind, wk.apiVersion))}
+	}
 	typed, err := scheme.New(gv.WithKind(kind))
 	if err != nil {
-		return false, []string{fmt.Sprintf("%s: %v", r, err)}
+		return []string{fmt.Sprintf("%s: %v", r.at(""), err)}
 	}
 	if rc, ok := typed.(*corev1.ReplicationController); ok {
 		// Its template is a pointer, nil in a fresh object, and PodSpecOf
@@ -231,10 +363,7 @@ func (t *transformer) object(obj map[string]any, r ref, prefix *field.Path) (boo
 	}
 	podSpec, err := cloudsqlproxy.PodSpecOf(typed)
 	if err != nil {
-		return false, []string{fmt.Sprintf("%s: %v", r, err)}
-	}
-	if !t.selected(obj) {
-		return false, nil
+		return []string{fmt.Sprintf("%s: %v", r.at(""), err)}
 	}
 	t.workloads++
 
@@ -244,7 +373,7 @@ func (t *transformer) object(obj map[string]any, r ref, prefix *field.Path) (boo
 	}
 	specMap, err := nestedMap(obj, path, prefix)
 	if err != nil {
-		return false, []string{fmt.Sprintf("%s: %v", r, err)}
+		return []string{r.report(err.Error())}
 	}
 
 	p := t.pod
@@ -252,38 +381,43 @@ func (t *transformer) object(obj map[string]any, r ref, prefix *field.Path) (boo
 		if t.job != nil {
 			p = t.job
 		} else if t.legacy && t.action == inject {
-			return false, []string{fmt.Sprintf("%s: --legacy-sidecar would keep the %s's pods running forever, since nothing stops a legacy sidecar; add --job-timeout (0s: the application stops the proxy through $%s)",
-				r, kind, cloudsqlproxy.QuitURLsEnv)}
+			return []string{fmt.Sprintf("%s: --legacy-sidecar would keep the %s's pods running forever, since nothing stops a legacy sidecar; add --job-timeout (0s: the application stops the proxy through $%s)",
+				r.at(""), kind, cloudsqlproxy.QuitURLsEnv)}
 		}
 	}
 	merged, changed, errs := t.podSpec(specMap, podSpec, p, specPath)
 	if len(errs) > 0 {
 		for i := range errs {
-			errs[i] = fmt.Sprintf("%s: %s", r, errs[i])
+			errs[i] = r.report(errs[i])
 		}
-		return false, errs
+		return errs
 	}
 	if changed {
 		setNested(obj, path, merged)
+		full := slices.Clip(at)
+		for _, k := range path {
+			full = append(full, k)
+		}
+		*changes = append(*changes, change{path: full, old: specMap, new: merged, typ: podSpecType})
 	}
-	return changed, nil
+	return nil
 }
 
-func (t *transformer) list(items []any, r ref, prefix *field.Path) (bool, []string) {
+var podSpecType = reflect.TypeOf(corev1.PodSpec{})
+
+func (t *transformer) list(items []any, r ref, prefix *field.Path, at []any, changes *[]change) []string {
 	var errs []string
-	changed := false
 	for i, item := range items {
 		p := childPath(prefix, "items").Index(i)
 		m, ok := item.(map[string]any)
 		if !ok {
-			errs = append(errs, fmt.Sprintf("%s: %s: not a Kubernetes object: the item is %s, not a mapping", r, p, describeJSON(item)))
+			errs = append(errs, r.report(fmt.Sprintf("%s: not a Kubernetes object: the item is %s, not a mapping", p, describeJSON(item))))
 			continue
 		}
-		c, e := t.object(m, ref{doc: r.doc, obj: m, parent: &r, item: i}, p)
-		errs = append(errs, e...)
-		changed = changed || c
+		itemAt := append(slices.Clip(at), "items", i)
+		errs = append(errs, t.object(m, ref{doc: r.doc, obj: m, parent: &r, item: i, path: p.String()}, p, itemAt, changes)...)
 	}
-	return changed, errs
+	return errs
 }
 
 func childPath(p *field.Path, name string) *field.Path {
@@ -293,19 +427,25 @@ func childPath(p *field.Path, name string) *field.Path {
 	return p.Child(name)
 }
 
+// templateMeta is the metadata of the workload's pod template (for a Pod,
+// its own), found next to the pod spec.
+func templateMeta(obj map[string]any, specPath []string) map[string]any {
+	cur := obj
+	for _, k := range specPath[:len(specPath)-1] {
+		next, ok := cur[k].(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = next
+	}
+	m, _ := cur["metadata"].(map[string]any)
+	return m
+}
+
 // selected applies --selector and --name to a workload.
-func (t *transformer) selected(obj map[string]any) bool {
-	meta, _ := obj["metadata"].(map[string]any)
-	if t.selector != nil {
-		set := labels.Set{}
-		if l, ok := meta["labels"].(map[string]any); ok {
-			for k, v := range l {
-				set[k] = fmt.Sprint(v)
-			}
-		}
-		if !t.selector.Matches(set) {
-			return false
-		}
+func (t *transformer) selected(meta, tmpl map[string]any) bool {
+	if t.selector != nil && !matchesEither(t.selector, labelSet(meta), labelSet(tmpl)) {
+		return false
 	}
 	if len(t.names) == 0 {
 		return true
@@ -320,6 +460,109 @@ func (t *transformer) selected(obj map[string]any) bool {
 		}
 	}
 	return hit
+}
+
+// matchesEither matches a selector against the labels of a workload and of
+// its pod template together: charts label the pods (app.kubernetes.io/name
+// and the like) more reliably than the Deployment. A label on either
+// counts: app=web holds if either carries it, and app!=web only if neither
+// does, so that it leaves out a Deployment whose pods are app=web.
+func matchesEither(sel labels.Selector, sets ...labels.Set) bool {
+	reqs, selectable := sel.Requirements()
+	if !selectable {
+		return false
+	}
+	for _, r := range reqs {
+		negative := false
+		switch r.Operator() {
+		case selection.NotEquals, selection.NotIn, selection.DoesNotExist:
+			negative = true
+		}
+		holds := negative
+		for _, set := range sets {
+			if m := r.Matches(set); negative && !m {
+				holds = false
+			} else if !negative && m {
+				holds = true
+			}
+		}
+		if !holds {
+			return false
+		}
+	}
+	return true
+}
+
+func labelSet(meta map[string]any) labels.Set {
+	set := labels.Set{}
+	if l, ok := meta["labels"].(map[string]any); ok {
+		for k, v := range l {
+			set[k] = fmt.Sprint(v)
+		}
+	}
+	return set
+}
+
+// injectAnnotation, set to "false" on a workload or its pod template, tells
+// the command to leave the workload alone: a pod with a hand-written proxy,
+// or one that must not reach the database.
+const injectAnnotation = "cloudsqlproxy.podspec.dev/inject"
+
+// helmHookAnnotation marks Helm hooks; the test hooks ("helm test") are
+// pods that check a release, and get no proxy unless --include-helm-tests.
+const helmHookAnnotation = "helm.sh/hook"
+
+// leftAlone tells whether a selected workload is to pass through untouched,
+// counting it; a value of the opt-out annotation other than "true" and
+// "false" is a problem rather than a guess either way.
+func (t *transformer) leftAlone(meta, tmpl map[string]any, prefix *field.Path, specPath []string) (bool, []string) {
+	var problems []string
+	optOut := false
+	check := func(m map[string]any, p *field.Path) {
+		ann, _ := m["annotations"].(map[string]any)
+		v, ok := ann[injectAnnotation]
+		if !ok {
+			return
+		}
+		switch v {
+		case "false":
+			optOut = true
+		case "true":
+		default:
+			problems = append(problems, field.NotSupported(p.Child("annotations").Key(injectAnnotation), v, []string{`"false"`, `"true"`}).Error())
+		}
+	}
+	check(meta, childPath(prefix, "metadata"))
+	if len(specPath) > 1 {
+		p := prefix
+		for _, k := range specPath[:len(specPath)-1] {
+			p = childPath(p, k)
+		}
+		check(tmpl, p.Child("metadata"))
+	}
+	switch {
+	case len(problems) > 0:
+		return false, problems
+	case optOut:
+		t.optedOut++
+		return true, nil
+	case !t.includeHelmTests && isHelmTest(meta):
+		t.helmTests++
+		return true, nil
+	}
+	return false, nil
+}
+
+func isHelmTest(meta map[string]any) bool {
+	ann, _ := meta["annotations"].(map[string]any)
+	hooks, _ := ann[helmHookAnnotation].(string)
+	for _, h := range strings.Split(hooks, ",") {
+		switch strings.TrimSpace(h) {
+		case "test", "test-success", "test-failure":
+			return true
+		}
+	}
+	return false
 }
 
 // nestedMap finds the pod spec. A workload without one is an error: there
@@ -472,7 +715,11 @@ func locate(v any, t reflect.Type, p *field.Path) field.ErrorList {
 		}
 	}
 	if len(errs) == 0 {
-		errs = append(errs, field.Invalid(p, v, "cannot be read as "+describeType(t)))
+		detail := "cannot be read as " + describeType(t)
+		if looksLikeTemplate(v) {
+			detail += "; it looks like an unrendered Helm template: run helm template first, and inject into its output"
+		}
+		errs = append(errs, field.Invalid(p, v, detail))
 	}
 	return errs
 }

@@ -93,7 +93,7 @@ func inputOf(t *testing.T, args []string) []*document {
 			if len(errs) > 0 {
 				t.Fatal(errs)
 			}
-			docs = append(docs, d...)
+			docs = append(docs, contentDocs(d)...)
 		}
 	}
 	return docs
@@ -118,7 +118,19 @@ func splitOutput(t *testing.T, out string) []*document {
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	return docs
+	return contentDocs(docs)
+}
+
+// contentDocs leaves out the documents of only white space, which splitting
+// keeps so that the stream can be written back.
+func contentDocs(docs []*document) []*document {
+	var out []*document
+	for _, d := range docs {
+		if d.index > 0 {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // TestRoundTrip: remove, given the flags inject was given, restores every

@@ -104,6 +104,7 @@ func transform(a action, args []string, stdin io.Reader, stdout, stderr io.Write
 	fs.Usage = func() {}
 	var f flags
 	f.register(fs)
+	filters := registerFilterFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			if a == inject {
@@ -123,7 +124,7 @@ func transform(a action, args []string, stdin io.Reader, stdout, stderr io.Write
 	if err := f.check(); err != nil {
 		return usageError(stderr, cmd, err.Error())
 	}
-	t := &transformer{action: a, legacy: f.legacy}
+	t := &transformer{action: a, legacy: f.legacy, includeHelmTests: filters.includeHelmTests}
 	if f.set["selector"] {
 		sel, err := labels.Parse(f.selector)
 		if err != nil {
@@ -321,18 +322,23 @@ Input and output:
                             lines, or JSON objects; a directory means its .yaml,
                             .yml and .json files; - is standard input. Repeatable.
       --selector SELECTOR   only workloads whose labels match, as in
-                            app=web,tier!=cache or 'env in (prod,staging)'
+                            app=web,tier!=cache or 'env in (prod,staging)';
+                            the labels of a workload's pod template count as
+                            its own
       --name [NAMESPACE/]NAME
                             only the workload of this metadata.name (and, when
                             given, metadata.namespace). Repeatable; together
                             with --selector, both must match.
-
-  The output is a YAML stream, each document after a --- line. A document the
-  command does not change keeps its exact text (a JSON one stays JSON). A
-  document it changes is written as YAML with sorted keys, keeping its leading
-  comment lines but no other comments; fields newer than the Kubernetes types
-  this command was built with are kept. On any error nothing is written to
-  standard output.
+` + filterHelp + `
+  The output is the input with the proxy added. A document the command
+  changes keeps its text: comments, key order, indentation and quoting stay,
+  and only the lines the proxy needs are inserted or removed (in flow style
+  and JSON, only those members), in the document's own style; JSON stays
+  JSON. remove on that output gives back the input byte for byte, unless the
+  input held an empty list the proxy fills as null, or as [] in JSON.
+  Fields newer than the Kubernetes types this command was built with are
+  kept. An input (-f) that holds no object at all, only comments or
+  nothing, is an error. On any error nothing is written to standard output.
 
 Database instances:
       --instance CONNECTION_NAME

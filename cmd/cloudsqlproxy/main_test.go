@@ -50,8 +50,8 @@ var goldenCases = []struct {
 	{"pod-level-resources-room", []string{"inject", "--instance", inst, "--name", "roomy", "-f", "testdata/pod-level-resources.yaml"}, 0},
 	{"two-files", []string{"inject", "--instance", inst, "-f", "testdata/stream.json", "-f", "testdata/unknown-kinds.yaml"}, 0},
 	{"unknown-kinds", []string{"inject", "--instance", inst, "-f", "testdata/unknown-kinds.yaml"}, 0},
-	{"empty", []string{"inject", "--instance", inst, "-f", "testdata/empty.yaml"}, 0},
-	{"blank", []string{"inject", "--instance", inst, "-f", "testdata/blank.yaml"}, 0},
+	{"empty", []string{"inject", "--instance", inst, "-f", "testdata/empty.yaml"}, 1},
+	{"blank", []string{"inject", "--instance", inst, "-f", "testdata/blank.yaml"}, 1},
 	{"errors", []string{"inject", "--instance", inst, "-f", "testdata/errors.yaml"}, 1},
 	{"malformed", []string{"inject", "--instance", inst, "-f", "testdata/malformed.yaml"}, 1},
 	{"legacy-job", []string{"inject", "--instance", inst, "--legacy-sidecar", "-f", "testdata/mixed.yaml"}, 1},
@@ -66,6 +66,17 @@ var goldenCases = []struct {
 		"--job-timeout", "1500ms", "-f", "testdata/mixed.yaml"}, 1},
 	{"version-too-old", []string{"inject", "--instance", inst, "--image", "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.4.0",
 		"--psc", "--lazy-refresh", "-f", "testdata/mixed.yaml"}, 1},
+	{"splice-crlf", []string{"inject", "--instance", inst, "--unix-socket", "/cloudsql", "--socket-env", "DB_SOCKET", "-f", "testdata/splice/crlf.yaml"}, 0},
+	{"splice-crlf-no-final-newline", []string{"inject", "--instance", inst, "--unix-socket", "/cloudsql", "--socket-env", "DB_SOCKET", "-f", "testdata/splice/crlf-no-final-newline.yaml"}, 0},
+	{"splice-flow", []string{"inject", "--instance", inst, "--unix-socket", "/cloudsql", "--socket-env", "DB_SOCKET", "-f", "testdata/splice/flow.yaml"}, 0},
+	{"splice-helm", []string{"inject", "--instance", inst, "--unix-socket", "/cloudsql", "--socket-env", "DB_SOCKET", "-f", "testdata/splice/helm.yaml"}, 0},
+	{"splice-indent4", []string{"inject", "--instance", inst, "--unix-socket", "/cloudsql", "--socket-env", "DB_SOCKET", "-f", "testdata/splice/indent4.yaml"}, 0},
+	{"splice-kubectl-json", []string{"inject", "--instance", inst, "--unix-socket", "/cloudsql", "--socket-env", "DB_SOCKET", "-f", "testdata/splice/kubectl.json"}, 0},
+	{"splice-kubectl", []string{"inject", "--instance", inst, "--unix-socket", "/cloudsql", "--socket-env", "DB_SOCKET", "-f", "testdata/splice/kubectl.yaml"}, 0},
+	{"splice-no-final-newline", []string{"inject", "--instance", inst, "--unix-socket", "/cloudsql", "--socket-env", "DB_SOCKET", "-f", "testdata/splice/no-final-newline.yaml"}, 0},
+	{"splice-quoted", []string{"inject", "--instance", inst, "--unix-socket", "/cloudsql", "--socket-env", "DB_SOCKET", "-f", "testdata/splice/quoted.yaml"}, 0},
+	{"splice-helm-tests", []string{"inject", "--instance", inst, "--include-helm-tests", "--host-env", "DB_HOST", "-f", "testdata/splice/helm.yaml"}, 0},
+	{"splice-kubectl-tcp", []string{"inject", "--instance", inst, "--host-env", "DB_HOST", "--port-env", "DB_PORT", "-f", "testdata/splice/kubectl.yaml", "-f", "testdata/splice/kubectl.json"}, 0},
 	{"usage-unknown-flag", []string{"inject", "--instance", inst, "--bogus", "-f", "-"}, 2},
 	{"usage-bad-port", []string{"inject", "--instance", inst, "--port", "http", "-f", "-"}, 2},
 	{"usage-bad-duration", []string{"inject", "--instance", inst, "--job-timeout", "30", "-f", "-"}, 2},
@@ -213,6 +224,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 	fs := flag.NewFlagSet("inject", flag.ContinueOnError)
 	var f flags
 	f.register(fs)
+	registerFilterFlags(fs)
 	defined := map[string]bool{}
 	fs.VisitAll(func(fl *flag.Flag) {
 		defined[fl.Name] = true

@@ -22,15 +22,20 @@ import (
 const stdinName = "<stdin>"
 
 // A document is one YAML or JSON document of the input. Its text is kept as
-// read, so that a document the command leaves alone comes out byte for byte,
-// comments, key order and all.
+// read, and so is the text around it (the "---" line before it, the white
+// space between JSON objects), so that the stream of documents the command
+// leaves alone comes out byte for byte, comments, key order and all.
 type document struct {
 	source string // file name, or stdinName
-	index  int    // 1-based position among the documents of source
+	input  string // the -f argument it came from (a file, a directory or "-")
+	index  int    // 1-based position among the documents of source; 0 for white space only
 	line   int    // line of source on which the document's text starts
-	sep    string // the "---" line that preceded it, when it carried a comment
+	sep    []byte // the text before raw: a "---" line (YAML), white space (JSON)
 	raw    []byte // the text, exactly as read
+	tail   []byte // white space after the last JSON object of source
 	json   bool   // read from a JSON stream rather than YAML
+
+	nodes *nodeTree // raw parsed with positions, once needed
 }
 
 // readInputs reads every -f argument: files, directories (their *.yaml,
@@ -47,7 +52,7 @@ func readInputs(paths []string, stdin io.Reader) ([]*document, []string) {
 				continue
 			}
 			d, e := splitStream(stdinName, data)
-			docs, errs = append(docs, d...), append(errs, e...)
+			docs, errs = append(docs, from(p, d)...), append(errs, e...)
 			continue
 		}
 		files, err := expand(p)
@@ -62,10 +67,17 @@ func readInputs(paths []string, stdin io.Reader) ([]*document, []string) {
 				continue
 			}
 			d, e := splitStream(f, data)
-			docs, errs = append(docs, d...), append(errs, e...)
+			docs, errs = append(docs, from(p, d)...), append(errs, e...)
 		}
 	}
 	return docs, errs
+}
+
+func from(input string, docs []*document) []*document {
+	for _, d := range docs {
+		d.input = input
+	}
+	return docs
 }
 
 // expand turns a directory into the manifest files it holds, the way
@@ -102,7 +114,8 @@ var bom = []byte("\xef\xbb\xbf")
 
 // splitStream cuts one input into documents. A stream whose first character
 // is "{" is a JSON stream (concatenated objects, as kubectl accepts);
-// anything else is YAML documents separated by "---" lines.
+// anything else is YAML documents separated by "---" lines. "{{" starts no
+// JSON: it is a template, which the YAML reader reports as one.
 func splitStream(source string, data []byte) ([]*document, []string) {
 	data = bytes.TrimPrefix(data, bom)
 	// The YAML parser notices bad UTF-8 only in some positions, so a stream
@@ -119,7 +132,7 @@ func splitStream(source string, data []byte) ([]*document, []string) {
 		line := 1 + bytes.Count(data[:i], []byte("\n"))
 		return nil, []string{fmt.Sprintf("%s:%d: not UTF-8 text: byte 0x%02x at offset %d (manifests are UTF-8)", source, line, data[i], i)}
 	}
-	if t := bytes.TrimLeft(data, " \t\r\n"); len(t) > 0 && t[0] == '{' {
+	if t := bytes.TrimLeft(data, " \t\r\n"); len(t) > 0 && t[0] == '{' && !bytes.HasPrefix(t, []byte("{{")) {
 		return splitJSON(source, data)
 	}
 	return splitYAML(source, data)
@@ -127,23 +140,27 @@ func splitStream(source string, data []byte) ([]*document, []string) {
 
 // splitYAML cuts at lines that are "---", optionally followed by a comment,
 // as the Kubernetes YAML reader does; "---" followed by anything else is an
-// error there too. Documents of only white space are dropped; documents of
-// only comments are kept (Helm emits them for templates that render empty).
+// error there too. Every piece of the stream belongs to one document, so
+// that writing the documents back gives the stream: a document of only
+// white space has no index (errors do not count it), one of only comments
+// has one (Helm emits them for templates that render empty).
 func splitYAML(source string, data []byte) ([]*document, []string) {
 	var (
 		docs  []*document
 		errs  []string
 		start int    // offset of the current document's text
 		first = 1    // its first line
-		sep   string // the separator line before it
+		sep   []byte // the separator line before it
 		line  = 1
+		index int
 	)
 	flush := func(end int) {
-		text := data[start:end]
-		if len(bytes.TrimSpace(text)) == 0 {
-			return
+		d := &document{source: source, line: first, sep: sep, raw: data[start:end:end]}
+		if len(bytes.TrimSpace(d.raw)) > 0 {
+			index++
+			d.index = index
 		}
-		docs = append(docs, &document{source: source, index: len(docs) + 1, line: first, sep: sep, raw: text})
+		docs = append(docs, d)
 	}
 	for off := 0; off < len(data); line++ {
 		end := bytes.IndexByte(data[off:], '\n')
@@ -160,10 +177,7 @@ func splitYAML(source string, data []byte) ([]*document, []string) {
 				errs = append(errs, fmt.Sprintf("%s:%d: %q: only a comment may follow a document separator; start the document on the next line", source, line, l))
 			} else {
 				flush(off)
-				start, first, sep = next, line+1, ""
-				if rest != "" {
-					sep = strings.TrimRight(l, " \t")
-				}
+				start, first, sep = next, line+1, data[off:next:next]
 			}
 		}
 		off = next
@@ -172,15 +186,20 @@ func splitYAML(source string, data []byte) ([]*document, []string) {
 	return docs, errs
 }
 
-// splitJSON reads a stream of JSON values, keeping each one's exact text.
+// splitJSON reads a stream of JSON values, keeping each one's exact text and
+// the white space around it.
 func splitJSON(source string, data []byte) ([]*document, []string) {
 	var docs []*document
 	dec := json.NewDecoder(bytes.NewReader(data))
+	prev := 0 // end of the previous value
 	for {
 		off := int(dec.InputOffset())
 		var raw json.RawMessage
 		err := dec.Decode(&raw)
 		if err == io.EOF {
+			if len(docs) > 0 {
+				docs[len(docs)-1].tail = data[prev:]
+			}
 			return docs, nil
 		}
 		// The value starts after the white space the decoder skipped.
@@ -193,9 +212,16 @@ func splitJSON(source string, data []byte) ([]*document, []string) {
 			if errors.As(err, &se) {
 				at = int(se.Offset)
 			}
-			return nil, []string{fmt.Sprintf("%s:%d: document %d: invalid JSON: %v", source, lineAt(data, at), len(docs)+1, err)}
+			msg := fmt.Sprintf("invalid JSON: %v", err)
+			if t, ok := findTemplate(data); ok {
+				at, msg = t, templateMessage(data, t)
+			}
+			return nil, []string{fmt.Sprintf("%s:%d: document %d: %s", source, lineAt(data, at), len(docs)+1, msg)}
 		}
-		docs = append(docs, &document{source: source, index: len(docs) + 1, line: lineAt(data, off), raw: raw, json: true})
+		end := off + len(raw)
+		docs = append(docs, &document{source: source, index: len(docs) + 1, line: lineAt(data, off),
+			sep: data[prev:off:off], raw: data[off:end:end], json: true})
+		prev = end
 	}
 }
 
@@ -206,38 +232,48 @@ func lineAt(data []byte, off int) int {
 	return 1 + bytes.Count(data[:off], []byte("\n"))
 }
 
+// A lineError is a problem of a document at one of its lines (1-based,
+// counted from the document's first line).
+type lineError struct {
+	line int
+	msg  string
+}
+
+func (e *lineError) Error() string { return e.msg }
+
 // decode parses the document into the generic form Kubernetes uses for
 // unstructured objects: integers stay int64, duplicate keys are an error
 // (kubectl rejects them too, rather than silently keeping one). A document
-// of only comments gives nil.
+// of only comments gives nil. Its errors are *lineError.
 func (d *document) decode() (map[string]any, error) {
 	var v any
 	jsonText := d.json
 	if !jsonText {
 		t := bytes.TrimLeft(d.raw, " \t\r\n")
-		jsonText = len(t) > 0 && t[0] == '{'
+		jsonText = len(t) > 0 && t[0] == '{' && !bytes.HasPrefix(t, []byte("{{"))
 	}
 	decoded := false
 	if jsonText {
 		strict, err := kjson.UnmarshalStrict(d.raw, &v, kjson.DisallowDuplicateFields)
 		switch {
 		case err == nil && len(strict) > 0:
-			return nil, fmt.Errorf("invalid JSON: %v", errors.Join(strict...))
+			return nil, d.errorAt(0, fmt.Sprintf("invalid JSON: %v", errors.Join(strict...)))
 		case err == nil:
 			decoded = true
 		case d.json:
-			return nil, fmt.Errorf("invalid JSON: %v", err)
+			return nil, d.errorAt(0, fmt.Sprintf("invalid JSON: %v", err))
 		}
 		// Flow-style YAML that is not JSON falls through to the YAML parser.
 	}
 	if !decoded {
 		j, err := yaml.YAMLToJSONStrict(d.raw)
 		if err != nil {
-			return nil, fmt.Errorf("invalid YAML: %s", d.yamlError(err))
+			line, msg := d.yamlError(err)
+			return nil, d.errorAt(line, "invalid YAML: "+msg)
 		}
 		v = nil
 		if err := kjson.UnmarshalCaseSensitivePreserveInts(j, &v); err != nil {
-			return nil, fmt.Errorf("invalid YAML: %v", err)
+			return nil, d.errorAt(0, fmt.Sprintf("invalid YAML: %v", err))
 		}
 	}
 	switch o := v.(type) {
@@ -246,21 +282,42 @@ func (d *document) decode() (map[string]any, error) {
 	case map[string]any:
 		return o, nil
 	default:
-		return nil, fmt.Errorf("not a Kubernetes object: the document is %s, not a mapping", describeJSON(v))
+		return nil, d.errorAt(0, fmt.Sprintf("not a Kubernetes object: the document is %s, not a mapping", describeJSON(v)))
 	}
+}
+
+// errorAt makes a decoding error at line (0: the document's first line of
+// content). A document holding template actions is reported as a template,
+// whatever the parser made of it.
+func (d *document) errorAt(line int, msg string) error {
+	if off, ok := findTemplate(d.raw); ok {
+		return &lineError{lineAt(d.raw, off), templateMessage(d.raw, off)}
+	}
+	if line == 0 {
+		line = d.firstContentLine()
+	}
+	return &lineError{line, msg}
 }
 
 var yamlLineRE = regexp.MustCompile(`line (\d+)`)
 
-// yamlError rewrites the parser's document-relative line numbers into lines
-// of the source and puts a multi-line message on one line.
-func (d *document) yamlError(err error) string {
+// yamlError puts a multi-line message on one line and finds the line it is
+// about (relative to the document); further line numbers in it become
+// lines of the source.
+func (d *document) yamlError(err error) (int, string) {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	msg = strings.Join(strings.Fields(msg), " ")
+	line := 0
+	if m := yamlLineRE.FindStringSubmatchIndex(msg); m != nil {
+		line, _ = strconv.Atoi(msg[m[2]:m[3]])
+		rest := strings.TrimPrefix(msg[m[1]:], ":")
+		msg = strings.TrimSpace(msg[:m[0]] + strings.TrimSpace(rest))
+	}
 	msg = yamlLineRE.ReplaceAllStringFunc(msg, func(s string) string {
 		n, _ := strconv.Atoi(strings.TrimPrefix(s, "line "))
 		return fmt.Sprintf("line %d", n+d.line-1)
 	})
-	return strings.Join(strings.Fields(msg), " ")
+	return line, msg
 }
 
 func describeJSON(v any) string {
@@ -296,18 +353,58 @@ func leadingComments(raw []byte) []byte {
 	return raw[:off]
 }
 
-// writeDocument appends one document to the output stream. Every document,
-// the first included, follows a "---" line: kubectl reads a stream that
-// starts with "{" as JSON, which a YAML document after it would break.
-func writeDocument(out *bytes.Buffer, d *document, body []byte) {
-	if d.sep != "" {
-		out.WriteString(d.sep)
-	} else {
-		out.WriteString("---")
+// writeStream joins the documents again, each with the text that was
+// around it, so that a stream the command changes nowhere comes out as it
+// went in. bodies[i] is what to write for docs[i]. A stream of only JSON
+// objects stays one; any other is a YAML stream, in which each JSON object
+// gets a "---" line of its own, and so does the first document of each
+// further source. The YAML stream never starts with "{": kubectl would read
+// it as JSON and stop at the first YAML document.
+func writeStream(docs []*document, bodies [][]byte) []byte {
+	allJSON := len(docs) > 0
+	size := 0
+	for i, d := range docs {
+		allJSON = allJSON && d.json
+		size += len(d.sep) + len(bodies[i]) + len(d.tail) + 4
 	}
-	out.WriteByte('\n')
-	out.Write(body)
-	if len(body) > 0 && body[len(body)-1] != '\n' {
-		out.WriteByte('\n')
+	out := make([]byte, 0, size+4)
+	for i, d := range docs {
+		body := bodies[i]
+		newSource := i > 0 && d.source != docs[i-1].source
+		switch {
+		case allJSON:
+			if newSource && len(d.sep) == 0 && !endsWithSpace(out) {
+				out = append(out, '\n')
+			}
+			out = append(append(append(out, d.sep...), body...), d.tail...)
+		case d.json:
+			out = append(separate(out, []byte("---\n")), body...)
+			out = append(out, '\n')
+		default:
+			sep := d.sep
+			if len(sep) == 0 && newSource && d.index > 0 {
+				sep = []byte("---\n")
+			}
+			if len(sep) > 0 {
+				out = separate(out, sep)
+			}
+			out = append(out, body...)
+		}
 	}
+	if t := bytes.TrimLeft(out, " \t\r\n"); !allJSON && len(t) > 0 && t[0] == '{' {
+		out = append([]byte("---\n"), out...)
+	}
+	return out
+}
+
+// separate appends a separator line, on a line of its own.
+func separate(out, sep []byte) []byte {
+	if len(out) > 0 && out[len(out)-1] != '\n' {
+		out = append(out, '\n')
+	}
+	return append(out, sep...)
+}
+
+func endsWithSpace(b []byte) bool {
+	return len(b) == 0 || strings.IndexByte(" \t\r\n", b[len(b)-1]) >= 0
 }

@@ -1,0 +1,404 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"sigs.k8s.io/yaml"
+)
+
+// inputFiles are every manifest the tests have: testdata's, the splicer's
+// edge cases and the examples (not their outputs).
+func inputFiles(t *testing.T) []string {
+	t.Helper()
+	var files []string
+	for _, pattern := range []string{"testdata/*.yaml", "testdata/*.json", "testdata/splice/*", "../../examples/*.yaml"} {
+		m, err := filepath.Glob(pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range m {
+			if !strings.HasSuffix(f, ".injected.yaml") {
+				files = append(files, f)
+			}
+		}
+	}
+	sort.Strings(files)
+	return files
+}
+
+// flagSets are the ways the round trip runs inject: they add containers,
+// env vars, mounts and volumes, in every mode.
+var flagSets = [][]string{
+	{"--instance", inst},
+	{"--instance", inst, "--host-env", "DB_HOST", "--port-env", "DB_PORT"},
+	{"--instance", inst, "--unix-socket", "/cloudsql", "--socket-env", "DB_SOCKET"},
+	{"--instance", inst, "--legacy-sidecar", "--job-timeout", "10m", "--host-env", "DB_HOST", "--include-helm-tests"},
+	append([]string{"--job-timeout", "15m"}, allFlags...),
+}
+
+// failingInputs are the inputs inject refuses, on purpose.
+var failingInputs = map[string]bool{
+	"testdata/blank.yaml": true, "testdata/empty.yaml": true, "testdata/errors.yaml": true,
+	"testdata/malformed.yaml": true, "testdata/pod-level-resources.yaml": true,
+}
+
+// TestRemoveGivesBackTheBytes runs inject and then remove, with the same
+// flags, on every input: the result must be the input, byte for byte. And
+// inject itself must only add lines, except inside flow collections, whose
+// lines it edits.
+func TestRemoveGivesBackTheBytes(t *testing.T) {
+	tripped := 0
+	for _, f := range inputFiles(t) {
+		in, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, flags := range flagSets {
+			injected := runCLI(string(in), append(append([]string{"inject"}, flags...), "-f", "-")...)
+			if injected.code != 0 {
+				if !failingInputs[filepath.ToSlash(f)] {
+					t.Errorf("%s, flags #%d: inject: exit %d\n%s", f, i, injected.code, injected.stderr)
+				}
+				continue
+			}
+			if strings.Contains(injected.stderr, "cannot be edited in place") {
+				t.Errorf("%s, flags #%d: a document was written anew:\n%s", f, i, injected.stderr)
+			}
+			removed := runCLI(injected.stdout, append(append([]string{"remove"}, flags...), "-f", "-")...)
+			if removed.code != 0 {
+				t.Errorf("%s, flags #%d: remove: exit %d\n%s", f, i, removed.code, removed.stderr)
+				continue
+			}
+			if diff := cmp.Diff(string(in), removed.stdout); diff != "" {
+				t.Errorf("%s, flags #%d: remove(inject(x)) != x (-x +got):\n%s", f, i, diff)
+			}
+			for _, l := range droppedLines(string(in), injected.stdout) {
+				// Lines inside flow collections are edited, and so is a
+				// list item's first line when an entry goes in before its
+				// first key (its key then moves to a line of its own).
+				moved := strings.Replace(l, "- ", "  ", 1)
+				if !strings.ContainsAny(l, "[{") && !strings.Contains(injected.stdout, "\n"+strings.TrimRight(moved, "\r\n")) {
+					t.Errorf("%s, flags #%d: inject changed the line %q", f, i, l)
+				}
+			}
+			tripped++
+		}
+	}
+	if tripped < 50 {
+		t.Errorf("only %d round trips ran", tripped)
+	}
+}
+
+// droppedLines are the lines of a that a longest common subsequence of
+// lines with b leaves out.
+func droppedLines(a, b string) []string {
+	x, y := strings.Split(a, "\n"), strings.Split(b, "\n")
+	lcs := make([][]int32, len(x)+1)
+	for i := range lcs {
+		lcs[i] = make([]int32, len(y)+1)
+	}
+	for i := len(x) - 1; i >= 0; i-- {
+		for j := len(y) - 1; j >= 0; j-- {
+			switch {
+			case x[i] == y[j]:
+				lcs[i][j] = lcs[i+1][j+1] + 1
+			case lcs[i+1][j] >= lcs[i][j+1]:
+				lcs[i][j] = lcs[i+1][j]
+			default:
+				lcs[i][j] = lcs[i][j+1]
+			}
+		}
+	}
+	var out []string
+	for i, j := 0, 0; i < len(x); {
+		switch {
+		case j < len(y) && x[i] == y[j]:
+			i, j = i+1, j+1
+		case j < len(y) && lcs[i][j+1] >= lcs[i+1][j]:
+			j++
+		default:
+			out = append(out, x[i])
+			i++
+		}
+	}
+	return out
+}
+
+// TestSplice gives the splicer one change at a time, the value at path
+// becoming the YAML to: the text must become want, and splice must say
+// whether it wrote a value anew.
+func TestSplice(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		text string
+		path []any
+		to   string // YAML of the new value
+		want string
+		anew bool // a value was written anew rather than edited
+	}{
+		{
+			name: "block: delete the first entry of a list item, the next one moves up to the dash",
+			text: "c:\n- env:\n  - {name: A}\n  image: b\n  name: a\nd: 1\n",
+			path: []any{"c", 0}, to: "{image: b, name: a}",
+			want: "c:\n- image: b\n  name: a\nd: 1\n",
+		},
+		{
+			name: "block: delete entries in the middle and at the end, comments stay",
+			text: "m:\n  a: 1\n  # about b\n  b:\n    x: 1\n\n  c: 3  # c\n  d: [4]\n",
+			path: []any{"m"}, to: "{a: 1, c: 3}",
+			want: "m:\n  a: 1\n  # about b\n\n  c: 3  # c\n",
+		},
+		{
+			name: "block: insert before the first entry of a list item, in a sorted document",
+			text: "c:\n- image: b\n  name: a\n",
+			path: []any{"c", 0}, to: "{env: [{name: A, value: x}], image: b, name: a}",
+			want: "c:\n- env:\n  - name: A\n    value: x\n  image: b\n  name: a\n",
+		},
+		{
+			name: "block: a scalar is replaced where it stands, its comment stays",
+			text: "a:\n  v: old   # keep me\n  w: 2\n",
+			path: []any{"a", "v"}, to: "'1.5'",
+			want: "a:\n  v: \"1.5\"   # keep me\n  w: 2\n",
+		},
+		{
+			name: "block: a null becomes a list, in the document's indentation",
+			text: "a:\n    b:\n        - x\n    env:\n",
+			path: []any{"a", "env"}, to: "[{name: A, value: x}]",
+			want: "a:\n    b:\n        - x\n    env:\n        - name: A\n          value: x\n",
+		},
+		{
+			name: "block: an item goes above the comment of the item after it",
+			text: "l:\n- a\n# about c\n- c\n",
+			path: []any{"l"}, to: "[a, b, c]",
+			want: "l:\n- a\n- b\n# about c\n- c\n",
+		},
+		{
+			name: "block: the value on the next line, as Helm's nindent writes it",
+			text: "env:\n  []\nx: 1\n",
+			path: []any{"env"}, to: "[{name: A}]",
+			want: "env:\n  [{name: A}]\nx: 1\n",
+		},
+		{
+			name: "block: a flow list emptied stays [] (Helm's empty value)",
+			text: "c:\n  env: [{name: A}]\n  image: b\n",
+			path: []any{"c"}, to: "{image: b}",
+			want: "c:\n  env: []\n  image: b\n",
+		},
+		{
+			name: "block: a multi-line string as a literal block",
+			text: "c:\n  image: b\n",
+			path: []any{"c"}, to: "{image: b, args: [\"set -e\\nrun\\n\"]}",
+			want: "c:\n  image: b\n  args:\n  - |\n    set -e\n    run\n",
+		},
+		{
+			name: "flow: delete the first, a middle and the last member",
+			text: "m: {a: 1, b: 2, c: 3, d: 4, e: 5}\n",
+			path: []any{"m"}, to: "{b: 2, d: 4}",
+			want: "m: {b: 2, d: 4}\n",
+		},
+		{
+			name: "flow: insert at the start and the end, in the collection's spacing",
+			text: "m: {b: 2,  c: 3}\n",
+			path: []any{"m"}, to: "{a: 1, b: 2, c: 3, z: 'p:r:i?port=1'}",
+			want: "m: {a: 1,  b: 2,  c: 3,  z: \"p:r:i?port=1\"}\n", // go-yaml v2 refuses it plain
+		},
+		{
+			name: "flow: items of a list across lines",
+			text: "l: [a,\n    b]\n",
+			path: []any{"l"}, to: "[a, c, b, d]",
+			want: "l: [a,\n    c,\n    b,\n    d]\n",
+		},
+		{
+			name: "flow: a comment inside means the collection is written anew",
+			text: "l: [a, # first\n    b]\n",
+			path: []any{"l"}, to: "[a, b, c]",
+			want: "l: [a, b, c]\n",
+			anew: true,
+		},
+		{
+			name: "JSON: members go in with the object's indentation",
+			text: "{\n    \"a\": {\n        \"x\": 1\n    }\n}",
+			path: []any{"a"}, to: "{x: 1, w: [1, {k: v}]}",
+			want: "{\n    \"a\": {\n        \"x\": 1,\n        \"w\": [\n            1,\n            {\n                \"k\": \"v\"\n            }\n        ]\n    }\n}",
+		},
+		{
+			name: "JSON: a member goes out with its comma",
+			text: "{\"a\": {\"x\": 1, \"w\": 2}, \"b\": 3}",
+			path: []any{"a"}, to: "{w: 2}",
+			want: "{\"a\": {\"w\": 2}, \"b\": 3}",
+		},
+		{
+			name: "an alias is written anew, its anchor stays",
+			text: "x: &e [a]\nw: *e\n",
+			path: []any{"w"}, to: "[a, b]",
+			want: "x: &e [a]\nw:\n- a\n- b\n",
+			anew: true,
+		},
+		{
+			name: "a merge key: the mapping is written anew",
+			text: "x: &m {a: 1}\nw:\n  <<: *m\n  b: 2\n",
+			path: []any{"w"}, to: "{a: 1, b: 2, c: 3}",
+			want: "x: &m {a: 1}\nw:\n  a: 1\n  b: 2\n  c: 3\n",
+			anew: true,
+		},
+		{
+			name: "CRLF line breaks in what is added",
+			text: "m:\r\n  a: 1\r\n",
+			path: []any{"m"}, to: "{a: 1, b: [x]}",
+			want: "m:\r\n  a: 1\r\n  b:\r\n  - x\r\n",
+		},
+		{
+			name: "no final line break, before and after",
+			text: "m:\n  a: 1",
+			path: []any{"m"}, to: "{a: 1, b: 2}",
+			want: "m:\n  a: 1\n  b: 2",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			docs, errs := splitStream("t", []byte(tc.text))
+			if len(errs) > 0 || len(docs) != 1 {
+				t.Fatalf("%d documents, %v", len(docs), errs)
+			}
+			d := docs[0]
+			obj, err := d.decode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var to any
+			if err := yaml.Unmarshal([]byte(tc.to), &to); err != nil {
+				t.Fatal(err)
+			}
+			to = ints(to)
+			want := ints(deepCopy(obj)).(map[string]any)
+			old := setAt(want, tc.path, to)
+			out, anew, ok := splice(d, []change{{path: tc.path, old: old, new: to}}, want, newScalarCache())
+			if !ok {
+				t.Fatalf("splice failed")
+			}
+			if diff := cmp.Diff(tc.want, string(out)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+			if (anew > 0) != tc.anew {
+				t.Errorf("written anew at line %d, want %v", anew, tc.anew)
+			}
+		})
+	}
+}
+
+// ints turns the float64 that yaml.Unmarshal gives integers into the int64
+// the command's reader gives.
+func ints(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = ints(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = ints(e)
+		}
+	case float64:
+		if x == float64(int64(x)) {
+			return int64(x)
+		}
+	}
+	return v
+}
+
+func deepCopy(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[k] = deepCopy(e)
+		}
+		return m
+	case []any:
+		l := make([]any, len(x))
+		for i, e := range x {
+			l[i] = deepCopy(e)
+		}
+		return l
+	}
+	return v
+}
+
+// setAt replaces the value at path and returns the one it replaced.
+func setAt(root map[string]any, path []any, v any) any {
+	var cur any = root
+	for _, p := range path[:len(path)-1] {
+		if k, ok := p.(string); ok {
+			cur = cur.(map[string]any)[k]
+		} else {
+			cur = cur.([]any)[p.(int)]
+		}
+	}
+	last := path[len(path)-1]
+	if k, ok := last.(string); ok {
+		old := cur.(map[string]any)[k]
+		cur.(map[string]any)[k] = v
+		return old
+	}
+	l := cur.([]any)
+	old := l[last.(int)]
+	l[last.(int)] = v
+	return old
+}
+
+func TestPairItems(t *testing.T) {
+	named := func(names ...string) []any {
+		var l []any
+		for _, n := range names {
+			l = append(l, map[string]any{"name": n})
+		}
+		return l
+	}
+	for _, tc := range []struct {
+		name     string
+		old, new []any
+		field    string
+		want     []int
+	}{
+		{"an item added in front", named("a", "b"), named("p", "a", "b"), "containers", []int{1, 2}},
+		{"an item moved is taken out and put in again", named("a", "p", "b"), named("p", "a", "b"), "containers", []int{1, -1, 2}},
+		{"by identity, not content", []any{map[string]any{"name": "a", "x": 1}}, named("a"), "env", []int{0}},
+		{"by content in other lists", []any{"a", "b", "c"}, []any{"a", "x", "c"}, "args", []int{0, -1, 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, pairItems(tc.old, tc.new, tc.field)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestInsertPos(t *testing.T) {
+	s := &splicer{}
+	for _, tc := range []struct {
+		keys   []string
+		k      string
+		sorted bool
+		want   int
+	}{
+		{[]string{"name", "image", "resources"}, "env", false, 2},      // before resources
+		{[]string{"containers"}, "initContainers", false, 0},           // before containers
+		{[]string{"containers", "restartPolicy"}, "volumes", false, 2}, // at the end, as people keep them
+		{[]string{"name", "image"}, "volumeMounts", false, 2},          // after image
+		{[]string{"containers", "restartPolicy"}, "initContainers", true, 1},
+		{[]string{"name", "futureField"}, "unknownToo", false, 2},
+	} {
+		s.r.sorted = tc.sorted
+		typ := podSpecType
+		if tc.keys[0] == "name" {
+			typ = elemType(memberType(podSpecType, "containers")) // a container
+		}
+		if got := s.insertPos(tc.keys, tc.k, typ); got != tc.want {
+			t.Errorf("insertPos(%v, %s, sorted %v) = %d, want %d", tc.keys, tc.k, tc.sorted, got, tc.want)
+		}
+	}
+}
