@@ -293,7 +293,7 @@ func translateV1At(argv []string, at func(int) *field.Path, envInstances *kv) (v
 		if !ok {
 			continue
 		}
-		out2 = append(out2, v2Inst{name: in.name, params: in.params, inDir: in.inDir})
+		out2 = append(out2, v2Inst(in))
 		allInDir = allInDir && in.inDir
 	}
 	_, hasProjects := str("projects")
