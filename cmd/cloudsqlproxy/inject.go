@@ -13,8 +13,6 @@ import (
 
 	"github.com/podspec/cloudsqlproxy"
 	"github.com/podspec/cloudsqlproxy/internal/podres"
-	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/labels"
@@ -26,34 +24,21 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// scheme builds the typed object of a workload's kind, in which the
-// library's PodSpecOf finds the pod spec that the manifest's is decoded into.
-var scheme = func() *runtime.Scheme {
-	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme, batchv1.AddToScheme} {
-		if err := add(s); err != nil {
-			panic(err) // static registration; cannot fail at run time
-		}
+// workloadKinds are the library's workload kinds by name: the one API
+// version each is served under, where the manifest keeps its pod spec, and
+// the typed object the spec is decoded into.
+var workloadKinds = func() map[string]workload {
+	m := map[string]workload{}
+	for _, k := range cloudsqlproxy.WorkloadKinds() {
+		m[k.Kind] = workload{apiVersion: k.APIVersion, path: k.PodSpecPath, kind: k}
 	}
-	return s
+	return m
 }()
 
-// workloadKinds are the kinds that PodSpecOf accepts, with the one API
-// version they are served under and where the manifest keeps their pod spec.
-// TestWorkloadKinds holds the table to PodSpecOf.
-var workloadKinds = map[string]struct {
+type workload struct {
 	apiVersion string
 	path       []string
-}{
-	"Pod":                   {"v1", []string{"spec"}},
-	"PodTemplate":           {"v1", []string{"template", "spec"}},
-	"ReplicationController": {"v1", []string{"spec", "template", "spec"}},
-	"Deployment":            {"apps/v1", []string{"spec", "template", "spec"}},
-	"StatefulSet":           {"apps/v1", []string{"spec", "template", "spec"}},
-	"DaemonSet":             {"apps/v1", []string{"spec", "template", "spec"}},
-	"ReplicaSet":            {"apps/v1", []string{"spec", "template", "spec"}},
-	"Job":                   {"batch/v1", []string{"spec", "template", "spec"}},
-	"CronJob":               {"batch/v1", []string{"spec", "jobTemplate", "spec", "template", "spec"}},
+	kind       cloudsqlproxy.WorkloadKind
 }
 
 // workloadGroups are the API groups whose workload kinds the command owns:
@@ -352,16 +337,7 @@ func (t *transformer) object(obj map[string]any, r ref, prefix *field.Path, at [
 		return []string{r.report(fmt.Sprintf("%s: Unsupported value: %q: current Kubernetes serves %s as %s only; convert the manifest (kubectl convert) first",
 			childPath(prefix, "apiVersion"), apiVersion, kind, wk.apiVersion))}
 	}
-	typed, err := scheme.New(gv.WithKind(kind))
-	if err != nil {
-		return []string{fmt.Sprintf("%s: %v", r.at(""), err)}
-	}
-	if rc, ok := typed.(*corev1.ReplicationController); ok {
-		// Its template is a pointer, nil in a fresh object, and PodSpecOf
-		// rightly refuses a controller without one.
-		rc.Spec.Template = &corev1.PodTemplateSpec{}
-	}
-	podSpec, err := cloudsqlproxy.PodSpecOf(typed)
+	podSpec, err := cloudsqlproxy.PodSpecOf(wk.kind.New())
 	if err != nil {
 		return []string{fmt.Sprintf("%s: %v", r.at(""), err)}
 	}
