@@ -368,7 +368,7 @@ func TestJobWrapperScriptNeverEvaluatesItsParameters(t *testing.T) {
 // One branch stays out of reach: a wait repeated after the trap that
 // answers 127 because the shell already reported the proxy. dash 0.5.12
 // and busybox 1.35 report a finished job again until the next job starts
-// (bash --posix answers 127), so only testdata/job-timeout.yaml pins it.
+// (bash --posix answers 127), so only testdata/golden/job-timeout.yaml pins it.
 func TestJobWrapperSignalsAndStatus(t *testing.T) {
 	p, _ := hostileJobProxy(t, time.Hour)
 	long := p.Container().Command
