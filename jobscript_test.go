@@ -40,8 +40,12 @@ func init() {
 // standinMain is the stand-in proxy. It writes its arguments, each followed
 // by a NUL, to <dir>/argv, then:
 //   - "exit=N": exits with status N;
+//   - "kill=N": kills itself with signal N (9: the kernel's OOM killer);
 //   - "term=N": writes <dir>/ready, waits for SIGTERM, writes <dir>/term and
 //     exits with status N (0 is the proxy with --exit-zero-on-sigterm).
+//
+// startJob handles two more modes without it: "missing" and
+// "not-executable" stand for an image without a runnable /cloud-sql-proxy.
 func standinMain(dir, mode string) {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM)
@@ -62,6 +66,9 @@ func standinMain(dir, mode string) {
 	must(err)
 	switch kind {
 	case "exit":
+	case "kill":
+		must(syscall.Kill(os.Getpid(), syscall.Signal(code)))
+		time.Sleep(time.Minute)
 	case "term":
 		must(os.WriteFile(filepath.Join(dir, "ready"), nil, 0o644))
 		select {
@@ -113,6 +120,15 @@ func startJob(t *testing.T, shell []string, command []string, mode string) *jobR
 	argv := append(append([]string(nil), shell...), command[1:]...)
 	argv[len(shell)+4] = self
 	r := &jobRun{out: t.TempDir(), cwd: t.TempDir(), done: make(chan error, 1)}
+	switch mode {
+	case "missing":
+		argv[len(shell)+4] = filepath.Join(r.out, "cloud-sql-proxy")
+	case "not-executable":
+		argv[len(shell)+4] = filepath.Join(r.out, "cloud-sql-proxy")
+		if err := os.WriteFile(argv[len(shell)+4], []byte("#!/bin/sh\nexit 0\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	r.cmd = exec.Command(argv[0], argv[1:]...)
 	r.cmd.Dir = r.cwd
 	r.cmd.Env = append(os.Environ(), standinDirEnv+"="+r.out, standinModeEnv+"="+mode)
@@ -342,51 +358,81 @@ func TestJobWrapperScriptNeverEvaluatesItsParameters(t *testing.T) {
 }
 
 // TestJobWrapperSignalsAndStatus: the wrapper exits with the proxy's own
-// status, forwards SIGTERM, and stops the proxy when the timeout passes.
+// status, forwards SIGTERM and SIGINT, and stops the proxy when the timeout
+// passes. The Job's success is that status, so every case names one the
+// wrapper must not confuse with another: 127 and 126 are also what a shell
+// reports for a proxy it could not run (and 127 is the bookkeeping's "no
+// status yet"), 137 is a proxy the OOM killer ended, and after a signal the
+// proxy decides (0 with --exit-zero-on-sigterm, 143 without).
+//
+// One branch stays out of reach: a wait repeated after the trap that
+// answers 127 because the shell already reported the proxy. dash 0.5.12
+// and busybox 1.35 report a finished job again until the next job starts
+// (bash --posix answers 127), so only testdata/golden/job-timeout.yaml pins it.
 func TestJobWrapperSignalsAndStatus(t *testing.T) {
 	p, _ := hostileJobProxy(t, time.Hour)
 	long := p.Container().Command
 	p, _ = hostileJobProxy(t, time.Second)
 	short := p.Container().Command
+	afterStop := []int{0, 3, 143}
 	for name, shell := range jobShells(t) {
 		t.Run(name, func(t *testing.T) {
-			for _, status := range []int{0, 1, 3, 143} {
-				t.Run(fmt.Sprintf("proxy exits %d", status), func(t *testing.T) {
-					r := startJob(t, shell, long, fmt.Sprintf("exit=%d", status))
+			for _, tc := range []struct {
+				mode string
+				want int
+			}{
+				{"exit=0", 0}, {"exit=1", 1}, {"exit=3", 3}, {"exit=126", 126}, {"exit=127", 127}, {"exit=143", 143},
+				{"kill=9", 137}, {"missing", 127}, {"not-executable", 126},
+			} {
+				t.Run("proxy "+tc.mode, func(t *testing.T) {
+					r := startJob(t, shell, long, tc.mode)
 					// Well before the hour: the wrapper does not wait for
 					// its timer once the proxy is gone.
-					if got := r.wait(t, 30*time.Second); got != status {
-						t.Errorf("wrapper exit status %d, want the proxy's %d", got, status)
+					if got := r.wait(t, 30*time.Second); got != tc.want {
+						t.Errorf("wrapper exit status %d, want the proxy's %d", got, tc.want)
 					}
 				})
 			}
-			for _, status := range []int{0, 143} {
-				t.Run(fmt.Sprintf("SIGTERM to the wrapper, proxy exits %d", status), func(t *testing.T) {
-					r := startJob(t, shell, long, fmt.Sprintf("term=%d", status))
-					r.waitFor(t, "ready")
-					r.waitTrapped(t)
-					if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-						t.Fatal(err)
-					}
-					if got := r.wait(t, 30*time.Second); got != status {
-						t.Errorf("wrapper exit status %d, want the proxy's %d", got, status)
-					}
-					if !r.exists("term") {
-						t.Error("the proxy never received SIGTERM")
-					}
-				})
+			for _, sig := range []struct {
+				name string
+				sig  syscall.Signal
+			}{{"SIGTERM", syscall.SIGTERM}, {"SIGINT", syscall.SIGINT}} {
+				for _, status := range afterStop {
+					t.Run(fmt.Sprintf("%s to the wrapper, proxy exits %d", sig.name, status), func(t *testing.T) {
+						r := startJob(t, shell, long, fmt.Sprintf("term=%d", status))
+						r.waitFor(t, "ready")
+						r.waitTrapped(t)
+						if err := r.cmd.Process.Signal(sig.sig); err != nil {
+							t.Fatal(err)
+						}
+						if got := r.wait(t, 30*time.Second); got != status {
+							t.Errorf("wrapper exit status %d, want the proxy's %d", got, status)
+						}
+						if !r.exists("term") {
+							t.Error("the proxy never received SIGTERM")
+						}
+					})
+				}
 			}
 			t.Run("timeout", func(t *testing.T) {
-				r := startJob(t, shell, short, "term=0")
-				r.waitFor(t, "ready")
-				if got := r.wait(t, 30*time.Second); got != 0 {
-					t.Errorf("wrapper exit status %d after the timeout, want 0", got)
+				// Started together, not as parallel subtests, so that the
+				// seconds they wait out overlap whatever -parallel says.
+				runs := map[int]*jobRun{}
+				for _, status := range afterStop {
+					runs[status] = startJob(t, shell, short, fmt.Sprintf("term=%d", status))
 				}
-				if !r.exists("term") {
-					t.Error("the proxy was not sent SIGTERM when the timeout passed")
-				}
-				if took := time.Since(r.start); took < time.Second {
-					t.Errorf("the proxy was stopped after %v, before the 1s timeout", took)
+				for _, status := range afterStop {
+					r := runs[status]
+					r.waitFor(t, "ready")
+					if got := r.wait(t, 30*time.Second); got != status {
+						t.Errorf("proxy exiting %d: wrapper exit status %d after the timeout", status, got)
+					}
+					if !r.exists("term") {
+						t.Errorf("proxy exiting %d: not sent SIGTERM when the timeout passed", status)
+					}
+					if took := time.Since(r.start); took < time.Second {
+						t.Errorf("proxy exiting %d: stopped after %v, before the 1s timeout", status, took)
+					}
 				}
 			})
 		})
