@@ -495,3 +495,12 @@ func ExampleWorkloadKinds() {
 	// batch/v1 Job spec.template.spec
 	// batch/v1 CronJob spec.jobTemplate.spec.template.spec
 }
+
+// A platform's marker in the proxy's API calls.
+func ExampleWithUserAgent() {
+	p, _ := cloudsqlproxy.New("my-project:us-central1:db", cloudsqlproxy.WithUserAgent("shop-platform/2.1"))
+	args := p.Container().Args
+	fmt.Println(args[len(args)-2])
+	// Output:
+	// --user-agent=shop-platform/2.1
+}

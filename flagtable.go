@@ -160,6 +160,8 @@ var flagTable = []proxyFlag{
 		usage: "use another SQL Admin API endpoint", conflicts: "universe-domain", check: httpURL},
 	{name: "universe-domain", option: "WithUniverseDomain", cli: "universe-domain", arg: "DOMAIN", section: secAuth, kind: textFlag,
 		usage: "Google Cloud universe of a sovereign cloud", since: version{2, 10, 0}, check: dnsSubdomain},
+	{name: "user-agent", option: "WithUserAgent", cli: "user-agent", arg: "TEXT", section: secAuth, kind: textFlag,
+		usage: "add TEXT to the proxy's User-Agent in its API calls", check: printableText},
 	{name: "quota-project", option: "WithQuotaProject", cli: "quota-project", arg: "PROJECT", section: secAuth, kind: textFlag,
 		usage: "bill SQL Admin API quota to PROJECT", check: matches(projectRE, "must be a Google Cloud project ID")},
 }

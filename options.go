@@ -327,6 +327,14 @@ func WithUniverseDomain(domain string) Option {
 	return setFlag("universe-domain", domain)
 }
 
+// WithUserAgent adds text to the User-Agent the proxy sends with its
+// Google API calls (--user-agent), so that a platform can tell its
+// proxies' traffic apart in its logs. The Cloud SQL Proxy Operator sets one
+// for the proxies it injects; [FromContainer] keeps it.
+func WithUserAgent(text string) Option {
+	return setFlag("user-agent", text)
+}
+
 // WithQuotaProject bills SQL Admin API quota to project (--quota-project).
 func WithQuotaProject(project string) Option {
 	return setFlag("quota-project", project)

@@ -62,8 +62,12 @@ func (p *Proxy) Attach(spec *corev1.PodSpec) error {
 		return ErrNilPodSpec
 	}
 	at, errs := p.locate(spec)
-	init, regular := p.place(spec, at)
-	errs = append(errs, p.checkPod(spec, at)...)
+	work := spec
+	if at.list != nowhere && len(errs) == 0 {
+		work = p.adopt(spec, at)
+	}
+	init, regular := p.place(work, at)
+	errs = append(errs, p.checkPod(work, at)...)
 	pod, _ := podres.Of(spec)
 	errs = append(errs, podres.Check(pod, init, regular, p.Name())...)
 	if len(errs) > 0 {
@@ -75,7 +79,7 @@ func (p *Proxy) Attach(spec *corev1.PodSpec) error {
 		}
 		regular = p.wire(regular, p.Name())
 	}
-	spec.InitContainers, spec.Containers = init, regular
+	spec.InitContainers, spec.Containers, spec.Volumes = init, regular, work.Volumes
 
 	var missing []corev1.Volume
 	for _, v := range p.volumes {
@@ -87,6 +91,41 @@ func (p *Proxy) Attach(spec *corev1.PodSpec) error {
 		spec.Volumes = append(slices.Clip(spec.Volumes), missing...)
 	}
 	return nil
+}
+
+// adopt gives the pod as it is once the proxy container at at, which this
+// proxy replaces, has taken away what only it used and the proxy brings
+// anew: the Secret volume of its key file and its socket directory (with
+// the application's mounts of it), so that a sidecar read by FromContainer
+// migrates without a second copy of either. spec itself is not written; the
+// lists that change are fresh copies.
+func (p *Proxy) adopt(spec *corev1.PodSpec, at found) *corev1.PodSpec {
+	old, _ := at.container(spec)
+	var gone []string
+	for _, v := range spec.Volumes {
+		if p.adoptsVolume(spec, old, v) {
+			gone = append(gone, v.Name)
+		}
+	}
+	if len(gone) == 0 {
+		return spec
+	}
+	work := *spec
+	work.Volumes = slices.DeleteFunc(slices.Clone(spec.Volumes), func(v corev1.Volume) bool { return slices.Contains(gone, v.Name) })
+	unmount := func(cs []corev1.Container) []corev1.Container {
+		out := slices.Clone(cs)
+		for i := range out {
+			if out[i].Name == p.Name() {
+				continue
+			}
+			out[i].VolumeMounts = nilIfEmpty(slices.DeleteFunc(slices.Clone(out[i].VolumeMounts), func(m corev1.VolumeMount) bool {
+				return slices.Contains(gone, m.Name)
+			}))
+		}
+		return out
+	}
+	work.InitContainers, work.Containers = unmount(spec.InitContainers), unmount(spec.Containers)
+	return &work
 }
 
 // place gives the pod's container lists with the proxy where Attach puts
@@ -190,7 +229,7 @@ func (p *Proxy) locate(spec *corev1.PodSpec) (found, field.ErrorList) {
 	}
 	if at.list != nowhere {
 		c, p2 := at.container(spec)
-		if !p.isProxyImage(c.Image) {
+		if !p.isProxyImage(c.Image) && proxyContainerKind(c) == proxyNone {
 			errs = append(errs, field.Invalid(p2.Child("image"), c.Image,
 				fmt.Sprintf("container %q has the proxy's name but does not run a Cloud SQL Auth Proxy image; refusing to replace it (choose another name with WithName)", name)))
 		}

@@ -47,6 +47,9 @@ var (
 	ErrConflict = errors.New("cloudsqlproxy: conflict with the pod spec")
 	// ErrNilPodSpec: Attach or Detach was given a nil PodSpec.
 	ErrNilPodSpec = errors.New("cloudsqlproxy: nil PodSpec")
+	// ErrNotProxy: FromContainer was given a container that runs no Cloud
+	// SQL Auth Proxy.
+	ErrNotProxy = errors.New("cloudsqlproxy: not a Cloud SQL Auth Proxy container")
 	// ErrUnsupportedKind: PodSpecOf was given an object that has no pod
 	// template.
 	ErrUnsupportedKind = errors.New("cloudsqlproxy: object kind has no pod spec")

@@ -1,0 +1,298 @@
+package cloudsqlproxy
+
+import (
+	"fmt"
+	"net/url"
+	"path"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// FromContainer reads the settings of an existing Cloud SQL Auth Proxy
+// container into the connection name and options that make [New] build the
+// same proxy the library's way, so that a hand-written sidecar migrates to
+// a native one without losing a setting. It reads v2 containers (flags in
+// any form, CSQL_PROXY_* environment variables as the operator writes them)
+// and v1 ones (gce-proxy, cloud_sql_proxy with -instances=, also run from
+// a shell command), whatever the container's name; volumes are the pod's,
+// where the container's credentials key file is found.
+//
+// The options keep the container's name (so that [Proxy.Attach] replaces
+// it where it stands), its image when it runs v2 (so a pinned version or a
+// mirror stays; a v1 image becomes [DefaultImage]), its pull policy and
+// resources, every instance with its port and per-instance settings, and
+// every flag the library has an option for; a key file read from a Secret
+// volume becomes [WithCredentialsSecret]. What the library always decides
+// itself is not carried over: the health server's address (0.0.0.0, which
+// the kubelet's probes need), structured logs, exit 0 on SIGTERM, probes,
+// lifecycle hooks and the security context. Anything else that cannot be
+// carried over (a flag without an option, a value from a Secret, an
+// environment variable or mount the library would drop) is an error naming
+// the container's field and the value, wrapping [ErrInvalidConfig]; nothing
+// is dropped silently. A container that runs no proxy is an error wrapping
+// [ErrNotProxy].
+//
+// Options given to New after these win:
+//
+//	inst, opts, err := cloudsqlproxy.FromContainer(old, spec.Volumes)
+//	p, err := cloudsqlproxy.New(inst, append(opts, cloudsqlproxy.WithHealthPort(9090))...)
+func FromContainer(c corev1.Container, volumes []corev1.Volume) (instance string, opts []Option, err error) {
+	if proxyContainerKind(&c) == proxyNone {
+		return "", nil, fmt.Errorf("%w: container %q (image %q)", ErrNotProxy, c.Name, c.Image)
+	}
+	a := adopter{c: &c, volumes: volumes, fld: field.NewPath("container")}
+	instance, opts = a.read()
+	if len(a.errs) > 0 {
+		return "", nil, &configError{errs: a.errs.ToAggregate()}
+	}
+	return instance, opts, nil
+}
+
+// adopter reads one container.
+type adopter struct {
+	c       *corev1.Container
+	volumes []corev1.Volume
+	fld     *field.Path
+	errs    field.ErrorList
+	opts    []Option
+	// usedMounts and usedEnv are the mounts and env vars that a setting
+	// accounts for; every other one is reported.
+	usedMounts map[int]bool
+	usedEnv    map[int]bool
+}
+
+func (a *adopter) add(o Option) {
+	if o != nil {
+		a.opts = append(a.opts, o)
+	}
+}
+
+func (a *adopter) read() (string, []Option) {
+	c := a.c
+	a.usedMounts, a.usedEnv = map[int]bool{}, map[int]bool{}
+	cmd := proxyCommand(a.fld, c)
+	var flags, insts []kv
+	switch cmd.gen {
+	case proxyV1, proxyV1Shell:
+		v2, errs := translateV1Container(a.fld, c)
+		a.errs = append(a.errs, errs...)
+		if len(errs) > 0 {
+			return "", nil
+		}
+		var split field.ErrorList
+		flags, insts, split = splitV2(append([]string{binary}, v2...), nil)
+		a.errs = append(a.errs, split...)
+		for i, e := range c.Env {
+			if e.Name == "INSTANCES" {
+				a.usedEnv[i] = true
+			}
+		}
+	default:
+		if len(cmd.errs) > 0 {
+			a.errs = append(a.errs, cmd.errs...)
+			return "", nil
+		}
+		var split field.ErrorList
+		flags, insts, split = splitV2At(cmd.argv, cmd.at, c.Env, a.fld.Child("env"))
+		a.errs = append(a.errs, split...)
+		for i, e := range c.Env {
+			if strings.HasPrefix(e.Name, "CSQL_PROXY_") {
+				a.usedEnv[i] = true
+			}
+		}
+		a.add(WithImage(c.Image))
+	}
+
+	a.add(WithName(c.Name))
+	if c.ImagePullPolicy != "" {
+		a.add(WithImagePullPolicy(c.ImagePullPolicy))
+	}
+	if len(c.Resources.Requests) > 0 || len(c.Resources.Limits) > 0 {
+		a.add(WithResources(*c.Resources.DeepCopy()))
+	}
+	for _, f := range flags {
+		a.flag(f)
+	}
+	instance := a.instances(insts)
+	for i, e := range c.Env {
+		if !a.usedEnv[i] {
+			a.errs = append(a.errs, field.Invalid(a.fld.Child("env").Index(i).Child("name"), e.Name,
+				"the library's proxy container sets no environment variables of its own; this one would be lost"))
+		}
+	}
+	for i, m := range c.VolumeMounts {
+		if !a.usedMounts[i] {
+			a.errs = append(a.errs, field.Invalid(a.fld.Child("volumeMounts").Index(i).Child("mountPath"), m.MountPath,
+				fmt.Sprintf("no setting of the proxy uses volume %q here; it would be lost", m.Name)))
+		}
+	}
+	return instance, a.opts
+}
+
+// flag carries one proxy flag over.
+func (a *adopter) flag(f kv) {
+	if f.from != nil {
+		a.errs = append(a.errs, field.Invalid(f.path, "valueFrom", fmt.Sprintf("--%s is read from a Secret, ConfigMap or field reference, which the library cannot write into the proxy's arguments", f.name)))
+		return
+	}
+	switch f.name {
+	case "credentials-file":
+		a.credentials(f)
+		return
+	case "unix-socket":
+		a.socketDir(f.value)
+	}
+	i, known := flagIndex[f.name]
+	if !known {
+		a.errs = append(a.errs, field.Invalid(f.path, "--"+f.name+"="+f.value, "the library has no option for this flag; the proxy would lose it"))
+		return
+	}
+	o, err := adoptFlag(&flagTable[i], f.value, true)
+	if err != nil {
+		a.errs = append(a.errs, field.Invalid(f.path, f.value, fmt.Sprintf("--%s: %v", f.name, err)))
+		return
+	}
+	a.add(o)
+}
+
+// credentials turns a key file in a mounted Secret into WithCredentialsSecret.
+func (a *adopter) credentials(f kv) {
+	file := path.Clean(f.value)
+	for i, m := range a.c.VolumeMounts {
+		dir := path.Clean(m.MountPath)
+		rel, ok := strings.CutPrefix(file, dir+"/")
+		if !ok || m.SubPath != "" || m.SubPathExpr != "" {
+			continue
+		}
+		j := volumeIndex(a.volumes, m.Name)
+		if j < 0 || a.volumes[j].Secret == nil {
+			break
+		}
+		s := a.volumes[j].Secret
+		key := rel
+		if len(s.Items) > 0 {
+			k := slices.IndexFunc(s.Items, func(it corev1.KeyToPath) bool { return path.Clean(it.Path) == rel })
+			if k < 0 {
+				break
+			}
+			key = s.Items[k].Key
+		}
+		if strings.Contains(key, "/") {
+			break
+		}
+		a.usedMounts[i] = true
+		a.add(WithCredentialsSecret(s.SecretName))
+		a.add(WithCredentialsSecretKey(key))
+		return
+	}
+	a.errs = append(a.errs, field.Invalid(f.path, f.value,
+		"--credentials-file: the key file must be a key of a Secret volume the container mounts, which WithCredentialsSecret can mount again"))
+}
+
+// socketDir accounts for the mount of the Unix socket directory.
+func (a *adopter) socketDir(dir string) {
+	for i, m := range a.c.VolumeMounts {
+		if path.Clean(m.MountPath) == path.Clean(dir) {
+			a.usedMounts[i] = true
+		}
+	}
+}
+
+// instances carries the instances over; the per-instance listener address
+// and socket directory that v1 translations carry become the proxy-wide
+// options when every instance has the same one.
+func (a *adopter) instances(insts []kv) string {
+	if len(insts) == 0 {
+		a.errs = append(a.errs, field.Required(a.fld.Child("args"), "the proxy names no instance"))
+		return ""
+	}
+	var names []string
+	shared := map[string]string{}
+	for k, in := range insts {
+		name, query, _ := strings.Cut(in.value, "?")
+		q, err := url.ParseQuery(query)
+		if err != nil {
+			a.errs = append(a.errs, field.Invalid(in.path, in.value, "query parameters cannot be parsed: "+err.Error()))
+			continue
+		}
+		for _, key := range []string{"address", "unix-socket"} {
+			v := q.Get(key)
+			if k > 0 && shared[key] != v {
+				a.errs = append(a.errs, field.Invalid(in.path, in.value, fmt.Sprintf("instances with different %s values cannot share the library's one proxy-wide setting", key)))
+			}
+			shared[key] = v
+			q.Del(key)
+		}
+		if q.Has("unix-socket-path") {
+			a.errs = append(a.errs, field.Invalid(in.path, in.value, "a socket path per instance (unix-socket-path) has no option; use one socket directory"))
+			q.Del("unix-socket-path")
+		}
+		if enc := q.Encode(); enc != "" {
+			name += "?" + enc
+		}
+		names = append(names, name)
+	}
+	if v := shared["address"]; v != "" {
+		a.add(WithListenAddress(v))
+	}
+	if v := shared["unix-socket"]; v != "" {
+		a.socketDir(v)
+		a.add(WithUnixSocket(v))
+	}
+	for _, n := range names[min(1, len(names)):] {
+		a.add(WithInstance(n))
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return names[0]
+}
+
+// adoptsVolume reports whether v is a volume an adopted container brought
+// that this proxy replaces: its key file's Secret or its socket directory,
+// mounted by old and no other container but the ones the proxy wires.
+func (p *Proxy) adoptsVolume(spec *corev1.PodSpec, old *corev1.Container, v corev1.Volume) bool {
+	mounted := slices.ContainsFunc(old.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == v.Name })
+	if !mounted || volumeIndex(p.volumes, v.Name) >= 0 {
+		return false
+	}
+	switch {
+	case v.Secret != nil:
+		for _, pv := range p.volumes {
+			if pv.Secret != nil && pv.Secret.SecretName == v.Secret.SecretName {
+				return !p.mountedElsewhere(spec, old, v.Name, "")
+			}
+		}
+	case v.EmptyDir != nil:
+		for _, m := range p.appMounts {
+			if slices.ContainsFunc(old.VolumeMounts, func(om corev1.VolumeMount) bool {
+				return om.Name == v.Name && path.Clean(om.MountPath) == m.MountPath
+			}) {
+				return !p.mountedElsewhere(spec, old, v.Name, m.MountPath)
+			}
+		}
+	}
+	return false
+}
+
+// mountedElsewhere reports whether a container other than old mounts the
+// volume name anywhere but at socketDir.
+func (p *Proxy) mountedElsewhere(spec *corev1.PodSpec, old *corev1.Container, name, socketDir string) bool {
+	for _, l := range containerLists(spec) {
+		for i := range l.cs {
+			c := &l.cs[i]
+			if c == old {
+				continue
+			}
+			for _, m := range c.VolumeMounts {
+				if m.Name == name && (socketDir == "" || path.Clean(m.MountPath) != socketDir) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,98 @@
+package cloudsqlproxy
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	"sigs.k8s.io/yaml"
+)
+
+// TestAdoptManifestsGolden migrates every manifest under testdata/adopt the
+// way a user would: FromContainer on each proxy container, New, Attach. The
+// result (the whole pod spec, or the errors) is NAME.adopted; -update
+// rewrites it, so review the diff.
+func TestAdoptManifestsGolden(t *testing.T) {
+	manifests, err := filepath.Glob(filepath.Join("testdata", "adopt", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range manifests {
+		name := strings.TrimSuffix(filepath.Base(m), ".yaml")
+		t.Run(name, func(t *testing.T) {
+			data, err := os.ReadFile(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := adoptAll(t, manifestPodSpec(t, data))
+			golden := filepath.Join("testdata", "adopt", name+".adopted")
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -run TestAdoptManifestsGolden -update, then review it)", err)
+			}
+			if diff := cmp.Diff(string(want), got); diff != "" {
+				t.Errorf("%s (-want +got):\n%s", golden, diff)
+			}
+		})
+	}
+}
+
+// adoptAll migrates every proxy of spec and renders the outcome.
+func adoptAll(t *testing.T, spec *corev1.PodSpec) string {
+	var b strings.Builder
+	for _, l := range containerLists(spec) {
+		for i := range l.cs {
+			c := l.cs[i]
+			if proxyContainerKind(&c) == proxyNone {
+				continue
+			}
+			before := spec.DeepCopy()
+			inst, opts, err := FromContainer(c, spec.Volumes)
+			var p *Proxy
+			if err == nil {
+				p, err = New(inst, opts...)
+			}
+			if err == nil {
+				err = p.Attach(spec)
+			}
+			if err != nil {
+				if !errors.Is(err, ErrInvalidConfig) && !errors.Is(err, ErrConflict) {
+					t.Errorf("%s: error matches neither ErrInvalidConfig nor ErrConflict: %v", c.Name, err)
+				}
+				if diff := cmp.Diff(before, spec); diff != "" {
+					t.Errorf("%s: a failed adoption changed the spec (-before +after):\n%s", c.Name, diff)
+				}
+				b.WriteString("# " + l.name + " " + c.Name + ": refused:\n")
+				var agg utilerrors.Aggregate
+				if errors.As(err, &agg) {
+					for _, e := range agg.Errors() {
+						b.WriteString("#   " + e.Error() + "\n")
+					}
+				} else {
+					b.WriteString("#   " + err.Error() + "\n")
+				}
+				continue
+			}
+			again := spec.DeepCopy()
+			if err := p.Attach(again); err != nil || !cmp.Equal(spec, again) {
+				t.Errorf("%s: attaching the adopted proxy again changes the pod: %v", c.Name, err)
+			}
+			b.WriteString("# " + l.name + " " + c.Name + ": adopted\n")
+		}
+	}
+	y, err := yaml.Marshal(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String() + string(y)
+}
