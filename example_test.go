@@ -504,3 +504,49 @@ func ExampleWithUserAgent() {
 	// Output:
 	// --user-agent=shop-platform/2.1
 }
+
+// A hand-written v1 sidecar becomes a native one with the same instance,
+// port and key file; the application's own settings are untouched.
+func ExampleFromContainer() {
+	old := corev1.Container{
+		Name:    "cloudsql-proxy",
+		Image:   "gcr.io/cloudsql-docker/gce-proxy:1.33.2",
+		Command: []string{"/cloud_sql_proxy", "-instances=my-project:us-central1:db=tcp:5432", "-credential_file=/secrets/sa.json"},
+		VolumeMounts: []corev1.VolumeMount{{Name: "sa", MountPath: "/secrets", ReadOnly: true}},
+	}
+	spec := corev1.PodSpec{
+		Containers: []corev1.Container{{Name: "app", Image: "example.com/app:1"}, old},
+		Volumes:    []corev1.Volume{{Name: "sa", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "db-sa"}}}},
+	}
+	inst, opts, err := cloudsqlproxy.FromContainer(old, spec.Volumes)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	p, _ := cloudsqlproxy.New(inst, opts...)
+	if err := p.Attach(&spec); err != nil {
+		fmt.Println(err)
+		return
+	}
+	proxy := spec.InitContainers[0]
+	fmt.Println(proxy.Name, proxy.Args[len(proxy.Args)-1])
+	fmt.Println(spec.Volumes[0].Name, spec.Volumes[0].Secret.SecretName, len(spec.Containers))
+	// Output:
+	// cloudsql-proxy my-project:us-central1:db?port=5432
+	// cloudsql-proxy-credentials db-sa 1
+}
+
+// AttachTo records what it added on the pod template, so that DetachFrom
+// takes it out again without the Proxy.
+func ExampleProxy_AttachTo() {
+	tmpl := corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example.com/app:1"}}}}
+	p, _ := cloudsqlproxy.New("my-project:us-central1:db",
+		cloudsqlproxy.WithAppEnv("my-project:us-central1:db", cloudsqlproxy.AppEnv{Host: "DB_HOST"}))
+	_ = p.AttachTo(&tmpl.ObjectMeta, &tmpl.Spec)
+	fmt.Println(tmpl.Annotations[cloudsqlproxy.StatusAnnotation])
+	found, _ := cloudsqlproxy.DetachFrom(&tmpl.ObjectMeta, &tmpl.Spec)
+	fmt.Println(found, len(tmpl.Spec.InitContainers), tmpl.Spec.Containers[0].Env, tmpl.Annotations)
+	// Output:
+	// {"version":1,"container":"cloudsql-proxy","env":[{"container":"app","name":"DB_HOST","value":"127.0.0.1"}]}
+	// true 0 [] map[]
+}
