@@ -509,9 +509,9 @@ func ExampleWithUserAgent() {
 // port and key file; the application's own settings are untouched.
 func ExampleFromContainer() {
 	old := corev1.Container{
-		Name:    "cloudsql-proxy",
-		Image:   "gcr.io/cloudsql-docker/gce-proxy:1.33.2",
-		Command: []string{"/cloud_sql_proxy", "-instances=my-project:us-central1:db=tcp:5432", "-credential_file=/secrets/sa.json"},
+		Name:         "cloudsql-proxy",
+		Image:        "gcr.io/cloudsql-docker/gce-proxy:1.33.2",
+		Command:      []string{"/cloud_sql_proxy", "-instances=my-project:us-central1:db=tcp:5432", "-credential_file=/secrets/sa.json"},
 		VolumeMounts: []corev1.VolumeMount{{Name: "sa", MountPath: "/secrets", ReadOnly: true}},
 	}
 	spec := corev1.PodSpec{

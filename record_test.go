@@ -42,13 +42,13 @@ func mustProxy(t *testing.T, opts ...cloudsqlproxy.Option) *cloudsqlproxy.Proxy 
 // with other options replaces the first attachment.
 func TestAttachToDetachFromRoundTrip(t *testing.T) {
 	for name, opts := range map[string][]cloudsqlproxy.Option{
-		"defaults":      nil,
-		"app env":       {cloudsqlproxy.WithAppEnv(recInst, cloudsqlproxy.AppEnv{Host: "DB_HOST", Port: "DB_PORT"})},
-		"unix socket":   {cloudsqlproxy.WithUnixSocket("/cloudsql"), cloudsqlproxy.WithAppEnv(recInst, cloudsqlproxy.AppEnv{Socket: "DB_SOCKET"}), cloudsqlproxy.WithCredentialsSecret("sa-key")},
-		"legacy":        {cloudsqlproxy.WithLegacySidecar(), cloudsqlproxy.WithAppEnv(recInst, cloudsqlproxy.AppEnv{Host: "DB_HOST"})},
-		"job":           {cloudsqlproxy.ForJob(0)},
-		"other name":    {cloudsqlproxy.WithName("db-proxy")},
-		"credentials":   {cloudsqlproxy.WithCredentialsSecret("sa-key")},
+		"defaults":    nil,
+		"app env":     {cloudsqlproxy.WithAppEnv(recInst, cloudsqlproxy.AppEnv{Host: "DB_HOST", Port: "DB_PORT"})},
+		"unix socket": {cloudsqlproxy.WithUnixSocket("/cloudsql"), cloudsqlproxy.WithAppEnv(recInst, cloudsqlproxy.AppEnv{Socket: "DB_SOCKET"}), cloudsqlproxy.WithCredentialsSecret("sa-key")},
+		"legacy":      {cloudsqlproxy.WithLegacySidecar(), cloudsqlproxy.WithAppEnv(recInst, cloudsqlproxy.AppEnv{Host: "DB_HOST"})},
+		"job":         {cloudsqlproxy.ForJob(0)},
+		"other name":  {cloudsqlproxy.WithName("db-proxy")},
+		"credentials": {cloudsqlproxy.WithCredentialsSecret("sa-key")},
 	} {
 		t.Run(name, func(t *testing.T) {
 			spec := recordApp()
@@ -142,8 +142,10 @@ func TestDetachFromRestoresAnAdoptedProxy(t *testing.T) {
 // is an error naming what differs, and nothing changes.
 func TestDetachFromRefusesAStaleRecord(t *testing.T) {
 	for name, edit := range map[string]func(*metav1.ObjectMeta, *corev1.PodSpec){
-		"not JSON":          func(m *metav1.ObjectMeta, _ *corev1.PodSpec) { m.Annotations[cloudsqlproxy.StatusAnnotation] = "{" },
-		"another writer":    func(m *metav1.ObjectMeta, _ *corev1.PodSpec) { m.Annotations[cloudsqlproxy.StatusAnnotation] = `{"version":7}` },
+		"not JSON": func(m *metav1.ObjectMeta, _ *corev1.PodSpec) { m.Annotations[cloudsqlproxy.StatusAnnotation] = "{" },
+		"another writer": func(m *metav1.ObjectMeta, _ *corev1.PodSpec) {
+			m.Annotations[cloudsqlproxy.StatusAnnotation] = `{"version":7}`
+		},
 		"proxy gone":        func(_ *metav1.ObjectMeta, s *corev1.PodSpec) { s.InitContainers = s.InitContainers[1:] },
 		"env value changed": func(_ *metav1.ObjectMeta, s *corev1.PodSpec) { s.Containers[0].Env[1].Value = "10.0.0.1" },
 	} {
