@@ -336,7 +336,12 @@ var optionNames = func() *strings.Replacer {
 		names = append(names, k)
 	}
 	sort.Slice(names, func(i, j int) bool { return len(names[i]) > len(names[j]) })
-	var pairs []string
+	// Phrases of the library's own vocabulary come first: the replacer
+	// tries its pairs in order at each position.
+	pairs := []string{
+		"Attach adds it and Detach removes it", "inject adds it and remove takes it out",
+		"use Socket", "use --socket-env (or socket= in --app-env)",
+	}
 	for _, n := range names {
 		f := optionFlags[n]
 		switch n {
