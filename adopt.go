@@ -12,8 +12,8 @@ import (
 )
 
 // FromContainer reads the settings of an existing Cloud SQL Auth Proxy
-// container into the connection name and options that make [New] build the
-// same proxy the library's way, so that a hand-written sidecar migrates to
+// container into the instances and options that make [New] build the same
+// proxy the library's way, so that a hand-written sidecar migrates to
 // a native one without losing a setting. It reads v2 containers (flags in
 // any form, CSQL_PROXY_* environment variables as the operator writes them)
 // and v1 ones (gce-proxy, cloud_sql_proxy with -instances=, also run from
@@ -35,20 +35,25 @@ import (
 // is dropped silently. A container that runs no proxy is an error wrapping
 // [ErrNotProxy].
 //
-// Options given to New after these win:
+// The instances come apart from the options, so that a caller can keep them
+// (the first for New, the others with [WithInstance]) or connect to others
+// instead; options given to New after the adopted ones win:
 //
-//	inst, opts, err := cloudsqlproxy.FromContainer(old, spec.Volumes)
-//	p, err := cloudsqlproxy.New(inst, append(opts, cloudsqlproxy.WithHealthPort(9090))...)
-func FromContainer(c corev1.Container, volumes []corev1.Volume) (instance string, opts []Option, err error) {
+//	insts, opts, err := cloudsqlproxy.FromContainer(old, spec.Volumes)
+//	for _, in := range insts[1:] {
+//		opts = append(opts, cloudsqlproxy.WithInstance(in))
+//	}
+//	p, err := cloudsqlproxy.New(insts[0], append(opts, cloudsqlproxy.WithHealthPort(9090))...)
+func FromContainer(c corev1.Container, volumes []corev1.Volume) (instances []string, opts []Option, err error) {
 	if proxyContainerKind(&c) == proxyNone {
-		return "", nil, fmt.Errorf("%w: container %q (image %q)", ErrNotProxy, c.Name, c.Image)
+		return nil, nil, fmt.Errorf("%w: container %q (image %q)", ErrNotProxy, c.Name, c.Image)
 	}
 	a := adopter{c: &c, volumes: volumes, fld: field.NewPath("container")}
-	instance, opts = a.read()
+	instances, opts = a.read()
 	if len(a.errs) > 0 {
-		return "", nil, &configError{errs: a.errs.ToAggregate()}
+		return nil, nil, &configError{errs: a.errs.ToAggregate()}
 	}
-	return instance, opts, nil
+	return instances, opts, nil
 }
 
 // adopter reads one container.
@@ -70,7 +75,7 @@ func (a *adopter) add(o Option) {
 	}
 }
 
-func (a *adopter) read() (string, []Option) {
+func (a *adopter) read() ([]string, []Option) {
 	c := a.c
 	a.usedMounts, a.usedEnv = map[int]bool{}, map[int]bool{}
 	cmd := proxyCommand(a.fld, c)
@@ -80,7 +85,7 @@ func (a *adopter) read() (string, []Option) {
 		v2, errs := translateV1Container(a.fld, c)
 		a.errs = append(a.errs, errs...)
 		if len(errs) > 0 {
-			return "", nil
+			return nil, nil
 		}
 		var split field.ErrorList
 		flags, insts, split = splitV2(append([]string{binary}, v2...), nil)
@@ -93,7 +98,7 @@ func (a *adopter) read() (string, []Option) {
 	default:
 		if len(cmd.errs) > 0 {
 			a.errs = append(a.errs, cmd.errs...)
-			return "", nil
+			return nil, nil
 		}
 		var split field.ErrorList
 		flags, insts, split = splitV2At(cmd.argv, cmd.at, c.Env, a.fld.Child("env"))
@@ -116,7 +121,7 @@ func (a *adopter) read() (string, []Option) {
 	for _, f := range flags {
 		a.flag(f)
 	}
-	instance := a.instances(insts)
+	instances := a.instances(insts)
 	for i, e := range c.Env {
 		if !a.usedEnv[i] {
 			a.errs = append(a.errs, field.Invalid(a.fld.Child("env").Index(i).Child("name"), e.Name,
@@ -129,7 +134,7 @@ func (a *adopter) read() (string, []Option) {
 				fmt.Sprintf("no setting of the proxy uses volume %q here; it would be lost", m.Name)))
 		}
 	}
-	return instance, a.opts
+	return instances, a.opts
 }
 
 // flag carries one proxy flag over.
@@ -204,10 +209,10 @@ func (a *adopter) socketDir(dir string) {
 // instances carries the instances over; the per-instance listener address
 // and socket directory that v1 translations carry become the proxy-wide
 // options when every instance has the same one.
-func (a *adopter) instances(insts []kv) string {
+func (a *adopter) instances(insts []kv) []string {
 	if len(insts) == 0 {
 		a.errs = append(a.errs, field.Required(a.fld.Child("args"), "the proxy names no instance"))
-		return ""
+		return nil
 	}
 	var names []string
 	shared := map[string]string{}
@@ -242,13 +247,7 @@ func (a *adopter) instances(insts []kv) string {
 		a.socketDir(v)
 		a.add(WithUnixSocket(v))
 	}
-	for _, n := range names[min(1, len(names)):] {
-		a.add(WithInstance(n))
-	}
-	if len(names) == 0 {
-		return ""
-	}
-	return names[0]
+	return names
 }
 
 // adoptsVolume reports whether v is a volume an adopted container brought

@@ -57,10 +57,13 @@ func adoptAll(t *testing.T, spec *corev1.PodSpec) string {
 				continue
 			}
 			before := spec.DeepCopy()
-			inst, opts, err := FromContainer(c, spec.Volumes)
+			insts, opts, err := FromContainer(c, spec.Volumes)
 			var p *Proxy
 			if err == nil {
-				p, err = New(inst, opts...)
+				for _, in := range insts[1:] {
+					opts = append(opts, WithInstance(in))
+				}
+				p, err = New(insts[0], opts...)
 			}
 			if err == nil {
 				err = p.Attach(spec)

@@ -518,12 +518,12 @@ func ExampleFromContainer() {
 		Containers: []corev1.Container{{Name: "app", Image: "example.com/app:1"}, old},
 		Volumes:    []corev1.Volume{{Name: "sa", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "db-sa"}}}},
 	}
-	inst, opts, err := cloudsqlproxy.FromContainer(old, spec.Volumes)
+	insts, opts, err := cloudsqlproxy.FromContainer(old, spec.Volumes)
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	p, _ := cloudsqlproxy.New(inst, opts...)
+	p, _ := cloudsqlproxy.New(insts[0], opts...)
 	if err := p.Attach(&spec); err != nil {
 		fmt.Println(err)
 		return

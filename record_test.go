@@ -113,11 +113,11 @@ func TestDetachFromRestoresAnAdoptedProxy(t *testing.T) {
 	}
 	meta, spec := d.Spec.Template.ObjectMeta, d.Spec.Template.Spec
 	origMeta, origSpec := meta.DeepCopy(), spec.DeepCopy()
-	inst, opts, err := cloudsqlproxy.FromContainer(spec.Containers[1], spec.Volumes)
+	insts, opts, err := cloudsqlproxy.FromContainer(spec.Containers[1], spec.Volumes)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := cloudsqlproxy.New(inst, opts...)
+	p, err := cloudsqlproxy.New(insts[0], opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
