@@ -402,3 +402,21 @@ func TestInsertPos(t *testing.T) {
 		}
 	}
 }
+
+// TestSpliceVerifies: what the splicer writes is read back, and a text that
+// does not mean the value to write is refused (the caller then writes the
+// document anew).
+func TestSpliceVerifies(t *testing.T) {
+	docs, _ := splitStream("t", []byte("m:\n  a: 1\n"))
+	obj, err := docs[0].decode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := change{path: []any{"m"}, old: obj["m"], new: map[string]any{"a": int64(1), "b": int64(2)}}
+	if _, _, ok := splice(docs[0], []change{c}, map[string]any{"m": map[string]any{"a": int64(1), "b": int64(3)}}, newScalarCache()); ok {
+		t.Error("splice accepted a text that does not mean the value to write")
+	}
+	if _, _, ok := splice(docs[0], []change{c}, map[string]any{"m": c.new}, newScalarCache()); !ok {
+		t.Error("splice refused a right text")
+	}
+}
