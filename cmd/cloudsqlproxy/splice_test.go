@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -418,5 +419,23 @@ func TestSpliceVerifies(t *testing.T) {
 	}
 	if _, _, ok := splice(docs[0], []change{c}, map[string]any{"m": c.new}, newScalarCache()); !ok {
 		t.Error("splice refused a right text")
+	}
+}
+
+// TestEqualValues holds the splicer's comparison to reflect.DeepEqual on
+// the values the decoders give.
+func TestEqualValues(t *testing.T) {
+	values := []any{
+		nil, "a", "", int64(1), int64(2), 1.0, 1.5, true, false,
+		map[string]any{}, map[string]any(nil), map[string]any{"a": int64(1)}, map[string]any{"a": 1.0}, map[string]any{"b": int64(1)},
+		map[string]any{"a": []any{"x", map[string]any{"y": nil}}}, map[string]any{"a": []any{"x", map[string]any{"y": false}}},
+		[]any{}, []any(nil), []any{"a"}, []any{"a", "b"}, []any{"b", "a"}, []any{nil},
+	}
+	for _, a := range values {
+		for _, b := range values {
+			if got, want := equalValues(a, b), reflect.DeepEqual(a, b); got != want {
+				t.Errorf("equalValues(%#v, %#v) = %v, want %v", a, b, got, want)
+			}
+		}
 	}
 }
