@@ -100,13 +100,48 @@ func splice(d *document, changes []change, want map[string]any, cache *scalarCac
 		out = bytes.TrimSuffix(out, []byte(s.nl))
 	}
 	got, err := (&document{raw: out, json: d.json}).decode()
-	if err != nil || !reflect.DeepEqual(got, want) {
+	if err != nil || !equalValues(got, want) {
 		return nil, 0, false
 	}
 	if len(s.anew) > 0 {
 		anew = slices.Min(s.anew)
 	}
 	return out, anew, true
+}
+
+// equalValues compares two values of the form the decoders give (maps,
+// lists, strings, int64, float64, booleans, nil) as reflect.DeepEqual
+// does, without its allocations: the splicer compares every value it
+// passes, and then the whole document.
+func equalValues(a, b any) bool {
+	switch x := a.(type) {
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		if !ok || len(x) != len(y) || (x == nil) != (y == nil) {
+			return false
+		}
+		for k, v := range x {
+			w, ok := y[k]
+			if !ok || !equalValues(v, w) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		y, ok := b.([]any)
+		if !ok || len(x) != len(y) || (x == nil) != (y == nil) {
+			return false
+		}
+		for i := range x {
+			if !equalValues(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
+	case string, int64, float64, bool, nil:
+		return a == b
+	}
+	return reflect.DeepEqual(a, b)
 }
 
 func isJSONText(b []byte) bool {
@@ -393,9 +428,9 @@ func pairItems(old, nv []any, field string) []int {
 	id, keyed := listKeys[field]
 	same := func(a, b any) bool {
 		if keyed {
-			return reflect.DeepEqual(identity(a, id), identity(b, id))
+			return equalValues(identity(a, id), identity(b, id))
 		}
-		return reflect.DeepEqual(a, b)
+		return equalValues(a, b)
 	}
 	// Longest common subsequence; the lists are short.
 	n, m := len(old), len(nv)
@@ -453,7 +488,7 @@ func (s *splicer) blockMapping(m *yaml.Node, old, nv map[string]any, t reflect.T
 			if !s.deleteEntry(m, i) {
 				return false
 			}
-		case reflect.DeepEqual(old[k], v):
+		case equalValues(old[k], v):
 			kept++
 		default:
 			kept++
@@ -708,7 +743,7 @@ func (s *splicer) blockSequence(q *yaml.Node, old, nv []any, t reflect.Type, fie
 		}
 		kept++
 		newTo[j] = i
-		if !reflect.DeepEqual(old[i], nv[j]) && !s.child(q, i, old[i], nv[j], t, "") {
+		if !equalValues(old[i], nv[j]) && !s.child(q, i, old[i], nv[j], t, "") {
 			return false
 		}
 	}
@@ -955,7 +990,7 @@ func (s *splicer) flowMapping(m *yaml.Node, old, nv map[string]any, t reflect.Ty
 			continue
 		}
 		last = i
-		if vn := m.Content[2*i+1]; !reflect.DeepEqual(old[k], v) && !s.inside(vn, old[k], v, memberType(t, k), k) {
+		if vn := m.Content[2*i+1]; !equalValues(old[k], v) && !s.inside(vn, old[k], v, memberType(t, k), k) {
 			s.writtenAnew(vn, old[k], v)
 			s.add(spans[i].vs, spans[i].ve, s.flowText(v, memberType(t, k), spans[i].vs, s.multiLine(m)))
 		}
@@ -1012,7 +1047,7 @@ func (s *splicer) flowSequence(q *yaml.Node, old, nv []any, t reflect.Type, fiel
 			continue
 		}
 		last, newTo[j] = i, i
-		if !reflect.DeepEqual(old[i], nv[j]) && !s.inside(q.Content[i], old[i], nv[j], t, "") {
+		if !equalValues(old[i], nv[j]) && !s.inside(q.Content[i], old[i], nv[j], t, "") {
 			s.writtenAnew(q.Content[i], old[i], nv[j])
 			s.add(spans[i].vs, spans[i].ve, s.flowText(nv[j], t, spans[i].vs, pretty))
 		}

@@ -334,11 +334,12 @@ Input and output:
   changes keeps its text: comments, key order, indentation and quoting stay,
   and only the lines the proxy needs are inserted or removed (in flow style
   and JSON, only those members), in the document's own style; JSON stays
-  JSON. remove on that output gives back the input byte for byte, unless the
-  input held an empty list the proxy fills as null, or as [] in JSON.
-  Fields newer than the Kubernetes types this command was built with are
-  kept. An input (-f) that holds no object at all, only comments or
-  nothing, is an error. On any error nothing is written to standard output.
+  JSON. remove on that output gives back the input byte for byte, but for a
+  list the proxy fills that was null (or [] in JSON) and for what a note on
+  standard error names (YAML aliases, merge keys). Fields newer than the
+  Kubernetes types this command was built with are kept. An input (-f) that
+  holds no object at all, only comments or nothing, is an error. On any
+  error nothing is written to standard output.
 
 Database instances:
       --instance CONNECTION_NAME

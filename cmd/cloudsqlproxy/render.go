@@ -37,15 +37,17 @@ type renderer struct {
 	scalars *scalarCache
 }
 
-// scalarCache remembers how each string is written as a YAML scalar: the
-// same few strings (the proxy's arguments, env var names) recur in every
-// workload, and checking a rendering costs a parse.
+// scalarCache remembers how each string is written as a YAML scalar, in
+// block and in flow context: the same few strings (the proxy's arguments,
+// env var names) recur in every workload, and checking a rendering costs a
+// parse. One run of the command uses it from one goroutine.
 type scalarCache struct {
-	mu sync.Mutex
-	m  map[string]string
+	block, flow map[string]string
 }
 
-func newScalarCache() *scalarCache { return &scalarCache{m: map[string]string{}} }
+func newScalarCache() *scalarCache {
+	return &scalarCache{block: map[string]string{}, flow: map[string]string{}}
+}
 
 // yamlScalar writes a scalar for a YAML document; flow is for the inside of
 // flow collections, where plain scalars may not hold ",[]{}".
@@ -76,21 +78,15 @@ func formatFloat(f float64) string {
 }
 
 func (r *renderer) yamlString(s string, flow bool) string {
-	key := "b" + s
+	m := r.scalars.block
 	if flow {
-		key = "f" + s
+		m = r.scalars.flow
 	}
-	c := r.scalars
-	c.mu.Lock()
-	out, ok := c.m[key]
-	c.mu.Unlock()
-	if ok {
-		return out
+	out, ok := m[s]
+	if !ok {
+		out = quoteYAML(s, flow)
+		m[s] = out
 	}
-	out = quoteYAML(s, flow)
-	c.mu.Lock()
-	c.m[key] = out
-	c.mu.Unlock()
 	return out
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -399,6 +400,42 @@ func TestInsertPos(t *testing.T) {
 		}
 		if got := s.insertPos(tc.keys, tc.k, typ); got != tc.want {
 			t.Errorf("insertPos(%v, %s, sorted %v) = %d, want %d", tc.keys, tc.k, tc.sorted, got, tc.want)
+		}
+	}
+}
+
+// TestSpliceVerifies: what the splicer writes is read back, and a text that
+// does not mean the value to write is refused (the caller then writes the
+// document anew).
+func TestSpliceVerifies(t *testing.T) {
+	docs, _ := splitStream("t", []byte("m:\n  a: 1\n"))
+	obj, err := docs[0].decode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := change{path: []any{"m"}, old: obj["m"], new: map[string]any{"a": int64(1), "b": int64(2)}}
+	if _, _, ok := splice(docs[0], []change{c}, map[string]any{"m": map[string]any{"a": int64(1), "b": int64(3)}}, newScalarCache()); ok {
+		t.Error("splice accepted a text that does not mean the value to write")
+	}
+	if _, _, ok := splice(docs[0], []change{c}, map[string]any{"m": c.new}, newScalarCache()); !ok {
+		t.Error("splice refused a right text")
+	}
+}
+
+// TestEqualValues holds the splicer's comparison to reflect.DeepEqual on
+// the values the decoders give.
+func TestEqualValues(t *testing.T) {
+	values := []any{
+		nil, "a", "", int64(1), int64(2), 1.0, 1.5, true, false,
+		map[string]any{}, map[string]any(nil), map[string]any{"a": int64(1)}, map[string]any{"a": 1.0}, map[string]any{"b": int64(1)},
+		map[string]any{"a": []any{"x", map[string]any{"y": nil}}}, map[string]any{"a": []any{"x", map[string]any{"y": false}}},
+		[]any{}, []any(nil), []any{"a"}, []any{"a", "b"}, []any{"b", "a"}, []any{nil},
+	}
+	for _, a := range values {
+		for _, b := range values {
+			if got, want := equalValues(a, b), reflect.DeepEqual(a, b); got != want {
+				t.Errorf("equalValues(%#v, %#v) = %v, want %v", a, b, got, want)
+			}
 		}
 	}
 }
