@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -45,6 +46,7 @@ type flags struct {
 	socketEnv     string
 	legacy        bool
 	jobTimeout    durationFlag
+	adopt         bool
 
 	// proxy holds the flags of the library's flag table, in its order.
 	proxy []*tableFlag
@@ -77,6 +79,7 @@ func (f *flags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.portEnv, "port-env", "", "")
 	fs.StringVar(&f.socketEnv, "socket-env", "", "")
 	fs.BoolVar(&f.legacy, "legacy-sidecar", false, "")
+	fs.BoolVar(&f.adopt, "adopt", true, "")
 	fs.Var(&f.jobTimeout, "job-timeout", "")
 	for _, def := range flagtab.Flags {
 		tf := &tableFlag{def: def}
@@ -91,8 +94,6 @@ func (f *flags) check() error {
 	switch {
 	case len(f.files) == 0:
 		return errors.New("no input: give -f FILE (repeatable), or -f - to read standard input")
-	case len(f.instances) == 0:
-		return errors.New("--instance PROJECT:REGION:INSTANCE is required")
 	case f.set["prometheus-namespace"] && !f.on("prometheus"):
 		return errors.New("--prometheus-namespace needs --prometheus")
 	}
@@ -122,9 +123,6 @@ func (f *flags) proxyOptions() ([]cloudsqlproxy.Option, []appEnvOrigin) {
 			opts = append(opts, o)
 		}
 	}
-	for _, in := range f.instances[1:] {
-		opts = append(opts, cloudsqlproxy.WithInstance(in))
-	}
 	add("container-name", cloudsqlproxy.WithName(f.containerName))
 	add("image", cloudsqlproxy.WithImage(f.image))
 	add("proxy-version", cloudsqlproxy.WithProxyVersion(f.proxyVersion))
@@ -145,7 +143,7 @@ func (f *flags) proxyOptions() ([]cloudsqlproxy.Option, []appEnvOrigin) {
 
 	var origins []appEnvOrigin
 	if f.hostEnv != "" || f.portEnv != "" || f.socketEnv != "" {
-		first, _, _ := strings.Cut(f.instances[0], "?")
+		first, _, _ := strings.Cut(f.firstInstance(), "?")
 		opts = append(opts, cloudsqlproxy.WithAppEnv(first, cloudsqlproxy.AppEnv{Host: f.hostEnv, Port: f.portEnv, Socket: f.socketEnv}))
 		origins = append(origins, appEnvOrigin{"shorthand"})
 	}
@@ -239,23 +237,41 @@ func (f *flags) resources() (corev1.ResourceRequirements, bool) {
 	return r, true
 }
 
+// placeholderInstance stands in for --instance when it is not given, so
+// that the flags are still checked before any workload is read: its
+// proxies then only serve to adopt workloads' own proxies.
+const placeholderInstance = "example-project:us-central1:example"
+
+func (f *flags) firstInstance() string {
+	if len(f.instances) == 0 {
+		return placeholderInstance
+	}
+	return f.instances[0]
+}
+
 // proxies builds the proxy for ordinary workloads and, with --job-timeout,
-// the one for Jobs and CronJobs. The errors are the library's field errors,
-// rewritten to name flags.
-func (f *flags) proxies() (pod, job *cloudsqlproxy.Proxy, errs []string) {
+// the one for Jobs and CronJobs, and returns their options without the
+// instances, for workloads whose own proxy is adopted. The errors are the
+// library's field errors, rewritten to name flags. Without --instance the
+// proxies are nil.
+func (f *flags) proxies() (pod, job *cloudsqlproxy.Proxy, podOpts, jobOpts []cloudsqlproxy.Option, errs []string) {
 	opts, origins := f.proxyOptions()
-	podOpts := opts
+	podOpts = opts
 	if f.legacy {
 		podOpts = append(podOpts[:len(podOpts):len(podOpts)], cloudsqlproxy.WithLegacySidecar())
 	}
-	pod, err := cloudsqlproxy.New(f.instances[0], podOpts...)
+	var instances []cloudsqlproxy.Option
+	for _, in := range f.instances[min(1, len(f.instances)):] {
+		instances = append(instances, cloudsqlproxy.WithInstance(in))
+	}
+	pod, err := cloudsqlproxy.New(f.firstInstance(), append(slices.Clip(instances), podOpts...)...)
 	if err != nil {
 		errs = configErrors(err, origins)
 	}
 	if f.set["job-timeout"] {
-		jobOpts := append(opts[:len(opts):len(opts)], cloudsqlproxy.ForJob(f.jobTimeout.d))
+		jobOpts = append(opts[:len(opts):len(opts)], cloudsqlproxy.ForJob(f.jobTimeout.d))
 		var jerr error
-		job, jerr = cloudsqlproxy.New(f.instances[0], jobOpts...)
+		job, jerr = cloudsqlproxy.New(f.firstInstance(), append(slices.Clip(instances), jobOpts...)...)
 		if jerr != nil {
 			seen := map[string]bool{}
 			for _, e := range errs {
@@ -269,9 +285,12 @@ func (f *flags) proxies() (pod, job *cloudsqlproxy.Proxy, errs []string) {
 		}
 	}
 	if len(errs) > 0 {
-		return nil, nil, errs
+		return nil, nil, nil, nil, errs
 	}
-	return pod, job, nil
+	if len(f.instances) == 0 {
+		pod, job = nil, nil
+	}
+	return pod, job, podOpts, jobOpts, nil
 }
 
 // optionFlags names the flag behind each option the library's errors name:

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	"github.com/podspec/cloudsqlproxy/internal/podres"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -61,9 +63,15 @@ type transformer struct {
 	// pod is the proxy for every workload; job, when --job-timeout is set,
 	// replaces it for Jobs and CronJobs.
 	pod, job *cloudsqlproxy.Proxy
-	legacy   bool
-	selector labels.Selector // nil: no --selector
-	names    []nameFilter
+	// podOpts and jobOpts are their options without the instances, laid
+	// over the settings of a workload's own proxy when it is adopted;
+	// instances are --instance's, which replace the adopted ones.
+	podOpts, jobOpts []cloudsqlproxy.Option
+	instances        []string
+	adopt            bool
+	legacy           bool
+	selector         labels.Selector // nil: no --selector
+	names            []nameFilter
 	// includeHelmTests: Helm test hooks get the proxy too (--include-helm-tests).
 	includeHelmTests bool
 
@@ -352,16 +360,32 @@ func (t *transformer) object(obj map[string]any, r ref, prefix *field.Path, at [
 		return []string{r.report(err.Error())}
 	}
 
-	p := t.pod
-	if kind == "Job" || kind == "CronJob" {
-		if t.job != nil {
-			p = t.job
+	p, opts := t.pod, t.podOpts
+	job := kind == "Job" || kind == "CronJob"
+	if job {
+		if t.jobOpts != nil {
+			p, opts = t.job, t.jobOpts
 		} else if t.legacy && t.action == inject {
 			return []string{fmt.Sprintf("%s: --legacy-sidecar would keep the %s's pods running forever, since nothing stops a legacy sidecar; add --job-timeout (0s: the application stops the proxy through $%s)",
 				r.at(""), kind, cloudsqlproxy.QuitURLsEnv)}
 		}
 	}
-	merged, changed, errs := t.podSpec(specMap, podSpec, p, specPath)
+	// The pod spec and the metadata beside it (where the injection record
+	// goes) change together, as one change of the object holding both.
+	holderPath := path[:len(path)-1]
+	holder := obj
+	if len(holderPath) > 0 {
+		holder, err = nestedMap(obj, holderPath, prefix)
+		if err != nil {
+			return []string{r.report(err.Error())}
+		}
+	}
+	metaPath := prefix
+	for _, k := range holderPath {
+		metaPath = childPath(metaPath, k)
+	}
+	metaPath = childPath(metaPath, "metadata")
+	merged, newMeta, changed, errs := t.podSpec(specMap, tmpl, podSpec, p, opts, specPath, metaPath)
 	if len(errs) > 0 {
 		for i := range errs {
 			errs[i] = r.report(errs[i])
@@ -369,17 +393,56 @@ func (t *transformer) object(obj map[string]any, r ref, prefix *field.Path, at [
 		return errs
 	}
 	if changed {
-		setNested(obj, path, merged)
+		newHolder := make(map[string]any, len(holder)+1)
+		for k, v := range holder {
+			newHolder[k] = v
+		}
+		newHolder[path[len(path)-1]] = merged
+		if newMeta != nil {
+			newHolder["metadata"] = newMeta
+		} else {
+			delete(newHolder, "metadata")
+		}
 		full := slices.Clip(at)
-		for _, k := range path {
+		for _, k := range holderPath {
 			full = append(full, k)
 		}
-		*changes = append(*changes, change{path: full, old: specMap, new: merged, typ: podSpecType})
+		// Separate changes of the spec and of the metadata keep the edits
+		// small; metadata that comes or goes changes with its holder.
+		if _, hasMeta := holder["metadata"]; hasMeta && newMeta != nil {
+			if !reflect.DeepEqual(merged, specMap) {
+				*changes = append(*changes, change{path: append(slices.Clip(full), path[len(path)-1]), old: specMap, new: merged, typ: podSpecType})
+			}
+			if !reflect.DeepEqual(newMeta, tmpl) {
+				*changes = append(*changes, change{path: append(slices.Clip(full), "metadata"), old: tmpl, new: newMeta, typ: objectMetaType})
+			}
+		} else {
+			var typ reflect.Type = podTemplateType
+			if len(holderPath) == 0 {
+				typ = podType
+			}
+			*changes = append(*changes, change{path: full, old: holder, new: newHolder, typ: typ})
+		}
+		if len(holderPath) == 0 {
+			for k := range obj {
+				delete(obj, k)
+			}
+			for k, v := range newHolder {
+				obj[k] = v
+			}
+		} else {
+			setNested(obj, holderPath, newHolder)
+		}
 	}
 	return nil
 }
 
-var podSpecType = reflect.TypeOf(corev1.PodSpec{})
+var (
+	podSpecType     = reflect.TypeOf(corev1.PodSpec{})
+	podTemplateType = reflect.TypeOf(corev1.PodTemplateSpec{})
+	objectMetaType  = reflect.TypeOf(metav1.ObjectMeta{})
+	podType         = reflect.TypeOf(corev1.Pod{})
+)
 
 func (t *transformer) list(items []any, r ref, prefix *field.Path, at []any, changes *[]change) []string {
 	var errs []string
@@ -570,45 +633,176 @@ func setNested(obj map[string]any, path []string, v map[string]any) {
 	cur[path[len(path)-1]] = v
 }
 
-// podSpec runs Attach or Detach on the typed pod spec and replays the
-// change onto the original map (see merge.go). spec is the zero PodSpec
-// inside a fresh typed object; path is the pod spec's place in the document.
-func (t *transformer) podSpec(orig map[string]any, spec *corev1.PodSpec, p *cloudsqlproxy.Proxy, path *field.Path) (map[string]any, bool, []string) {
+// podSpec runs the command on the typed pod spec and replays the change
+// onto the original map (see merge.go); meta is the metadata beside the
+// spec, where the injection record lives, and comes back changed or as it
+// was (nil when there is none). spec is the zero PodSpec inside a fresh
+// typed object; path and metaPath are the spec's and metadata's places in
+// the document.
+func (t *transformer) podSpec(orig, meta map[string]any, spec *corev1.PodSpec, p *cloudsqlproxy.Proxy, opts []cloudsqlproxy.Option, path, metaPath *field.Path) (map[string]any, map[string]any, bool, []string) {
 	conv := runtime.DefaultUnstructuredConverter
 	if err := conv.FromUnstructured(orig, spec); err != nil {
-		return nil, false, decodeErrors(orig, reflect.TypeOf(spec).Elem(), path, err)
+		return nil, nil, false, decodeErrors(orig, reflect.TypeOf(spec).Elem(), path, err)
 	}
+	var om metav1.ObjectMeta
+	if err := conv.FromUnstructured(map[string]any{"annotations": meta["annotations"]}, &om); err != nil {
+		return nil, nil, false, []string{fmt.Sprintf("%s: %v", metaPath.Child("annotations"), err)}
+	}
+	before := maps.Clone(om.Annotations)
 	r0, err := conv.ToUnstructured(spec)
 	if err != nil {
-		return nil, false, []string{fmt.Sprintf("%s: %v", path, err)}
+		return nil, nil, false, []string{fmt.Sprintf("%s: %v", path, err)}
 	}
+	name := ""
 	if t.action == inject {
-		err = p.Attach(spec)
+		var errs []string
+		p, errs = t.adoptFor(spec, &om, p, opts, path)
+		if len(errs) > 0 {
+			return nil, nil, false, errs
+		}
+		name = p.Name()
+		err = p.AttachTo(&om, spec)
+		if err == nil {
+			err = podLevelResources(orig, spec, p.Name())
+		}
 	} else {
-		err = p.Detach(spec)
-	}
-	if err == nil && t.action == inject {
-		err = podLevelResources(orig, spec, p.Name())
+		name = recordedProxy(om.Annotations)
+		var found bool
+		found, err = cloudsqlproxy.DetachFrom(&om, spec)
+		if err == nil && !found && p != nil {
+			name = p.Name()
+			err = p.Detach(spec)
+		}
 	}
 	if err != nil {
-		return nil, false, libraryErrors(err, path)
+		if errors.Is(err, cloudsqlproxy.ErrBadRecord) {
+			return nil, nil, false, libraryErrors(err, metaPath.Child("annotations").Key(cloudsqlproxy.StatusAnnotation))
+		}
+		return nil, nil, false, libraryErrors(err, path)
 	}
 	r1, err := conv.ToUnstructured(spec)
 	if err != nil {
-		return nil, false, []string{fmt.Sprintf("%s: %v", path, err)}
+		return nil, nil, false, []string{fmt.Sprintf("%s: %v", path, err)}
 	}
-	if reflect.DeepEqual(r0, r1) {
-		return nil, false, nil
+	specChanged, metaChanged := !reflect.DeepEqual(r0, r1), !maps.Equal(before, om.Annotations)
+	if !specChanged && !metaChanged {
+		return nil, nil, false, nil
 	}
-	merged := merger{proxyName: p.Name()}.merge(orig, r0, r1, "").(map[string]any)
+	merged := orig
+	if specChanged {
+		merged = merger{proxyName: name}.merge(orig, r0, r1, "").(map[string]any)
+		// The merge must mean exactly what the library produced; a
+		// difference would be a bug here, and is reported rather than
+		// written.
+		var check corev1.PodSpec
+		if err := conv.FromUnstructured(merged, &check); err != nil || !equality.Semantic.DeepEqual(&check, spec) {
+			return nil, nil, false, []string{fmt.Sprintf("%s: internal error: the merged pod spec differs from the library's (please report this with the input)", path)}
+		}
+	}
+	return merged, withAnnotations(meta, om.Annotations), true, nil
+}
 
-	// The merge must mean exactly what the library produced; a difference
-	// would be a bug here, and is reported rather than written.
-	var check corev1.PodSpec
-	if err := conv.FromUnstructured(merged, &check); err != nil || !equality.Semantic.DeepEqual(&check, spec) {
-		return nil, false, []string{fmt.Sprintf("%s: internal error: the merged pod spec differs from the library's (please report this with the input)", path)}
+// withAnnotations is meta with its annotations replaced; an empty set
+// drops the key, and then an empty meta is nil.
+func withAnnotations(meta map[string]any, annotations map[string]string) map[string]any {
+	out := maps.Clone(meta)
+	if out == nil {
+		out = map[string]any{}
 	}
-	return merged, true, nil
+	if len(annotations) == 0 {
+		delete(out, "annotations")
+	} else {
+		a := make(map[string]any, len(annotations))
+		for k, v := range annotations {
+			a[k] = v
+		}
+		out["annotations"] = a
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// recordedProxy is the proxy container's name in an injection record, or
+// "" when there is none (DetachFrom reports a record it cannot read).
+func recordedProxy(annotations map[string]string) string {
+	var rec struct {
+		Container string `json:"container"`
+	}
+	if json.Unmarshal([]byte(annotations[cloudsqlproxy.StatusAnnotation]), &rec) != nil {
+		return ""
+	}
+	return rec.Container
+}
+
+// adoptFor gives the proxy to attach: for a pod that runs a Cloud SQL proxy
+// of its own (hand-written, v1, any name) and carries no injection record,
+// the one that keeps its settings with the flags laid over them; otherwise
+// p. With --adopt=false the pod's own proxy is left to Attach to refuse.
+func (t *transformer) adoptFor(spec *corev1.PodSpec, meta *metav1.ObjectMeta, p *cloudsqlproxy.Proxy, opts []cloudsqlproxy.Option, path *field.Path) (*cloudsqlproxy.Proxy, []string) {
+	noInstance := []string{fmt.Sprintf("%s: no --instance was given, and the workload runs no Cloud SQL proxy to adopt", path)}
+	if _, recorded := meta.Annotations[cloudsqlproxy.StatusAnnotation]; recorded || !t.adopt {
+		if p == nil {
+			return nil, noInstance
+		}
+		return p, nil
+	}
+	type found struct {
+		at    *field.Path
+		insts []string
+		opts  []cloudsqlproxy.Option
+		err   error
+	}
+	var proxies []found
+	for _, l := range []struct {
+		name string
+		cs   []corev1.Container
+	}{{"initContainers", spec.InitContainers}, {"containers", spec.Containers}} {
+		for i, c := range l.cs {
+			insts, opts, err := cloudsqlproxy.FromContainer(c, spec.Volumes)
+			if errors.Is(err, cloudsqlproxy.ErrNotProxy) {
+				continue
+			}
+			proxies = append(proxies, found{path.Child(l.name).Index(i), insts, opts, err})
+		}
+	}
+	switch {
+	case len(proxies) == 0 && p == nil:
+		return nil, noInstance
+	case len(proxies) != 1:
+		// None to adopt, or several: Attach names each one it refuses.
+		if p == nil {
+			return nil, []string{fmt.Sprintf("%s: the workload runs %d Cloud SQL proxies; adopt one by removing the others, or give --instance", path, len(proxies))}
+		}
+		return p, nil
+	}
+	f := proxies[0]
+	if f.err != nil {
+		var out []string
+		for _, e := range libraryErrors(f.err, f.at) {
+			// FromContainer names the container's fields from "container".
+			out = append(out, strings.Replace(e, f.at.String()+".container.", f.at.String()+".", 1)+" (to replace this proxy without its settings, use --adopt=false and remove it first)")
+		}
+		return nil, out
+	}
+	insts := f.insts
+	if len(t.instances) > 0 {
+		insts = t.instances
+	}
+	all := slices.Clip(f.opts)
+	for _, in := range insts[1:] {
+		all = append(all, cloudsqlproxy.WithInstance(in))
+	}
+	adopted, err := cloudsqlproxy.New(insts[0], append(all, opts...)...)
+	if err != nil {
+		var out []string
+		for _, e := range configErrors(err, nil) {
+			out = append(out, fmt.Sprintf("%s: adopting this proxy: %s", f.at, e))
+		}
+		return nil, out
+	}
+	return adopted, nil
 }
 
 // podLevelResources is the library's check of pod-level resources, for the

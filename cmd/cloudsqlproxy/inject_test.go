@@ -213,6 +213,21 @@ var proxyEnv = map[string]bool{
 	cloudsqlproxy.QuitURLsEnv: true,
 }
 
+// isRecord reports whether a key the output adds is the injection record:
+// the annotation itself, or the annotations or metadata holding only it.
+func isRecord(key string, v any) bool {
+	m, _ := v.(map[string]any)
+	switch key {
+	case cloudsqlproxy.StatusAnnotation:
+		return true
+	case "annotations":
+		return len(m) == 1 && m[cloudsqlproxy.StatusAnnotation] != nil
+	case "metadata":
+		return len(m) == 1 && isRecord("annotations", m["annotations"])
+	}
+	return false
+}
+
 // added reports whether an item the output has and the input lacks is the
 // proxy's.
 func (d *differ) added(key string, item any) bool {
@@ -251,6 +266,9 @@ func (d *differ) walk(path string, a, b any, key string) {
 			}
 			if _, keyed := listKeys[k]; keyed {
 				d.walk(path+"."+k, []any{}, w, k)
+				continue
+			}
+			if isRecord(k, w) {
 				continue
 			}
 			d.bad = append(d.bad, fmt.Sprintf("%s.%s: added %v", path, k, w))

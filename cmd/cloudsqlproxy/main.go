@@ -140,7 +140,7 @@ func transform(a action, args []string, stdin io.Reader, stdout, stderr io.Write
 		t.names = append(t.names, nf)
 	}
 
-	pod, job, errs := f.proxies()
+	pod, job, podOpts, jobOpts, errs := f.proxies()
 	if len(errs) > 0 {
 		fmt.Fprintf(stderr, "cloudsqlproxy %s: invalid configuration:\n", cmd)
 		for _, e := range errs {
@@ -148,7 +148,8 @@ func transform(a action, args []string, stdin io.Reader, stdout, stderr io.Write
 		}
 		return exitError
 	}
-	t.pod, t.job = pod, job
+	t.pod, t.job, t.podOpts, t.jobOpts = pod, job, podOpts, jobOpts
+	t.instances, t.adopt = f.instances, f.adopt
 
 	docs, errs := readInputs(f.files, stdin)
 	out, docErrs := t.run(docs)
@@ -212,7 +213,7 @@ and JSON manifests, for deployments with kubectl, Helm or kustomize.
 
 Usage:
   cloudsqlproxy inject --instance PROJECT:REGION:INSTANCE [flags] -f FILE
-  cloudsqlproxy remove --instance PROJECT:REGION:INSTANCE [flags] -f FILE
+  cloudsqlproxy remove [flags] -f FILE
   cloudsqlproxy version
   cloudsqlproxy help [inject|remove|version]
 
@@ -230,13 +231,20 @@ Example:
 Run 'cloudsqlproxy help inject' for the flags.
 `
 
-const removeHelp = `Usage: cloudsqlproxy remove --instance PROJECT:REGION:INSTANCE [flags] -f FILE...
+const removeHelp = `Usage: cloudsqlproxy remove [flags] -f FILE...
 
-Takes out of every workload what 'cloudsqlproxy inject' added: the proxy
-container (found by its name, --container-name), its volumes, and the
-environment variables and mounts it set in the application containers.
-Give the flags the manifest was injected with: variables and volumes are
-removed only where they hold the values those flags set.
+Takes out of every workload what 'cloudsqlproxy inject' added, as the
+record inject writes in the pod template's annotation
+cloudsqlproxy.podspec.dev/status lists it: the proxy container, its volumes,
+and the environment variables and mounts it set in the application
+containers; a proxy that inject adopted is put back as it was. No flags are
+needed, and the output is the manifest as it was before inject, byte for
+byte where inject could edit it in place. A workload whose record no longer
+matches it (edited by hand since) is an error.
+
+For a workload without a record (injected by an older version), give the
+flags it was injected with: its variables and volumes are removed only
+where they hold the values those flags set.
 
 The input, the output, --selector, --name and the exit status are as for
 inject; so are the flags ('cloudsqlproxy help inject').
@@ -297,7 +305,7 @@ func helpEntry(def flagtab.Flag) string {
 	return b.String()
 }
 
-const injectHelpText = `Usage: cloudsqlproxy inject --instance PROJECT:REGION:INSTANCE [flags] -f FILE...
+const injectHelpText = `Usage: cloudsqlproxy inject [--instance PROJECT:REGION:INSTANCE] [flags] -f FILE...
 
 Adds the Cloud SQL Auth Proxy (v2) to every workload of the input and writes
 the whole stream to standard output: Pods, Deployments, StatefulSets,
@@ -360,6 +368,14 @@ Application environment:
                             the same for any instance. Repeatable.
 
 Mode (default: native sidecar):
+      --adopt               keep the settings of a Cloud SQL proxy the workload
+                            already runs (hand-written, v1 or v2, any name):
+                            it is replaced by the library's proxy with its
+                            instances, ports, flags and key file, the flags
+                            given here winning (--instance replaces its
+                            instances). Default true; --adopt=false refuses
+                            such a workload instead. Without --instance, only
+                            workloads that run a proxy are changed.
       --legacy-sidecar      for clusters older than 1.29: the proxy is the first
                             regular container, and a postStart hook holds the
                             others back until it listens. Init containers run

@@ -124,7 +124,7 @@ func (m merger) mergeList(o, r0, r1 []any, key string) []any {
 	for _, item := range r1 {
 		name := identity(item, id)
 		if owned && name == m.proxyName {
-			out = append(out, item)
+			out = append(out, withoutEmptyResources(item))
 			continue
 		}
 		j := -1
@@ -149,4 +149,21 @@ func identity(item any, key string) any {
 		return m[key]
 	}
 	return nil
+}
+
+// withoutEmptyResources drops the "resources: {}" that the typed round trip
+// writes into a container it builds whole (a proxy that remove puts back
+// from its record): the container it came from had none.
+func withoutEmptyResources(item any) any {
+	c, ok := item.(map[string]any)
+	if r, isMap := c["resources"].(map[string]any); !ok || !isMap || len(r) > 0 {
+		return item
+	}
+	out := make(map[string]any, len(c))
+	for k, v := range c {
+		if k != "resources" {
+			out[k] = v
+		}
+	}
+	return out
 }
