@@ -2,14 +2,18 @@ package e2e
 
 import (
 	"errors"
+	"fmt"
 	"net/url"
 	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/podspec/cloudsqlproxy"
@@ -250,18 +254,12 @@ func proxyContainer(t *testing.T, spec *corev1.PodSpec, name string) *corev1.Con
 // portQueryRE is an instance's ?port= (or &port=) parameter.
 var portQueryRE = regexp.MustCompile(`([?&]port=)(\d+)`)
 
-// movePorts rewrites, by m (old port -> new port, as decimal text), the
+// movePorts rewrites, by moved (old port -> new port, as decimal text), the
 // ports in c's arguments (--http-port, --admin-port, --port, an instance's
 // ?port=, also a --port or --http-port given as the next argument) and
 // environment (CSQL_PROXY_PORT, CSQL_PROXY_HTTP_PORT, CSQL_PROXY_ADMIN_PORT,
 // CSQL_PROXY_INSTANCE_CONNECTION_NAME*, a quit URL) and its declared ports.
-func movePorts(c *corev1.Container, m map[string]string) {
-	moved := func(p string) string {
-		if n, ok := m[p]; ok {
-			return n
-		}
-		return p
-	}
+func movePorts(c *corev1.Container, moved func(string) string) {
 	portFlags := []string{"--port", "--http-port", "--admin-port", "-p"}
 	args := c.Args
 	if len(c.Command) > 1 {
@@ -349,6 +347,14 @@ func (pm *portMover) move(port string, block int) string {
 	return pm.fwd[port]
 }
 
+// lookup is where port was moved, or port.
+func (pm *portMover) lookup(port string) string {
+	if n, ok := pm.fwd[port]; ok {
+		return n
+	}
+	return port
+}
+
 // TestAdoptedProxiesRunUnderRealProxy runs every adopted proxy container with
 // the real proxy binary and checks, with proveProxy, its probes, listeners
 // and health server and that it stops cleanly on SIGTERM (and through its
@@ -412,25 +418,25 @@ func movedAdoption(t *testing.T, a adoption, base *corev1.Container) *corev1.Pod
 	for _, in := range f.instances {
 		pm.move(in.query["port"], 1)
 	}
-	movePorts(run, pm.fwd)
+	movePorts(run, pm.lookup)
 	// The quit URL the operator gives the applications names the admin port.
 	for _, cs := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
 		for i := range cs {
 			for j, e := range cs[i].Env {
 				if cs[i].Name != a.proxy && e.Name == cloudsqlproxy.QuitURLsEnv {
-					cs[i].Env[j].Value = moveURLPort(e.Value, func(p string) string {
-						if n, ok := pm.fwd[p]; ok {
-							return n
-						}
-						return p
-					})
+					cs[i].Env[j].Value = moveURLPort(e.Value, pm.lookup)
 				}
 			}
 		}
 	}
 	t.Logf("ports moved: %v", pm.fwd)
 	back := run.DeepCopy()
-	movePorts(back, pm.inv)
+	movePorts(back, func(p string) string {
+		if n, ok := pm.inv[p]; ok {
+			return n
+		}
+		return p
+	})
 	if diff := cmp.Diff(base, back); diff != "" {
 		t.Errorf("adopted with ports %v, then moved back, the container is not the one adopted without options (-want +got):\n%s", pm.fwd, diff)
 	}
@@ -654,4 +660,118 @@ func TestAdoptKeepsSettings(t *testing.T) {
 			t.Errorf("manifest %s has no row", m)
 		}
 	}
+}
+
+// listenerRE is the proxy's log line for a listener, plain or structured.
+var listenerRE = regexp.MustCompile(`\[([^\]]*)\] Listening on ([^\s"]+)`)
+
+// listenersOf runs the container name of spec with the real proxy, mapped
+// as proveProxy maps it (the binary, paths, credentials, the fake SQL Admin
+// API), until it is ready for connections, stops it, and returns the
+// listeners it reported, "instance@address", sorted.
+func listenersOf(t *testing.T, spec *corev1.PodSpec, name string) ([]string, error) {
+	t.Helper()
+	r, err := newProxyRun(t, spec, name, runOpts{stop: stopSIGTERM})
+	if err != nil {
+		return nil, err
+	}
+	p, err := startProcess(t, r.argv, r.env, r.log, r.cred)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL); <-p.done }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r.log.mu.Lock()
+		out := r.log.b.String()
+		r.log.mu.Unlock()
+		if strings.Contains(out, "ready for new connections") {
+			var ls []string
+			for _, m := range listenerRE.FindAllStringSubmatch(out, -1) {
+				ls = append(ls, m[1]+"@"+m[2])
+			}
+			sort.Strings(ls)
+			return ls, nil
+		}
+		if p.exited() || time.Now().After(deadline) {
+			return nil, fmt.Errorf("the proxy was not ready (exit status %d)\n--- argv: %q\n--- output:\n%s", p.exitCode(), r.argv, r.log.tail(30))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestAdoptListenersAgainstRealProxy runs each v2 proxy container, as the
+// manifest writes it and as adopted, with the real proxy, and checks that
+// both listen on the same addresses: the proxy's own reading of the
+// original's flags, environment and instances is what adoption must keep.
+// Besides the v2 manifests it runs shapes where the proxy's port numbering
+// and the library's could part. Ports are moved to free ones (the same in
+// both runs), and the adopted proxy's health and admin servers, which the
+// comparison leaves out, to free ones of their own.
+func TestAdoptListenersAgainstRealProxy(t *testing.T) {
+	type runCase struct {
+		name string
+		spec *corev1.PodSpec
+		old  corev1.Container
+	}
+	var cases []runCase
+	for _, a := range adoptions(t) {
+		if strings.HasPrefix(a.name, "v2-") {
+			cases = append(cases, runCase{a.name, podSpecOf(t, a.orig), a.old})
+		}
+	}
+	const pgA, pgB, pgC = "my-project:us-central1:pg-a", "my-project:us-central1:pg-b", "my-project:us-central1:pg-c"
+	shape := func(name string, args []string, env ...corev1.EnvVar) runCase {
+		spec := appPodSpec(corev1.RestartPolicyAlways)
+		c := corev1.Container{Name: "cloud-sql-proxy", Image: "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.14.1", Args: args, Env: env}
+		spec.Containers = append(spec.Containers, c)
+		return runCase{name, &spec, c}
+	}
+	cases = append(cases,
+		shape("--port numbers the instances without their own port", []string{"--port=6000", pgA, pgB + "?port=7000", pgC}),
+		shape("CSQL_PROXY_PORT numbers the instances without their own port", []string{pgA, pgB + "?port=7000", pgC},
+			corev1.EnvVar{Name: "CSQL_PROXY_PORT", Value: "6000"}),
+		shape("instances with ports of their own", []string{pgA + "?port=7000", pgB + "?port=6000", pgC + "?port=6001"}),
+	)
+	for _, rc := range cases {
+		t.Run(rc.name, func(t *testing.T) {
+			t.Parallel()
+			pm := newPortMover(t)
+			move := func(p string) string { return pm.move(p, 4) }
+			spec := rc.spec.DeepCopy()
+			orig := proxyContainer(t, spec, rc.old.Name)
+			movePorts(orig, move)
+			old := *orig.DeepCopy()
+			if len(orig.Command) == 0 {
+				// The entrypoint of the proxy's images.
+				orig.Command = []string{"/cloud-sql-proxy"}
+			}
+			want, err := listenersOf(t, spec, rc.old.Name)
+			if err != nil {
+				t.Fatalf("the original: %v", err)
+			}
+			*orig = old
+			if _, err := adoptIn(spec, old,
+				cloudsqlproxy.WithHealthPort(int32(mustAtoi(t, move(strconv.Itoa(int(cloudsqlproxy.DefaultHealthPort)))))),
+				cloudsqlproxy.WithAdminPort(int32(mustAtoi(t, move(strconv.Itoa(int(cloudsqlproxy.DefaultAdminPort))))))); err != nil {
+				t.Fatalf("adopting: %v", err)
+			}
+			got, err := listenersOf(t, spec, rc.old.Name)
+			if err != nil {
+				t.Fatalf("the adopted proxy: %v", err)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("listeners of the adopted proxy against the original's, ports moved %v (-original +adopted):\n%s", pm.fwd, diff)
+			}
+		})
+	}
+}
+
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
