@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -62,6 +63,9 @@ type adopter struct {
 	// accounts for; every other one is reported.
 	usedMounts map[int]bool
 	usedEnv    map[int]bool
+	// globalPort and globalSocket are --port and --unix-socket, which
+	// decide the instances' ports.
+	globalPort, globalSocket string
 }
 
 func (a *adopter) add(o Option) {
@@ -139,10 +143,13 @@ func (a *adopter) flag(f kv) {
 		return
 	}
 	switch f.name {
+	case "port":
+		a.globalPort = f.value
 	case "credentials-file":
 		a.credentials(f)
 		return
 	case "unix-socket":
+		a.globalSocket = f.value
 		a.socketDir(f.value)
 	}
 	i, known := flagIndex[f.name]
@@ -210,6 +217,7 @@ func (a *adopter) instances(insts []kv) string {
 		return ""
 	}
 	var names []string
+	var queries []url.Values
 	shared := map[string]string{}
 	for k, in := range insts {
 		name, query, _ := strings.Cut(in.value, "?")
@@ -230,10 +238,16 @@ func (a *adopter) instances(insts []kv) string {
 			a.errs = append(a.errs, field.Invalid(in.path, in.value, "a socket path per instance (unix-socket-path) has no option; use one socket directory"))
 			q.Del("unix-socket-path")
 		}
-		if enc := q.Encode(); enc != "" {
-			name += "?" + enc
-		}
 		names = append(names, name)
+		queries = append(queries, q)
+	}
+	if a.globalPort != "" && a.globalSocket == "" && shared["unix-socket"] == "" {
+		numberPorts(a.globalPort, queries)
+	}
+	for k, q := range queries {
+		if enc := q.Encode(); enc != "" {
+			names[k] += "?" + enc
+		}
 	}
 	if v := shared["address"]; v != "" {
 		a.add(WithListenAddress(v))
@@ -249,6 +263,31 @@ func (a *adopter) instances(insts []kv) string {
 		return ""
 	}
 	return names[0]
+}
+
+// numberPorts gives a TCP instance without a port of its own the port the
+// proxy gives it where New would give another: the proxy numbers those
+// instances from --port on, skipping the ones with their own port, while
+// New numbers each from the previous instance's port. A first instance
+// without a port keeps none, so that WithPort given after the adopted
+// options still moves it.
+func numberPorts(global string, queries []url.Values) {
+	next, err := strconv.Atoi(global)
+	if err != nil {
+		return // reported with the flag
+	}
+	prev := 0
+	for k, q := range queries {
+		if q.Has("port") {
+			prev, _ = strconv.Atoi(q.Get("port"))
+			continue
+		}
+		if k > 0 && prev+1 != next {
+			q.Set("port", strconv.Itoa(next))
+		}
+		prev = next
+		next++
+	}
 }
 
 // adoptsVolume reports whether v is a volume an adopted container brought
