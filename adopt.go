@@ -81,13 +81,21 @@ func (a *adopter) read() (string, []Option) {
 	var flags, insts []kv
 	switch cmd.gen {
 	case proxyV1, proxyV1Shell:
-		v2, errs := translateV1Container(a.fld, c)
+		v2, from, errs := translateV1ContainerPaths(a.fld, c)
 		a.errs = append(a.errs, errs...)
 		if len(errs) > 0 {
 			return "", nil
 		}
+		// A complaint about a translated flag names the v1 argument it
+		// came from: the translation is nothing the user wrote.
+		at := func(i int) *field.Path {
+			if i > 0 && i <= len(from) && from[i-1] != nil {
+				return from[i-1]
+			}
+			return cmd.at(0)
+		}
 		var split field.ErrorList
-		flags, insts, split = splitV2(append([]string{binary}, v2...), nil)
+		flags, insts, split = splitV2At(append([]string{binary}, v2...), at, nil, a.fld.Child("env"))
 		a.errs = append(a.errs, split...)
 		for i, e := range c.Env {
 			if e.Name == "INSTANCES" {
