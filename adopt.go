@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -67,6 +68,9 @@ type adopter struct {
 	// accounts for; every other one is reported.
 	usedMounts map[int]bool
 	usedEnv    map[int]bool
+	// globalPort and globalSocket are --port and --unix-socket, which
+	// decide the instances' ports.
+	globalPort, globalSocket string
 }
 
 func (a *adopter) add(o Option) {
@@ -82,13 +86,21 @@ func (a *adopter) read() ([]string, []Option) {
 	var flags, insts []kv
 	switch cmd.gen {
 	case proxyV1, proxyV1Shell:
-		v2, errs := translateV1Container(a.fld, c)
+		v2, from, errs := translateV1ContainerPaths(a.fld, c)
 		a.errs = append(a.errs, errs...)
 		if len(errs) > 0 {
 			return nil, nil
 		}
+		// A complaint about a translated flag names the v1 argument it
+		// came from: the translation is nothing the user wrote.
+		at := func(i int) *field.Path {
+			if i > 0 && i <= len(from) && from[i-1] != nil {
+				return from[i-1]
+			}
+			return cmd.at(0)
+		}
 		var split field.ErrorList
-		flags, insts, split = splitV2(append([]string{binary}, v2...), nil)
+		flags, insts, split = splitV2At(append([]string{binary}, v2...), at, nil, a.fld.Child("env"))
 		a.errs = append(a.errs, split...)
 		for i, e := range c.Env {
 			if e.Name == "INSTANCES" {
@@ -144,10 +156,13 @@ func (a *adopter) flag(f kv) {
 		return
 	}
 	switch f.name {
+	case "port":
+		a.globalPort = f.value
 	case "credentials-file":
 		a.credentials(f)
 		return
 	case "unix-socket":
+		a.globalSocket = f.value
 		a.socketDir(f.value)
 	}
 	i, known := flagIndex[f.name]
@@ -215,6 +230,7 @@ func (a *adopter) instances(insts []kv) []string {
 		return nil
 	}
 	var names []string
+	var queries []url.Values
 	shared := map[string]string{}
 	for k, in := range insts {
 		name, query, _ := strings.Cut(in.value, "?")
@@ -235,10 +251,16 @@ func (a *adopter) instances(insts []kv) []string {
 			a.errs = append(a.errs, field.Invalid(in.path, in.value, "a socket path per instance (unix-socket-path) has no option; use one socket directory"))
 			q.Del("unix-socket-path")
 		}
-		if enc := q.Encode(); enc != "" {
-			name += "?" + enc
-		}
 		names = append(names, name)
+		queries = append(queries, q)
+	}
+	if a.globalPort != "" && a.globalSocket == "" && shared["unix-socket"] == "" {
+		numberPorts(a.globalPort, queries)
+	}
+	for k, q := range queries {
+		if enc := q.Encode(); enc != "" {
+			names[k] += "?" + enc
+		}
 	}
 	if v := shared["address"]; v != "" {
 		a.add(WithListenAddress(v))
@@ -248,6 +270,31 @@ func (a *adopter) instances(insts []kv) []string {
 		a.add(WithUnixSocket(v))
 	}
 	return names
+}
+
+// numberPorts gives a TCP instance without a port of its own the port the
+// proxy gives it where New would give another: the proxy numbers those
+// instances from --port on, skipping the ones with their own port, while
+// New numbers each from the previous instance's port. A first instance
+// without a port keeps none, so that WithPort given after the adopted
+// options still moves it.
+func numberPorts(global string, queries []url.Values) {
+	next, err := strconv.Atoi(global)
+	if err != nil {
+		return // reported with the flag
+	}
+	prev := 0
+	for k, q := range queries {
+		if q.Has("port") {
+			prev, _ = strconv.Atoi(q.Get("port"))
+			continue
+		}
+		if k > 0 && prev+1 != next {
+			q.Set("port", strconv.Itoa(next))
+		}
+		prev = next
+		next++
+	}
 }
 
 // adoptsVolume reports whether v is a volume an adopted container brought

@@ -130,18 +130,25 @@ func translateV1(argv []string) (v2 []string, errs field.ErrorList) {
 // init, or as the single command of a shell script); fld is c's path. v1
 // reads the INSTANCES env var when no -instances flag names one.
 func translateV1Container(fld *field.Path, c *corev1.Container) ([]string, field.ErrorList) {
+	v2, _, errs := translateV1ContainerPaths(fld, c)
+	return v2, errs
+}
+
+// translateV1ContainerPaths is translateV1Container that also returns, for
+// each v2 argument, the field of c it was translated from.
+func translateV1ContainerPaths(fld *field.Path, c *corev1.Container) ([]string, []*field.Path, field.ErrorList) {
 	cmd := proxyCommand(fld, c)
 	if cmd.gen != proxyV1 && cmd.gen != proxyV1Shell {
-		return nil, field.ErrorList{field.Invalid(fld.Child("image"), c.Image, "the container does not run cloud_sql_proxy v1 (found: "+cmd.gen.String()+")")}
+		return nil, nil, field.ErrorList{field.Invalid(fld.Child("image"), c.Image, "the container does not run cloud_sql_proxy v1 (found: "+cmd.gen.String()+")")}
 	}
 	if len(cmd.errs) > 0 {
-		return nil, cmd.errs
+		return nil, nil, cmd.errs
 	}
 	if len(cmd.argv) == 0 {
-		return nil, field.ErrorList{field.Required(fld.Child("command"), "the "+c.Image+" image has no ENTRYPOINT: the command must run /"+v1Binary)}
+		return nil, nil, field.ErrorList{field.Required(fld.Child("command"), "the "+c.Image+" image has no ENTRYPOINT: the command must run /"+v1Binary)}
 	}
 	if path.Base(cmd.argv[0]) != v1Binary {
-		return nil, field.ErrorList{field.Invalid(cmd.at(0), cmd.argv[0], "runs this instead of "+v1Binary+": the proxy's flags cannot be read from it")}
+		return nil, nil, field.ErrorList{field.Invalid(cmd.at(0), cmd.argv[0], "runs this instead of "+v1Binary+": the proxy's flags cannot be read from it")}
 	}
 	var env *kv
 	for j, e := range c.Env {
@@ -157,7 +164,7 @@ func translateV1Container(fld *field.Path, c *corev1.Container) ([]string, field
 			env = nil
 		}
 	}
-	return translateV1At(cmd.argv, cmd.at, env)
+	return translateV1AtPaths(cmd.argv, cmd.at, env)
 }
 
 type v1Arg struct {
@@ -166,6 +173,14 @@ type v1Arg struct {
 }
 
 func translateV1At(argv []string, at func(int) *field.Path, envInstances *kv) (v2 []string, errs field.ErrorList) {
+	v2, _, errs = translateV1AtPaths(argv, at, envInstances)
+	return v2, errs
+}
+
+// translateV1AtPaths is translateV1At that also returns, for each v2
+// argument, the path of the v1 argument it was translated from, so that a
+// later complaint about the translation names what the user wrote.
+func translateV1AtPaths(argv []string, at func(int) *field.Path, envInstances *kv) (v2 []string, from []*field.Path, errs field.ErrorList) {
 	vals := map[string]v1Arg{}
 	var insts []v1Arg
 	bad := func(i int, value, why string) { errs = append(errs, field.Invalid(at(i), value, why)) }
@@ -261,6 +276,8 @@ func translateV1At(argv []string, at func(int) *field.Path, envInstances *kv) (v
 		errs = append(errs, field.Invalid(a.path, a.value, "-"+name+": "+why))
 	}
 	out := map[string]string{"exit-zero-on-sigterm": ""}
+	src := map[string]*field.Path{"exit-zero-on-sigterm": at(0)}
+	put := func(k, v, v1 string) { out[k], src[k] = v, vals[v1].path }
 
 	dir, hasDir := str("dir")
 	if on("fuse") {
@@ -270,9 +287,9 @@ func translateV1At(argv []string, at func(int) *field.Path, envInstances *kv) (v
 		case len(insts) > 0:
 			refuse("fuse", "v1 refuses -instances with -fuse (it exits at start)")
 		default:
-			out["fuse"] = dir
+			put("fuse", dir, "fuse")
 			if tmp, ok := str("fuse_tmp"); ok {
-				out["fuse-tmp-dir"] = tmp
+				put("fuse-tmp-dir", tmp, "fuse_tmp")
 			}
 		}
 	}
@@ -282,6 +299,7 @@ func translateV1At(argv []string, at func(int) *field.Path, envInstances *kv) (v
 		name   string
 		params []string // key=value, already escaped
 		inDir  bool     // a socket named after the instance in -dir
+		path   *field.Path
 	}
 	var out2 []v2Inst
 	allInDir := true
@@ -293,7 +311,7 @@ func translateV1At(argv []string, at func(int) *field.Path, envInstances *kv) (v
 		if !ok {
 			continue
 		}
-		out2 = append(out2, v2Inst(in))
+		out2 = append(out2, v2Inst{in.name, in.params, in.inDir, a.path})
 		allInDir = allInDir && in.inDir
 	}
 	_, hasProjects := str("projects")
@@ -317,6 +335,7 @@ func translateV1At(argv []string, at func(int) *field.Path, envInstances *kv) (v
 		errs = append(errs, field.Required(p, why))
 	}
 	var instArgs []string
+	var instFrom []*field.Path
 	for _, in := range out2 {
 		params := in.params
 		if in.inDir && !allInDir {
@@ -327,15 +346,16 @@ func translateV1At(argv []string, at func(int) *field.Path, envInstances *kv) (v
 			arg += "?" + strings.Join(params, "&")
 		}
 		instArgs = append(instArgs, arg)
+		instFrom = append(instFrom, in.path)
 	}
 	if len(out2) > 0 && allInDir {
-		out["unix-socket"] = dir
+		put("unix-socket", dir, "dir")
 	}
 
 	// Authentication as v1's authenticatedClient chose it: the key file
 	// first, ignoring any token.
 	if v, ok := str("credential_file"); ok {
-		out["credentials-file"] = v
+		put("credentials-file", v, "credential_file")
 	} else {
 		tok, hasTok := str("token")
 		login, hasLogin := str("login_token")
@@ -346,44 +366,44 @@ func translateV1At(argv []string, at func(int) *field.Path, envInstances *kv) (v
 			refuse("token", "with -enable_iam_login v1 exits at start unless -login_token is given too")
 		}
 		if hasTok {
-			out["token"] = tok
+			put("token", tok, "token")
 		}
 		if hasLogin {
-			out["login-token"] = login
+			put("login-token", login, "login_token")
 		}
 	}
 	if v, ok := str("quota_project"); ok {
-		out["quota-project"] = v
+		put("quota-project", v, "quota_project")
 	}
 	if v, ok := str("host"); ok {
 		if !strings.HasSuffix(v, "/") {
 			refuse("host", "v1 exits at start unless the endpoint ends with /")
 		} else {
-			out["sqladmin-api-endpoint"] = v
+			put("sqladmin-api-endpoint", v, "host")
 		}
 	}
 	if on("enable_iam_login") {
-		out["auto-iam-authn"] = ""
+		put("auto-iam-authn", "", "enable_iam_login")
 	}
 	if on("skip_failed_instance_config") {
-		out["skip-failed-instance-config"] = ""
+		put("skip-failed-instance-config", "", "skip_failed_instance_config")
 	}
 	if on("structured_logs") {
-		out["structured-logs"] = ""
+		put("structured-logs", "", "structured_logs")
 	}
 	if on("quiet") {
-		out["quiet"] = ""
+		put("quiet", "", "quiet")
 	}
 	if _, ok := vals["verbose"]; ok && !on("verbose") {
-		out["quiet"] = ""
+		put("quiet", "", "verbose")
 	}
 	if a, ok := vals["ip_address_types"]; ok {
 		switch ipTypes(a.value) {
 		case "PUBLIC":
 		case "PRIVATE":
-			out["private-ip"] = ""
+			put("private-ip", "", "ip_address_types")
 		case "PUBLIC,PRIVATE":
-			out["auto-ip"] = ""
+			put("auto-ip", "", "ip_address_types")
 		case "PRIVATE,PUBLIC":
 			refuse("ip_address_types", "v2 cannot prefer private IP and fall back to public: choose --private-ip (private only) or --auto-ip (public first)")
 		default:
@@ -392,12 +412,12 @@ func translateV1At(argv []string, at func(int) *field.Path, envInstances *kv) (v
 	}
 	if v, ok := str("term_timeout"); ok {
 		if d, _ := time.ParseDuration(v); d > 0 {
-			out["max-sigterm-delay"] = d.String()
+			put("max-sigterm-delay", d.String(), "term_timeout")
 		}
 	}
 	if v, ok := str("max_connections"); ok {
 		if n, _ := strconv.ParseUint(v, 0, 64); n > 0 {
-			out["max-connections"] = strconv.FormatUint(n, 10)
+			put("max-connections", strconv.FormatUint(n, 10), "max_connections")
 		}
 	}
 	if on("use_http_health_check") {
@@ -408,9 +428,12 @@ func translateV1At(argv []string, at func(int) *field.Path, envInstances *kv) (v
 			}
 			port = v
 		}
-		out["health-check"] = ""
-		out["http-address"] = "0.0.0.0"
-		out["http-port"] = port
+		put("health-check", "", "use_http_health_check")
+		put("http-address", "0.0.0.0", "use_http_health_check")
+		put("http-port", port, "use_http_health_check")
+		if _, ok := vals["health_check_port"]; ok {
+			src["http-port"] = vals["health_check_port"].path
+		}
 	}
 	if hasProjects {
 		refuse("projects", "v2 serves only the instances it is given: list them in -instances")
@@ -433,11 +456,12 @@ func translateV1At(argv []string, at func(int) *field.Path, envInstances *kv) (v
 		} else {
 			v2 = append(v2, "--"+k+"="+v)
 		}
+		from = append(from, src[k])
 	}
 	if len(errs) > 0 {
-		return nil, errs
+		return nil, nil, errs
 	}
-	return append(v2, instArgs...), nil
+	return append(v2, instArgs...), append(from, instFrom...), nil
 }
 
 // ipTypes normalises an -ip_address_types list as v1 matched it: case
