@@ -57,3 +57,31 @@ func TestAdoptUpstreamManifests(t *testing.T) {
 		})
 	}
 }
+
+// TestReinjectWithOtherFlags: inject over an earlier injection with other
+// flags gives what a first inject with those flags gives, byte for byte,
+// and remove then needs no flags to give back the original.
+func TestReinjectWithOtherFlags(t *testing.T) {
+	for _, m := range []string{"deployment", "job", "cronjob"} {
+		t.Run(m, func(t *testing.T) {
+			file := filepath.Join("..", "..", "examples", m+".yaml")
+			first := runCLI("", "inject", "--instance", "my-project:us-central1:db", "--host-env", "DB_HOST", "-f", file)
+			again := runCLI(first.stdout, "inject", "--instance", "my-project:us-central1:other", "--port", "6000", "--port-env", "DB_PORT", "-f", "-")
+			fresh := runCLI("", "inject", "--instance", "my-project:us-central1:other", "--port", "6000", "--port-env", "DB_PORT", "-f", file)
+			if first.code != 0 || again.code != 0 || fresh.code != 0 {
+				t.Fatalf("exit %d, %d, %d: %s%s%s", first.code, again.code, fresh.code, first.stderr, again.stderr, fresh.stderr)
+			}
+			if diff := cmp.Diff(fresh.stdout, again.stdout); diff != "" {
+				t.Errorf("re-inject (-fresh inject +re-inject):\n%s", diff)
+			}
+			removed := runCLI(again.stdout, "remove", "-f", "-")
+			want, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if removed.code != 0 || removed.stdout != string(want) {
+				t.Errorf("remove without flags: exit %d, output differs from %s:\n%s", removed.code, file, cmp.Diff(string(want), removed.stdout))
+			}
+		})
+	}
+}
