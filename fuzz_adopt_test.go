@@ -32,7 +32,7 @@ import (
 //
 //	go test -run '^$' -fuzz '^FuzzFromContainer$' -fuzztime 3m .
 func FuzzFromContainer(f *testing.F) {
-	for _, spec := range adoptSeedSpecs(f) {
+	for _, spec := range append(adoptSeedSpecs(f), fuzzExtraSeeds()...) {
 		for _, l := range containerLists(spec) {
 			for _, c := range l.cs {
 				in := encodeFuzzContainer(c, spec.Volumes)
@@ -303,6 +303,30 @@ func encodeFuzzContainer(c corev1.Container, vols []corev1.Volume) fuzzInput {
 	return in
 }
 
+// fuzzExtraSeeds are pods with what the manifests lack: a key file mapped
+// by a Secret volume's items, a mount with a subPath, a ConfigMap volume.
+func fuzzExtraSeeds() []*corev1.PodSpec {
+	return []*corev1.PodSpec{{
+		Containers: []corev1.Container{{
+			Name: "cloudsql-proxy", Image: "gcr.io/cloudsql-docker/gce-proxy:1.33.2",
+			Command:      []string{"/cloud_sql_proxy", "-instances=my-project:us-central1:db=tcp:5432", "-credential_file=/secrets/creds/key.json"},
+			VolumeMounts: []corev1.VolumeMount{{Name: "sa", MountPath: "/secrets"}},
+		}},
+		Volumes: []corev1.Volume{{Name: "sa", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			SecretName: "db-sa", Items: []corev1.KeyToPath{{Key: "sa.json", Path: "creds/key.json"}}}}}},
+	}, {
+		InitContainers: []corev1.Container{{
+			Name: "cloud-sql-proxy", Image: "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.25.3",
+			Args:         []string{"--credentials-file=/secrets/key.json", "--unix-socket=/cloudsql", "my-project:us-central1:db"},
+			VolumeMounts: []corev1.VolumeMount{{Name: "sa", MountPath: "/secrets/key.json", SubPath: "key.json"}, {Name: "settings", MountPath: "/etc/proxy"}},
+		}},
+		Volumes: []corev1.Volume{
+			{Name: "sa", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "db-sa"}}},
+			{Name: "settings", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "settings"}}}},
+		},
+	}}
+}
+
 // adoptSeedSpecs are the pod specs of the manifests under testdata/adopt.
 func adoptSeedSpecs(tb testing.TB) []*corev1.PodSpec {
 	tb.Helper()
@@ -344,12 +368,12 @@ func adoptSeedSpecs(tb testing.TB) []*corev1.PodSpec {
 }
 
 // TestFuzzFromContainerSeeds checks that the seeds of FuzzFromContainer are
-// the manifests' containers: the encoding keeps every field FromContainer
-// reads, and each seed adopts or refuses as its .adopted file says (so the
+// the manifests' containers (and fuzzExtraSeeds'): the encoding keeps every
+// field FromContainer reads, and each seed adopts or refuses as its .adopted file says (so the
 // fuzzer starts from both outcomes).
 func TestFuzzFromContainerSeeds(t *testing.T) {
 	adopted, refused := 0, 0
-	for _, spec := range adoptSeedSpecs(t) {
+	for _, spec := range append(adoptSeedSpecs(t), fuzzExtraSeeds()...) {
 		for _, l := range containerLists(spec) {
 			for _, c := range l.cs {
 				got, vols := fuzzContainer(encodeFuzzContainer(c, spec.Volumes))
