@@ -739,12 +739,16 @@ func TestAdoptListenersAgainstRealProxy(t *testing.T) {
 	// The proxy numbers pg-c 6001 (pg-b's own port does not count), which
 	// pg-b has.
 	clash.originalFails, clash.refused = "bind: address already in use", "is also the port of instance "+pgB
+	// Without a port the proxy takes the database engine's (3306 for MySQL,
+	// from the SQL Admin API at startup), which no option expresses.
+	engine := shape("an instance without a port, which the proxy takes from its engine", []string{"my-project:us-central1:shop-mysql"})
+	engine.fixedPort = "3306"
 	cases = append(cases,
 		shape("--port numbers the instances without their own port", []string{"--port=6000", pgA, pgB + "?port=7000", pgC}),
 		shape("CSQL_PROXY_PORT numbers the instances without their own port", []string{pgA, pgB + "?port=7000", pgC},
 			corev1.EnvVar{Name: "CSQL_PROXY_PORT", Value: "6000"}),
 		shape("instances with ports of their own", []string{pgA + "?port=7000", pgB + "?port=6000", pgC + "?port=6001"}),
-		clash,
+		clash, engine,
 	)
 	for _, rc := range cases {
 		t.Run(rc.name, func(t *testing.T) {
