@@ -276,7 +276,10 @@ func translateV1AtPaths(argv []string, at func(int) *field.Path, envInstances *k
 		errs = append(errs, field.Invalid(a.path, a.value, "-"+name+": "+why))
 	}
 	out := map[string]string{"exit-zero-on-sigterm": ""}
-	src := map[string]*field.Path{"exit-zero-on-sigterm": at(0)}
+	src := map[string]*field.Path{}
+	if len(argv) > 0 {
+		src["exit-zero-on-sigterm"] = at(0) // v1 itself exited 0
+	}
 	put := func(k, v, v1 string) { out[k], src[k] = v, vals[v1].path }
 
 	dir, hasDir := str("dir")

@@ -3,6 +3,7 @@ package e2e
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"path"
 	"path/filepath"
@@ -717,11 +718,18 @@ func TestAdoptListenersAgainstRealProxy(t *testing.T) {
 		name string
 		spec *corev1.PodSpec
 		old  corev1.Container
+		// originalFails is what the proxy fails with when it cannot run
+		// the original; then adoption must refuse it too, with an error
+		// containing refused.
+		originalFails, refused string
+		// fixedPort is a port the original listens on that the test cannot
+		// move, as the proxy picks it itself.
+		fixedPort string
 	}
 	var cases []runCase
 	for _, a := range adoptions(t) {
 		if strings.HasPrefix(a.name, "v2-") {
-			cases = append(cases, runCase{a.name, podSpecOf(t, a.orig), a.old})
+			cases = append(cases, runCase{name: a.name, spec: podSpecOf(t, a.orig), old: a.old})
 		}
 	}
 	const pgA, pgB, pgC = "my-project:us-central1:pg-a", "my-project:us-central1:pg-b", "my-project:us-central1:pg-c"
@@ -729,17 +737,33 @@ func TestAdoptListenersAgainstRealProxy(t *testing.T) {
 		spec := appPodSpec(corev1.RestartPolicyAlways)
 		c := corev1.Container{Name: "cloud-sql-proxy", Image: "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.14.1", Args: args, Env: env}
 		spec.Containers = append(spec.Containers, c)
-		return runCase{name, &spec, c}
+		return runCase{name: name, spec: &spec, old: c}
 	}
+	clash := shape("an instance's own port that --port numbers another one with", []string{"--port=6000", pgA, pgB + "?port=6001", pgC})
+	// The proxy numbers pg-c 6001 (pg-b's own port does not count), which
+	// pg-b has.
+	clash.originalFails, clash.refused = "bind: address already in use", "is also the port of instance "+pgB
+	// Without a port the proxy takes the database engine's (3306 for MySQL,
+	// from the SQL Admin API at startup), which no option expresses.
+	engine := shape("an instance without a port, which the proxy takes from its engine", []string{"my-project:us-central1:shop-mysql"})
+	engine.fixedPort = "3306"
 	cases = append(cases,
 		shape("--port numbers the instances without their own port", []string{"--port=6000", pgA, pgB + "?port=7000", pgC}),
 		shape("CSQL_PROXY_PORT numbers the instances without their own port", []string{pgA, pgB + "?port=7000", pgC},
 			corev1.EnvVar{Name: "CSQL_PROXY_PORT", Value: "6000"}),
 		shape("instances with ports of their own", []string{pgA + "?port=7000", pgB + "?port=6000", pgC + "?port=6001"}),
+		clash, engine,
 	)
 	for _, rc := range cases {
 		t.Run(rc.name, func(t *testing.T) {
 			t.Parallel()
+			if rc.fixedPort != "" {
+				l, err := net.Listen("tcp", "127.0.0.1:"+rc.fixedPort)
+				if err != nil {
+					t.Skipf("port %s, which the proxy picks itself here, is taken: %v", rc.fixedPort, err)
+				}
+				l.Close()
+			}
 			pm := newPortMover(t)
 			move := func(p string) string { return pm.move(p, 4) }
 			spec := rc.spec.DeepCopy()
@@ -751,13 +775,20 @@ func TestAdoptListenersAgainstRealProxy(t *testing.T) {
 				orig.Command = []string{"/cloud-sql-proxy"}
 			}
 			want, err := listenersOf(t, spec, rc.old.Name)
-			if err != nil {
-				t.Fatalf("the original: %v", err)
+			if rc.originalFails == "" && err != nil || rc.originalFails != "" && (err == nil || !strings.Contains(err.Error(), rc.originalFails)) {
+				t.Fatalf("the original: %v; want it to fail with %q", err, rc.originalFails)
 			}
 			*orig = old
-			if _, err := adoptIn(spec, old,
+			_, err = adoptIn(spec, old,
 				cloudsqlproxy.WithHealthPort(int32(mustAtoi(t, move(strconv.Itoa(int(cloudsqlproxy.DefaultHealthPort)))))),
-				cloudsqlproxy.WithAdminPort(int32(mustAtoi(t, move(strconv.Itoa(int(cloudsqlproxy.DefaultAdminPort))))))); err != nil {
+				cloudsqlproxy.WithAdminPort(int32(mustAtoi(t, move(strconv.Itoa(int(cloudsqlproxy.DefaultAdminPort)))))))
+			if rc.refused != "" {
+				if err == nil || !strings.Contains(err.Error(), rc.refused) {
+					t.Fatalf("adopting: %v, want a refusal with %q", err, rc.refused)
+				}
+				return
+			}
+			if err != nil {
 				t.Fatalf("adopting: %v", err)
 			}
 			got, err := listenersOf(t, spec, rc.old.Name)
