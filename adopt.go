@@ -38,7 +38,11 @@ import (
 //
 // The instances come apart from the options, so that a caller can keep them
 // (the first for New, the others with [WithInstance]) or connect to others
-// instead; options given to New after the adopted ones win:
+// instead; options given to New after the adopted ones win (except that
+// WithPort cannot move an instance the container gave a port of its own,
+// which keeps its ?port=). A TCP instance whose port the proxy would take
+// from its database engine is refused: the library always writes the port,
+// and 5432 would be wrong for MySQL and SQL Server. For example:
 //
 //	insts, opts, err := cloudsqlproxy.FromContainer(old, spec.Volumes)
 //	for _, in := range insts[1:] {
@@ -254,8 +258,19 @@ func (a *adopter) instances(insts []kv) []string {
 		names = append(names, name)
 		queries = append(queries, q)
 	}
-	if a.globalPort != "" && a.globalSocket == "" && shared["unix-socket"] == "" {
+	tcp := a.globalSocket == "" && shared["unix-socket"] == ""
+	if tcp && a.globalPort != "" {
 		numberPorts(a.globalPort, queries)
+	}
+	if tcp && a.globalPort == "" {
+		for k, q := range queries {
+			if !q.Has("port") {
+				// WithPort would give it 5432 (or the next one), which is
+				// right only for PostgreSQL: never change a port silently.
+				a.errs = append(a.errs, field.Invalid(insts[k].path, insts[k].value,
+					"the proxy takes this instance's port from its database engine at startup (5432 PostgreSQL, 3306 MySQL, 1433 SQL Server), which the library never leaves to it: write the port the application connects to as ?port=N or --port"))
+			}
+		}
 	}
 	for k, q := range queries {
 		if enc := q.Encode(); enc != "" {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -53,17 +54,17 @@ func FuzzFromContainer(f *testing.F) {
 func checkFromContainer(t *testing.T, c corev1.Container, vols []corev1.Volume, where uint8) {
 	t.Helper()
 	origC, origVols := *c.DeepCopy(), deepCopyVolumes(vols)
-	inst, opts, err := FromContainer(c, vols)
+	insts, opts, err := FromContainer(c, vols)
 	if !reflect.DeepEqual(origC, c) || !reflect.DeepEqual(origVols, vols) {
 		t.Fatalf("FromContainer wrote into its arguments (-before +after):\n%s%s", cmp.Diff(origC, c), cmp.Diff(origVols, vols))
 	}
-	inst2, opts2, err2 := FromContainer(c, vols)
-	if inst != inst2 || errString(err) != errString(err2) || len(opts) != len(opts2) {
-		t.Fatalf("not deterministic: %q %d options %v, then %q %d options %v", inst, len(opts), err, inst2, len(opts2), err2)
+	insts2, opts2, err2 := FromContainer(c, vols)
+	if !slices.Equal(insts, insts2) || errString(err) != errString(err2) || len(opts) != len(opts2) {
+		t.Fatalf("not deterministic: %q %d options %v, then %q %d options %v", insts, len(opts), err, insts2, len(opts2), err2)
 	}
 	if err != nil {
-		if inst != "" || opts != nil {
-			t.Errorf("an error and a result %q, %d options: %v", inst, len(opts), err)
+		if insts != nil || opts != nil {
+			t.Errorf("an error and a result %q, %d options: %v", insts, len(opts), err)
 		}
 		if errors.Is(err, ErrNotProxy) {
 			return
@@ -72,14 +73,21 @@ func checkFromContainer(t *testing.T, c corev1.Container, vols []corev1.Volume, 
 		return
 	}
 
-	p, err := New(inst, opts...)
+	if len(insts) == 0 {
+		t.Fatalf("FromContainer succeeded without an instance")
+	}
+	for _, in := range insts[1:] {
+		opts = append(opts, WithInstance(in))
+		opts2 = append(opts2, WithInstance(in))
+	}
+	p, err := New(insts[0], opts...)
 	if err != nil {
 		if !errors.Is(err, ErrInvalidConfig) {
 			t.Fatalf("New on the adopted options: an error that does not wrap ErrInvalidConfig: %v", err)
 		}
 		return
 	}
-	p2, err := New(inst2, opts2...)
+	p2, err := New(insts2[0], opts2...)
 	if err != nil {
 		t.Fatalf("New on the second FromContainer's options: %v", err)
 	}

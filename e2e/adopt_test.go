@@ -747,6 +747,7 @@ func TestAdoptListenersAgainstRealProxy(t *testing.T) {
 	// from the SQL Admin API at startup), which no option expresses.
 	engine := shape("an instance without a port, which the proxy takes from its engine", []string{"my-project:us-central1:shop-mysql"})
 	engine.fixedPort = "3306"
+	engine.refused = "from its database engine"
 	cases = append(cases,
 		shape("--port numbers the instances without their own port", []string{"--port=6000", pgA, pgB + "?port=7000", pgC}),
 		shape("CSQL_PROXY_PORT numbers the instances without their own port", []string{pgA, pgB + "?port=7000", pgC},
