@@ -509,6 +509,11 @@ func translateV1Instance(a v1Arg, dir string, hasDir bool, errs *field.ErrorList
 		return fail("more than one = (v1 exits at start)")
 	}
 	name := parts[0]
+	if strings.HasPrefix(name, "-") {
+		// v2 reads an argument that starts with a dash as a flag, and no
+		// connection name starts with one (found by FuzzTranslateV1).
+		return fail("a connection name cannot start with '-' (v2 would read it as a flag)")
+	}
 	if !strings.Contains(name, "$(") {
 		segs := strings.Split(name, ":")
 		ok := len(segs) == 3 || len(segs) == 4
