@@ -29,7 +29,10 @@ import (
 // volume becomes [WithCredentialsSecret]. What the library always decides
 // itself is not carried over: the health server's address (0.0.0.0, which
 // the kubelet's probes need), structured logs, exit 0 on SIGTERM, probes,
-// lifecycle hooks and the security context. Anything else that cannot be
+// lifecycle hooks and the security context. A v1 container without
+// -ip_address_types is read as public IP only, as upstream's migration guide
+// translates it, although v1 itself then fell back to private IP: give
+// [WithAutoIP] or [WithPrivateIP] for an instance with no public IP. Anything else that cannot be
 // carried over (a flag without an option, a value from a Secret, an
 // environment variable or mount the library would drop) is an error naming
 // the container's field and the value, wrapping [ErrInvalidConfig]; nothing
@@ -128,6 +131,9 @@ func (a *adopter) read() ([]string, []Option) {
 	}
 
 	a.add(WithName(c.Name))
+	// The copy is the caller's container as read; Attach compares it.
+	read := c.DeepCopy()
+	a.add(optionFunc(func(cfg *config) { cfg.adopted = read }))
 	if c.ImagePullPolicy != "" {
 		a.add(WithImagePullPolicy(c.ImagePullPolicy))
 	}
@@ -138,6 +144,20 @@ func (a *adopter) read() ([]string, []Option) {
 		a.flag(f)
 	}
 	instances := a.instances(insts)
+	for i, e := range c.EnvFrom {
+		// The proxy reads CSQL_PROXY_* settings from these at run time;
+		// the library cannot see them, so they would be lost unseen.
+		a.errs = append(a.errs, field.Invalid(a.fld.Child("envFrom").Index(i), envFromName(e),
+			"settings the proxy reads from a ConfigMap or Secret cannot be read here; write them as flags"))
+	}
+	for i, cp := range c.Ports {
+		if cp.Name != "" && cp.Name != HealthPortName {
+			// A Service or probe may refer to it by name; the library's
+			// container declares only its health port.
+			a.errs = append(a.errs, field.Invalid(a.fld.Child("ports").Index(i).Child("name"), cp.Name,
+				fmt.Sprintf("the library's proxy declares only its health port, as %q; whatever refers to port %q would lose it", HealthPortName, cp.Name)))
+		}
+	}
 	for i, e := range c.Env {
 		if !a.usedEnv[i] {
 			a.errs = append(a.errs, field.Invalid(a.fld.Child("env").Index(i).Child("name"), e.Name,
@@ -356,4 +376,14 @@ func (p *Proxy) mountedElsewhere(spec *corev1.PodSpec, old *corev1.Container, na
 		}
 	}
 	return false
+}
+
+func envFromName(e corev1.EnvFromSource) string {
+	switch {
+	case e.ConfigMapRef != nil:
+		return "configMapRef " + e.ConfigMapRef.Name
+	case e.SecretRef != nil:
+		return "secretRef " + e.SecretRef.Name
+	}
+	return "envFrom"
 }

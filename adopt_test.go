@@ -99,3 +99,34 @@ func adoptAll(t *testing.T, spec *corev1.PodSpec) string {
 	}
 	return b.String() + string(y)
 }
+
+// TestFromContainerRefusesWhatItCannotCarry: settings in envFrom and named
+// ports would be lost unseen, so they are errors naming the field.
+func TestFromContainerRefusesWhatItCannotCarry(t *testing.T) {
+	base := corev1.Container{Name: "cloud-sql-proxy", Image: "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.14.1",
+		Args: []string{"--port=5432", "my-project:us-central1:db"}}
+	for name, tc := range map[string]struct {
+		edit func(*corev1.Container)
+		want string
+	}{
+		"envFrom": {func(c *corev1.Container) {
+			c.EnvFrom = []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "proxy-flags"}}}}
+		}, `container.envFrom[0]: Invalid value: "configMapRef proxy-flags"`},
+		"named port": {func(c *corev1.Container) {
+			c.Ports = []corev1.ContainerPort{{Name: "metrics", ContainerPort: 9090}}
+		}, `container.ports[0].name: Invalid value: "metrics"`},
+		"engine's port": {func(c *corev1.Container) { c.Args = []string{"my-project:us-central1:db"} }, "from its database engine"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := *base.DeepCopy()
+			tc.edit(&c)
+			_, _, err := FromContainer(c, nil)
+			if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("FromContainer: %v, want an error with %q", err, tc.want)
+			}
+		})
+	}
+	if _, _, err := FromContainer(base, nil); err != nil {
+		t.Errorf("the base container: %v", err)
+	}
+}

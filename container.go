@@ -74,6 +74,7 @@ func build(pl *plan) *Proxy {
 		args:       args(pl),
 		healthPort: c.healthPort,
 		resources:  c.resources.DeepCopy(), // the caller's maps stay the caller's
+		adopted:    c.adopted,
 		startup:    timing(c.startup, defaultStartup),
 		liveness:   timing(c.liveness, defaultLiveness),
 	}

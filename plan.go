@@ -45,6 +45,9 @@ type config struct {
 	appEnv     []appEnvFor
 	mode       mode
 	jobTimeout time.Duration
+	// adopted is the container FromContainer read, which Attach may
+	// replace although the library did not build it.
+	adopted *corev1.Container
 }
 
 // defaultConfig is every default of New in one place; each is documented

@@ -61,7 +61,7 @@ func (p *Proxy) Attach(spec *corev1.PodSpec) error {
 	if spec == nil {
 		return ErrNilPodSpec
 	}
-	at, errs := p.locate(spec)
+	at, errs := p.locate(spec, true)
 	work := spec
 	if at.list != nowhere && len(errs) == 0 {
 		work = p.adopt(spec, at)
@@ -200,7 +200,7 @@ func (p *Proxy) wire(cs []corev1.Container, proxyName string) []corev1.Container
 
 // locate finds the container with the proxy's name and checks that it is
 // one the proxy may replace.
-func (p *Proxy) locate(spec *corev1.PodSpec) (found, field.ErrorList) {
+func (p *Proxy) locate(spec *corev1.PodSpec, forAttach bool) (found, field.ErrorList) {
 	var errs field.ErrorList
 	name := p.Name()
 	at := found{}
@@ -229,9 +229,13 @@ func (p *Proxy) locate(spec *corev1.PodSpec) (found, field.ErrorList) {
 	}
 	if at.list != nowhere {
 		c, p2 := at.container(spec)
-		if !p.isProxyImage(c.Image) && proxyContainerKind(c) == proxyNone {
+		switch {
+		case !p.isProxyImage(c.Image) && proxyContainerKind(c) == proxyNone:
 			errs = append(errs, field.Invalid(p2.Child("image"), c.Image,
 				fmt.Sprintf("container %q has the proxy's name but does not run a Cloud SQL Auth Proxy image; refusing to replace it (choose another name with WithName)", name)))
+		case forAttach && !p.mayReplace(c):
+			errs = append(errs, field.Invalid(p2.Child("args"), c.Args,
+				fmt.Sprintf("container %q runs a Cloud SQL proxy that the library did not build and this proxy was not read from: replacing it would drop its settings; build the proxy with FromContainer from that container to keep them, or remove it first", name)))
 		}
 	}
 	return at, errs
@@ -242,6 +246,20 @@ func (at found) container(spec *corev1.PodSpec) (*corev1.Container, *field.Path)
 		return &spec.InitContainers[at.index], field.NewPath("initContainers").Index(at.index)
 	}
 	return &spec.Containers[at.index], field.NewPath("containers").Index(at.index)
+}
+
+// mayReplace reports whether Attach may replace the proxy container c
+// without losing settings: c is the one this proxy was read from
+// (FromContainer), or one the library built (its health port and the
+// flags the library always sets), whose settings the caller chose anew.
+func (p *Proxy) mayReplace(c *corev1.Container) bool {
+	if p.adopted != nil && equality.Semantic.DeepEqual(p.adopted, c) {
+		return true
+	}
+	declared := slices.ContainsFunc(c.Ports, func(cp corev1.ContainerPort) bool { return cp.Name == HealthPortName })
+	argv := append(slices.Clip(c.Command), c.Args...)
+	return declared && slices.Contains(argv, "--health-check") && slices.Contains(argv, "--exit-zero-on-sigterm") &&
+		slices.Contains(argv, "--http-address=0.0.0.0")
 }
 
 // isProxyImage tells a proxy container (this proxy's image, or any image of
@@ -424,7 +442,7 @@ func (p *Proxy) Detach(spec *corev1.PodSpec) error {
 	if spec == nil {
 		return ErrNilPodSpec
 	}
-	at, errs := p.locate(spec)
+	at, errs := p.locate(spec, false)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrConflict, errs.ToAggregate())
 	}

@@ -113,7 +113,7 @@ func TestAttachWiresOnlyContainersThatCanReachTheProxy(t *testing.T) {
 	t.Run("native: later init containers and all containers", func(t *testing.T) {
 		spec := appPod()
 		// A container before the proxy runs before it has started.
-		spec.InitContainers = append([]corev1.Container{{Name: "early", Image: "busybox"}, {Name: DefaultName, Image: "gcr.io/cloudsql-docker/gce-proxy:1.33.2"}}, spec.InitContainers...)
+		spec.InitContainers = append([]corev1.Container{{Name: "early", Image: "busybox"}, builtProxy(t, "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.20.0")}, spec.InitContainers...)
 		if err := mustNew(t, env).Attach(&spec); err != nil {
 			t.Fatal(err)
 		}
@@ -264,7 +264,9 @@ func TestAttachDoesNotWriteSharedArrays(t *testing.T) {
 
 func TestAttachReplacesAnExistingProxy(t *testing.T) {
 	v1Proxy := corev1.Container{Name: DefaultName, Image: "gcr.io/cloudsql-docker/gce-proxy:1.33.2", Command: []string{"/cloud_sql_proxy", "-instances=" + inst + "=tcp:5432"}}
-	oldV2 := corev1.Container{Name: DefaultName, Image: "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.1.0"}
+	// A proxy the library built, of an older release: replacing it is an
+	// upgrade. A hand-written one (v1Proxy) is adopted first.
+	oldV2 := builtProxy(t, "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.20.0")
 	tests := []struct {
 		name           string
 		opts           []Option
@@ -295,14 +297,21 @@ func TestAttachReplacesAnExistingProxy(t *testing.T) {
 		}, []string{"migrate"}, []string{"app", DefaultName, "worker"}, func(s corev1.PodSpec) corev1.Container { return s.Containers[1] }},
 		{"a custom image counts as the proxy's", []Option{WithImage("mirror.example.com/csql:stable")}, func() corev1.PodSpec {
 			s := appPod()
-			s.InitContainers = append([]corev1.Container{{Name: DefaultName, Image: "mirror.example.com/csql:stable"}}, s.InitContainers...)
+			s.InitContainers = append([]corev1.Container{builtProxy(t, "mirror.example.com/csql:stable")}, s.InitContainers...)
 			return s
 		}, []string{DefaultName, "migrate"}, []string{"app", "worker"}, func(s corev1.PodSpec) corev1.Container { return s.InitContainers[0] }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := mustNew(t, tt.opts...)
 			spec := tt.spec()
+			p := mustNew(t, tt.opts...)
+			if c := findContainer(&spec, DefaultName); c != nil && c.Image == v1Proxy.Image {
+				insts, opts, err := FromContainer(*c, spec.Volumes)
+				if err != nil {
+					t.Fatal(err)
+				}
+				p = mustNewFor(t, insts[0], append(opts, tt.opts...)...)
+			}
 			if err := p.Attach(&spec); err != nil {
 				t.Fatal(err)
 			}
@@ -347,6 +356,10 @@ func TestAttachConflicts(t *testing.T) {
 			s.Containers = append(s.Containers, corev1.Container{Name: "cloud-sql-proxy", Image: "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.14.1",
 				Args: []string{"--port=5432", "my-project:us-central1:db"}})
 		}, []string{"containers[2].name: " + bad}, []string{`"cloud-sql-proxy"`, "v2", "WithName"}},
+		{"a hand-written proxy under the proxy's own name", nil, func(s *corev1.PodSpec) {
+			s.Containers = append(s.Containers, corev1.Container{Name: DefaultName, Image: "gcr.io/cloudsql-docker/gce-proxy:1.33.2",
+				Command: []string{"/cloud_sql_proxy", "-instances=" + inst + "=tcp:5432", "-enable_iam_login"}})
+		}, []string{"containers[2].args: " + bad}, []string{"drop its settings", "FromContainer"}},
 		{"a v1 proxy run through a shell", nil, func(s *corev1.PodSpec) {
 			s.Containers = append(s.Containers, corev1.Container{Name: "sql", Image: "alpine:3",
 				Command: []string{"/bin/sh", "-c", "/cloud_sql_proxy -instances=my-project:us-central1:db=tcp:5432"}})
@@ -358,11 +371,11 @@ func TestAttachConflicts(t *testing.T) {
 			s.Containers[1].Name = DefaultName
 		}, []string{"containers[1].image: " + bad}, []string{"does not run a Cloud SQL Auth Proxy image", "example.com/app:1"}},
 		{"proxy name in both lists", nil, func(s *corev1.PodSpec) {
-			s.InitContainers[0] = corev1.Container{Name: DefaultName, Image: DefaultImage}
-			s.Containers[1] = corev1.Container{Name: DefaultName, Image: DefaultImage}
+			s.InitContainers[0] = builtProxy(t, DefaultImage)
+			s.Containers[1] = builtProxy(t, DefaultImage)
 		}, []string{"containers[1].name: " + string(field.ErrorTypeDuplicate)}, nil},
 		{"proxy name twice in one list", nil, func(s *corev1.PodSpec) {
-			s.Containers = append(s.Containers, corev1.Container{Name: DefaultName, Image: DefaultImage}, corev1.Container{Name: DefaultName})
+			s.Containers = append(s.Containers, builtProxy(t, DefaultImage), corev1.Container{Name: DefaultName})
 		}, []string{"containers[3].name: " + string(field.ErrorTypeDuplicate)}, nil},
 		{"ephemeral container with the proxy's name", nil, func(s *corev1.PodSpec) {
 			s.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: DefaultName, Image: "busybox"}}}
@@ -628,4 +641,19 @@ func TestWorkloadKinds(t *testing.T) {
 	if WorkloadKinds()[0].PodSpecPath[0] == "changed" {
 		t.Error("WorkloadKinds hands out the table's own slices")
 	}
+}
+
+// builtProxy is a proxy container the library built, with image.
+func builtProxy(t *testing.T, image string) corev1.Container {
+	t.Helper()
+	return mustNew(t, WithImage(image)).Container()
+}
+
+func mustNewFor(t *testing.T, instance string, opts ...Option) *Proxy {
+	t.Helper()
+	p, err := New(instance, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

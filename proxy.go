@@ -93,6 +93,8 @@ type Proxy struct {
 	appMounts []corev1.VolumeMount
 	// ports are the ports the proxy binds in the pod's network namespace.
 	ports []proxyPort
+	// adopted is the container this proxy was read from, if any.
+	adopted *corev1.Container
 }
 
 type proxyPort struct {

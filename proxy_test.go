@@ -271,6 +271,7 @@ func TestNewRejects(t *testing.T) {
 		{"private-ip and psc in query", inst + "?private-ip=true&psc=false", nil, []string{"instance: " + string(bad)}, nil, false},
 		{"query psc with WithPrivateIP", inst + "?psc=true", []Option{WithPrivateIP()}, []string{"instance[psc]: " + string(bad)}, nil, false},
 		{"query private-ip with WithPSC", inst + "?private-ip=true", []Option{WithPSC()}, []string{"instance[private-ip]: " + string(bad)}, nil, false},
+		{"query private-ip with WithAutoIP", inst + "?private-ip=true", []Option{WithAutoIP()}, []string{"instance[private-ip]: " + string(bad)}, []string{"WithAutoIP"}, false},
 		{"query port with unix socket", inst + "?port=5433", []Option{WithUnixSocket("/cloudsql")}, []string{"instance[port]: " + string(bad)}, nil, false},
 		{"WithPort against query port", inst + "?port=5433", []Option{WithPort(5432)}, []string{"WithPort: " + string(bad)}, []string{"5433"}, false},
 		{"duplicate instance", inst, []Option{WithInstance(inst + "?port=6000")}, []string{"WithInstance[0]: " + string(field.ErrorTypeDuplicate)}, nil, false},

@@ -68,6 +68,9 @@ func (p *Proxy) AttachTo(meta *metav1.ObjectMeta, spec *corev1.PodSpec) error {
 	if spec == nil {
 		return ErrNilPodSpec
 	}
+	if meta == nil {
+		return errors.New("cloudsqlproxy: AttachTo needs the object's metadata for its record; use Attach without one")
+	}
 	work := spec.DeepCopy()
 	workMeta := meta.DeepCopy()
 	if _, err := DetachFrom(workMeta, work); err != nil {
@@ -103,7 +106,7 @@ func (p *Proxy) recordOf(before, after *corev1.PodSpec) record {
 			rec.replacedPart().Volumes = append(rec.replacedPart().Volumes, indexedVolume{i, v})
 		}
 	}
-	at, _ := p.locate(before)
+	at, _ := p.locate(before, false)
 	if at.list != nowhere {
 		old, _ := at.container(before)
 		r := rec.replacedPart()
@@ -194,7 +197,10 @@ func DetachFrom(meta *metav1.ObjectMeta, spec *corev1.PodSpec) (bool, error) {
 		return false, fmt.Errorf("%w: %w", ErrBadRecord, field.Invalid(ap, value, msg))
 	}
 	work := spec.DeepCopy()
-	errs := rec.undo(work)
+	errs := rec.check(ap)
+	if len(errs) == 0 {
+		errs = rec.undo(work)
+	}
 	if len(errs) > 0 {
 		return false, fmt.Errorf("%w: %w", ErrBadRecord, errs.ToAggregate())
 	}
@@ -214,6 +220,28 @@ func nilIfEmptyMap(m map[string]string) map[string]string {
 		return nil
 	}
 	return m
+}
+
+// check refuses positions no attachment writes, which a hand-edited record
+// may hold.
+func (rec *record) check(ap *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if r := rec.Replaced; r != nil {
+		if r.Index < 0 || (r.List != "initContainers" && r.List != "containers") {
+			errs = append(errs, field.Invalid(ap.Child("replaced"), fmt.Sprintf("%s[%d]", r.List, r.Index), "not a container position"))
+		}
+		for _, v := range r.Volumes {
+			if v.Index < 0 {
+				errs = append(errs, field.Invalid(ap.Child("replaced", "volumes"), v.Index, "must not be negative"))
+			}
+		}
+		for _, m := range r.Mounts {
+			if m.Index < 0 {
+				errs = append(errs, field.Invalid(ap.Child("replaced", "mounts"), m.Index, "must not be negative"))
+			}
+		}
+	}
+	return errs
 }
 
 // undo reverts the attachment the record describes, in reverse order.

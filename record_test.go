@@ -148,6 +148,9 @@ func TestDetachFromRefusesAStaleRecord(t *testing.T) {
 		},
 		"proxy gone":        func(_ *metav1.ObjectMeta, s *corev1.PodSpec) { s.InitContainers = s.InitContainers[1:] },
 		"env value changed": func(_ *metav1.ObjectMeta, s *corev1.PodSpec) { s.Containers[0].Env[1].Value = "10.0.0.1" },
+		"negative position": func(m *metav1.ObjectMeta, _ *corev1.PodSpec) {
+			m.Annotations[cloudsqlproxy.StatusAnnotation] = `{"version":1,"container":"cloudsql-proxy","replaced":{"list":"containers","index":-1,"container":{"name":"x"}}}`
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			spec := recordApp()

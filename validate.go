@@ -105,6 +105,10 @@ func validateInstances(p *plan) field.ErrorList {
 		if in.privateIP != nil && *in.privateIP && p.flagOn("psc") {
 			errs = append(errs, field.Invalid(ip().Key("private-ip"), "true", "conflicts with WithPSC"))
 		}
+		if in.privateIP != nil && *in.privateIP && p.flagOn("auto-ip") {
+			// The proxy refuses it: "cannot use --auto-ip with private-ip".
+			errs = append(errs, field.Invalid(ip().Key("private-ip"), "true", "conflicts with WithAutoIP"))
+		}
 		key := instanceKey(in.name) // one DNS name with and without its trailing dot
 		if seen[key] {
 			errs = append(errs, field.Duplicate(ip(), in.name))

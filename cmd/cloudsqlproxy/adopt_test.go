@@ -85,3 +85,24 @@ func TestReinjectWithOtherFlags(t *testing.T) {
 		})
 	}
 }
+
+// TestReinjectAdopted: an adopted proxy injected again with other flags is
+// adopted from the original again, so its settings stay; without
+// --instance the second run leaves the output as it is.
+func TestReinjectAdopted(t *testing.T) {
+	file := filepath.Join("..", "..", "testdata", "adopt", "v2-private-ip-iam.yaml")
+	first := runCLI("", "inject", "-f", file)
+	again := runCLI(first.stdout, "inject", "--quiet", "-f", "-")
+	same := runCLI(first.stdout, "inject", "-f", "-")
+	if first.code != 0 || again.code != 0 || same.code != 0 {
+		t.Fatalf("exit %d, %d, %d: %s%s%s", first.code, again.code, same.code, first.stderr, again.stderr, same.stderr)
+	}
+	for _, setting := range []string{"- --private-ip\n", "- --quiet\n", "reports-pg?port=5432&auto-iam-authn=true\n", "reports-mysql?port=3306\n"} {
+		if !strings.Contains(again.stdout, setting) {
+			t.Errorf("re-inject with --quiet lost %q:\n%s", setting, again.stdout)
+		}
+	}
+	if same.stdout != first.stdout {
+		t.Errorf("inject on its own output changed it:\n%s", cmp.Diff(first.stdout, same.stdout))
+	}
+}

@@ -94,6 +94,8 @@ func (f *flags) check() error {
 	switch {
 	case len(f.files) == 0:
 		return errors.New("no input: give -f FILE (repeatable), or -f - to read standard input")
+	case len(f.instances) == 0 && (f.hostEnv != "" || f.portEnv != "" || f.socketEnv != ""):
+		return errors.New("--host-env, --port-env and --socket-env name variables of the first --instance: give --instance (or use --app-env INSTANCE:...)")
 	case f.set["prometheus-namespace"] && !f.on("prometheus"):
 		return errors.New("--prometheus-namespace needs --prometheus")
 	}

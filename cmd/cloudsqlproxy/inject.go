@@ -76,6 +76,7 @@ type transformer struct {
 	includeHelmTests bool
 
 	workloads int // workloads selected
+	noProxy   int // left alone: no --instance and no proxy of their own
 	optedOut  int // selected, and annotated to be left alone
 	helmTests int // selected, and Helm test hooks
 
@@ -285,6 +286,9 @@ func (t *transformer) warnings() []string {
 	}
 	if t.helmTests > 0 {
 		skipped = append(skipped, plural(t.helmTests, "Helm test hook")+" (--include-helm-tests includes them)")
+	}
+	if t.noProxy > 0 {
+		skipped = append(skipped, plural(t.noProxy, "workload")+" without a proxy of its own to adopt (--instance gives them one)")
 	}
 	if len(skipped) > 0 {
 		w = append(w, "note: left alone: "+strings.Join(skipped, ", "))
@@ -660,6 +664,11 @@ func (t *transformer) podSpec(orig, meta map[string]any, spec *corev1.PodSpec, p
 		if len(errs) > 0 {
 			return nil, nil, false, errs
 		}
+		if p == nil {
+			// No --instance, and nothing of its own to adopt.
+			t.noProxy++
+			return nil, nil, false, nil
+		}
 		name = p.Name()
 		err = p.AttachTo(&om, spec)
 		if err == nil {
@@ -737,19 +746,27 @@ func recordedProxy(annotations map[string]string) string {
 }
 
 // adoptFor gives the proxy to attach: for a pod that runs a Cloud SQL proxy
-// of its own (hand-written, v1, any name) and carries no injection record,
-// the one that keeps its settings with the flags laid over them; otherwise
-// p. With --adopt=false the pod's own proxy is left to Attach to refuse.
+// of its own (hand-written, v1, any name), the one that keeps its settings
+// with the flags laid over them; otherwise p. A pod injected before is
+// looked at as it was before that injection, so that re-injecting an
+// adopted proxy with other flags adopts the original again. With
+// --adopt=false the pod's own proxy is left to Attach to refuse. Without
+// --instance (p nil) a pod with no proxy of its own gives nil: it is left
+// alone.
 func (t *transformer) adoptFor(spec *corev1.PodSpec, meta *metav1.ObjectMeta, p *cloudsqlproxy.Proxy, opts []cloudsqlproxy.Option, path *field.Path) (*cloudsqlproxy.Proxy, []string) {
-	noInstance := []string{fmt.Sprintf("%s: no --instance was given, and the workload runs no Cloud SQL proxy to adopt", path)}
-	if _, recorded := meta.Annotations[cloudsqlproxy.StatusAnnotation]; recorded || !t.adopt {
-		if p == nil {
-			return nil, noInstance
-		}
+	if !t.adopt {
 		return p, nil
+	}
+	base := spec
+	if _, recorded := meta.Annotations[cloudsqlproxy.StatusAnnotation]; recorded {
+		base = spec.DeepCopy()
+		if _, err := cloudsqlproxy.DetachFrom(meta.DeepCopy(), base); err != nil {
+			return nil, libraryErrors(err, path)
+		}
 	}
 	type found struct {
 		at    *field.Path
+		name  string
 		insts []string
 		opts  []cloudsqlproxy.Option
 		err   error
@@ -758,24 +775,23 @@ func (t *transformer) adoptFor(spec *corev1.PodSpec, meta *metav1.ObjectMeta, p 
 	for _, l := range []struct {
 		name string
 		cs   []corev1.Container
-	}{{"initContainers", spec.InitContainers}, {"containers", spec.Containers}} {
+	}{{"initContainers", base.InitContainers}, {"containers", base.Containers}} {
 		for i, c := range l.cs {
-			insts, opts, err := cloudsqlproxy.FromContainer(c, spec.Volumes)
+			insts, opts, err := cloudsqlproxy.FromContainer(c, base.Volumes)
 			if errors.Is(err, cloudsqlproxy.ErrNotProxy) {
 				continue
 			}
-			proxies = append(proxies, found{path.Child(l.name).Index(i), insts, opts, err})
+			proxies = append(proxies, found{path.Child(l.name).Index(i), c.Name, insts, opts, err})
 		}
 	}
 	switch {
-	case len(proxies) == 0 && p == nil:
-		return nil, noInstance
-	case len(proxies) != 1:
-		// None to adopt, or several: Attach names each one it refuses.
-		if p == nil {
-			return nil, []string{fmt.Sprintf("%s: the workload runs %d Cloud SQL proxies; adopt one by removing the others, or give --instance", path, len(proxies))}
-		}
+	case len(proxies) == 0:
 		return p, nil
+	case len(proxies) > 1:
+		if p == nil {
+			return nil, []string{fmt.Sprintf("%s: the workload runs %d Cloud SQL proxies; remove all but one, or give --instance", path, len(proxies))}
+		}
+		return p, nil // Attach names each one it refuses
 	}
 	f := proxies[0]
 	if f.err != nil {
@@ -801,6 +817,9 @@ func (t *transformer) adoptFor(spec *corev1.PodSpec, meta *metav1.ObjectMeta, p 
 			out = append(out, fmt.Sprintf("%s: adopting this proxy: %s", f.at, e))
 		}
 		return nil, out
+	}
+	if adopted.Name() != f.name {
+		return nil, []string{fmt.Sprintf("%s: --container-name %s would add a second proxy beside the adopted %q; an adopted proxy keeps its name", f.at, adopted.Name(), f.name)}
 	}
 	return adopted, nil
 }

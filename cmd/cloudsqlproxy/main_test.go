@@ -85,7 +85,7 @@ var goldenCases = []struct {
 	{"usage-bad-app-env", []string{"inject", "--instance", inst, "--app-env", "DB_HOST", "-f", "-"}, 2},
 	{"usage-bad-selector", []string{"inject", "--instance", inst, "--selector", "app in web", "-f", "-"}, 2},
 	{"usage-bad-name", []string{"inject", "--instance", inst, "--name", "prod/", "-f", "-"}, 2},
-	{"no-instance", []string{"inject", "-f", "testdata/mixed.yaml"}, 1},
+	{"no-instance", []string{"inject", "-f", "testdata/mixed.yaml"}, 0},
 	{"usage-no-input", []string{"inject", "--instance", inst}, 2},
 	{"usage-stdin-twice", []string{"inject", "--instance", inst, "-f", "-", "-f", "-"}, 2},
 	{"usage-positional", []string{"inject", "--instance", inst, "deployment.yaml"}, 2},
