@@ -39,10 +39,13 @@ type found struct {
 // container that can use it.
 //
 // Attach is idempotent: attaching the same proxy twice gives the same spec
-// as attaching it once. A container that already has the proxy's name and
-// runs a Cloud SQL proxy image (v2, or v1's gce-proxy) is replaced where it
-// stands, or moved to the other list when the mode changed: this is how a
-// pod migrates from a plain sidecar to a native one.
+// as attaching it once. A container of the proxy's name that the library
+// built, or that this proxy was read from with [FromContainer], is replaced
+// where it stands, or moved to the other list when the mode changed: this is
+// how a pod migrates from a plain sidecar to a native one. The key-file
+// Secret volume and socket emptyDir of a container read by FromContainer
+// are taken over too. Any other Cloud SQL proxy of that name is refused, as
+// replacing it would drop its settings.
 //
 // Attach is atomic: it checks everything before it changes anything, and on
 // error spec is left exactly as it was. It refuses, in an error wrapping
