@@ -148,7 +148,7 @@ func proxyCommand(fld *field.Path, c *corev1.Container) proxyCmd {
 	}
 
 	if len(cmd.argv) > 0 && isShell(cmd.argv) {
-		return shellCommand(cmd)
+		return shellCommand(cmd, imageGen)
 	}
 	if len(cmd.argv) > 0 {
 		cmd.gen = binaryGen(cmd.argv[0])
@@ -174,7 +174,7 @@ func isShell(argv []string) bool {
 }
 
 // shellCommand finds the proxy in `sh [options] -c script [name [args]]`.
-func shellCommand(cmd proxyCmd) proxyCmd {
+func shellCommand(cmd proxyCmd, imageGen proxyGen) proxyCmd {
 	i := 1
 	if path.Base(cmd.argv[0]) == "busybox" {
 		i = 2
@@ -198,8 +198,18 @@ func shellCommand(cmd proxyCmd) proxyCmd {
 		}
 	}
 	if !hasC || i >= len(cmd.argv) {
-		// A script file, or an interactive shell: nothing to read.
-		return proxyCmd{}
+		// A script file, or an interactive shell: nothing to read. On a
+		// proxy image it most likely starts the proxy, which Attach must
+		// not double and FromContainer cannot read.
+		if imageGen == proxyNone {
+			return proxyCmd{}
+		}
+		gen := proxyV2Shell
+		if imageGen == proxyV1 {
+			gen = proxyV1Shell
+		}
+		return proxyCmd{gen: gen, errs: field.ErrorList{field.Invalid(cmd.at(0), cmd.argv[0],
+			"the proxy image runs a shell script file, whose command cannot be read: write the proxy's command in the container")}}
 	}
 	script, scriptPath := cmd.argv[i], cmd.at(i)
 	toks, err := lexShell(script)

@@ -65,7 +65,10 @@ func TestProxyContainerKind(t *testing.T) {
 		{"script writing to a file named like the proxy", corev1.Container{Image: "busybox", Command: sh("date > /tmp/cloud_sql_proxy")}, proxyNone},
 		{"proxy binary from a variable", corev1.Container{Image: "busybox", Command: sh("$BIN -instances=x")}, proxyNone},
 		{"alpine proxy image running something else", corev1.Container{Image: "gcr.io/cloudsql-docker/gce-proxy:1.33.2-alpine", Command: sh("sleep 3600")}, proxyNone},
-		{"shell running a script file", corev1.Container{Image: "gcr.io/cloudsql-docker/gce-proxy:1.33.2-alpine", Command: []string{"sh", "/start.sh"}}, proxyNone},
+		// Unreadable, so counted as the proxy it most likely starts: Attach
+		// then refuses a second one, and FromContainer says why it cannot read it.
+		{"shell running a script file on a proxy image", corev1.Container{Image: "gcr.io/cloudsql-docker/gce-proxy:1.33.2-alpine", Command: []string{"sh", "/start.sh"}}, proxyV1Shell},
+		{"shell running a script file on another image", corev1.Container{Image: "alpine:3", Command: []string{"sh", "/start.sh"}}, proxyNone},
 		{"the wait subcommand", corev1.Container{Name: "wait-for-proxy", Image: v2Image, Args: []string{"wait", "--max", "60s"}}, proxyNone},
 		{"the wait subcommand after a flag", corev1.Container{Image: v2Image, Args: []string{"--http-port", "9801", "wait"}}, proxyNone},
 		{"the wait subcommand after a boolean flag", corev1.Container{Image: v2Image, Args: []string{"--structured-logs", "wait"}}, proxyNone},
