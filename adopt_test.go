@@ -30,20 +30,26 @@ func TestAdoptManifestsGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := adoptAll(t, manifestPodSpec(t, data))
-			golden := filepath.Join("testdata", "adopt", name+".adopted")
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -run TestAdoptManifestsGolden -update, then review it)", err)
-			}
-			if diff := cmp.Diff(string(want), got); diff != "" {
-				t.Errorf("%s (-want +got):\n%s", golden, diff)
-			}
+			checkGolden(t, filepath.Join("testdata", "adopt", name+".adopted"), got, "TestAdoptManifestsGolden")
 		})
+	}
+}
+
+// checkGolden compares got with the golden file, which -update rewrites;
+// test names the test to run with -update when the file is missing.
+func checkGolden(t *testing.T, golden, got, test string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -run %s -update, then review it)", err, test)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("%s (-want +got):\n%s", golden, diff)
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -39,19 +38,7 @@ func TestAdoptManifests(t *testing.T) {
 			}
 			spec := manifestPodSpec(t, data)
 			got := renderAdoption(spec)
-			wantFile := filepath.Join("testdata", "adopt", name+".want.txt")
-			if *update {
-				if err := os.WriteFile(wantFile, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(wantFile)
-			if err != nil {
-				t.Fatalf("%v (run go test -run TestAdoptManifests -update, then review it)", err)
-			}
-			if diff := cmp.Diff(string(want), got); diff != "" {
-				t.Errorf("%s (-want +got):\n%s", wantFile, diff)
-			}
+			checkGolden(t, filepath.Join("testdata", "adopt", name+".want.txt"), got, "TestAdoptManifests")
 		})
 	}
 }
