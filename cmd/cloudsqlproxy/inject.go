@@ -389,6 +389,12 @@ func (t *transformer) object(obj map[string]any, r ref, prefix *field.Path, at [
 		metaPath = childPath(metaPath, k)
 	}
 	metaPath = childPath(metaPath, "metadata")
+	if mv, ok := holder["metadata"]; ok && mv != nil {
+		// The record goes into it; anything but a mapping would be lost.
+		if _, isMap := mv.(map[string]any); !isMap {
+			return []string{r.report(field.Invalid(metaPath, mv, "must be a mapping").Error())}
+		}
+	}
 	merged, newMeta, changed, errs := t.podSpec(specMap, tmpl, podSpec, p, opts, specPath, metaPath)
 	if len(errs) > 0 {
 		for i := range errs {
