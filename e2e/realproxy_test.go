@@ -76,17 +76,6 @@ func TestRealProxyRejectsBrokenContainers(t *testing.T) {
 		t.Fatalf("no option case %q", name)
 		return optionCase{}
 	}
-	proxyOf := func(spec *corev1.PodSpec, name string) *corev1.Container {
-		for _, list := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
-			for i := range list {
-				if list[i].Name == name {
-					return &list[i]
-				}
-			}
-		}
-		t.Fatalf("no container %q", name)
-		return nil
-	}
 	tests := []struct {
 		name   string
 		mode   mode
@@ -195,7 +184,7 @@ func TestRealProxyRejectsBrokenContainers(t *testing.T) {
 			}
 			c := byName(tt.c)
 			spec, proxyName := attachedPod(t, tt.mode, c, freeCasePorts(t, api), tt.stop == stopTimeout)
-			tt.mutate(spec, proxyOf(spec, proxyName))
+			tt.mutate(spec, proxyContainer(t, spec, proxyName))
 			err := proveProxy(t, spec, proxyName, runOpts{stop: tt.stop, appEnv: c.appEnv, job: tt.mode.job})
 			if err == nil {
 				t.Fatalf("the broken container passed the real-proxy layer")
