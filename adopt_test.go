@@ -136,3 +136,65 @@ func TestFromContainerRefusesWhatItCannotCarry(t *testing.T) {
 		t.Errorf("the base container: %v", err)
 	}
 }
+
+// TestFromContainerKeepsBuiltInMetrics carries the 2.27 metrics flags over,
+// written as flags or as CSQL_PROXY_* env, and refuses the hidden
+// --connect-tunnel, which the library cannot render.
+func TestFromContainerKeepsBuiltInMetrics(t *testing.T) {
+	const inst = "my-project:us-central1:db"
+	env := func(name, value string) corev1.EnvVar { return corev1.EnvVar{Name: name, Value: value} }
+	tests := []struct {
+		name string
+		args []string
+		env  []corev1.EnvVar
+		want []string // the adopted proxy's metrics arguments
+		err  string
+	}{
+		{name: "proxy default", args: []string{"--port=5432", inst}},
+		{name: "off", args: []string{"--port=5432", "--enable-builtin-metrics=false", inst},
+			want: []string{"--enable-builtin-metrics=false"}},
+		{name: "on, bare", args: []string{"--port=5432", "--enable-builtin-metrics", inst},
+			want: []string{"--enable-builtin-metrics=true"}},
+		{name: "labels; the platform as the proxy reads it", args: []string{"--port=5432", "--compute-platform= GKE", "--application-name=checkout api", inst},
+			want: []string{"--compute-platform=gke", "--application-name=checkout api"}},
+		{name: "env", args: []string{"--port=5432", inst},
+			env:  []corev1.EnvVar{env("CSQL_PROXY_ENABLE_BUILTIN_METRICS", "false")},
+			want: []string{"--enable-builtin-metrics=false"}},
+		{name: "not a boolean", args: []string{"--port=5432", "--enable-builtin-metrics=off", inst},
+			err: `container.args[1]: Invalid value: "off": --enable-builtin-metrics is a boolean: true or false`},
+		{name: "unknown platform", args: []string{"--port=5432", "--compute-platform=k8s", inst},
+			err: `WithComputePlatform: Unsupported value: "k8s"`},
+		{name: "connect tunnel", args: []string{"--port=5432", "--connect-tunnel", inst},
+			err: `container.args[1]: Invalid value: "--connect-tunnel=true": the library has no option for this flag`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := corev1.Container{Name: "cloud-sql-proxy", Image: DefaultImage, Args: tt.args, Env: tt.env}
+			insts, opts, err := FromContainer(c, nil)
+			var p *Proxy
+			if err == nil {
+				p, err = New(insts[0], opts...)
+			}
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("error %v, want one containing %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, a := range p.Container().Args {
+				for _, f := range []string{"--enable-builtin-metrics", "--compute-platform", "--application-name"} {
+					if strings.HasPrefix(a, f) {
+						got = append(got, a)
+					}
+				}
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("metrics arguments (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

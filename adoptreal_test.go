@@ -19,7 +19,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// realProxy returns the proxy v2.25.3 binary e2e/build-real-systems.sh
+// realProxy returns the proxy binary at DefaultVersion that e2e/build-real-systems.sh
 // builds, or skips the test: these tests check what the adopt readers claim
 // about the proxy against the proxy itself.
 func realProxy(t *testing.T) string {
@@ -29,7 +29,7 @@ func realProxy(t *testing.T) string {
 		home, _ := os.UserHomeDir()
 		root = filepath.Join(home, ".cache", "cloudsqlproxy-e2e")
 	}
-	bin := filepath.Join(root, "cloud-sql-proxy-v2.25.3", "cloud-sql-proxy")
+	bin := filepath.Join(root, "cloud-sql-proxy-v"+DefaultVersion, "cloud-sql-proxy")
 	if _, err := os.Stat(bin); err != nil {
 		t.Skipf("no real proxy (run bash e2e/build-real-systems.sh proxy): %v", err)
 	}

@@ -18,22 +18,28 @@ type v2Flag struct {
 
 // v2Flags are the flags of the `cloud-sql-proxy` root command as NewCommand
 // registers them in cmd/root.go of
-// github.com/GoogleCloudPlatform/cloud-sql-proxy/v2 v2.25.3 (localFlags and
-// globalFlags; the wait and shutdown subcommands have their own). The reader
+// github.com/GoogleCloudPlatform/cloud-sql-proxy/v2 at DefaultVersion
+// (localFlags and globalFlags, hidden ones included; the wait and shutdown
+// subcommands have their own). Every 2.x release registers a subset of them
+// (TestFlagReleases). The reader
 // has to know which flags take a value: pflag reads `--port 5432` as a flag
 // and its value but `--private-ip true` as a flag and an instance named
 // "true".
 var v2Flags = []v2Flag{
 	{name: "address", short: 'a', value: true},
 	{name: "admin-port", value: true},
+	{name: "application-name", value: true},
 	{name: "auto-iam-authn", short: 'i'},
 	{name: "auto-ip"},
+	{name: "compute-platform", value: true},
 	{name: "config-file", value: true},
+	{name: "connect-tunnel"},
 	{name: "credentials-file", short: 'c', value: true},
 	{name: "debug"},
 	{name: "debug-logs"},
 	{name: "disable-metrics"},
 	{name: "disable-traces"},
+	{name: "enable-builtin-metrics"},
 	{name: "exit-zero-on-sigterm"},
 	{name: "fuse", value: true},
 	{name: "fuse-tmp-dir", value: true},
@@ -190,7 +196,7 @@ func splitV2At(argv []string, at func(int) *field.Path, env []corev1.EnvVar, env
 			if name == "" || name[0] == '-' {
 				errs = append(errs, field.Invalid(p, a, "bad flag syntax"))
 			} else {
-				errs = append(errs, field.Invalid(p, a, "unknown flag --"+name+" (proxy v2.25.3)"))
+				errs = append(errs, field.Invalid(p, a, "unknown flag --"+name+" (proxy "+DefaultVersion+")"))
 			}
 			continue
 		}
@@ -218,7 +224,7 @@ func splitV2At(argv []string, at func(int) *field.Path, env []corev1.EnvVar, env
 		for j := 0; j < len(body); j++ {
 			f, ok := lookupV2Short(body[j])
 			if !ok {
-				errs = append(errs, field.Invalid(p, a, "unknown shorthand flag -"+string(body[j])+" (proxy v2.25.3)"))
+				errs = append(errs, field.Invalid(p, a, "unknown shorthand flag -"+string(body[j])+" (proxy "+DefaultVersion+")"))
 				break
 			}
 			rest := body[j+1:]

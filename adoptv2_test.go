@@ -4,13 +4,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/podspec/cloudsqlproxy/internal/proxysrc"
 )
 
 // showKVs renders settings as name=value@path (valueFrom as <from>), so that
@@ -206,47 +207,50 @@ func TestSplitV2(t *testing.T) {
 	}
 }
 
-// TestV2FlagTable checks v2Flags against the proxy's own source when the Go
-// module cache has it (e2e/build-real-systems.sh puts it there): every flag
-// NewCommand registers on the root command, with its shorthand and whether
-// it takes a value, and no other. It is skipped without the source.
+// TestV2FlagTable checks v2Flags against the proxy's own source at
+// DefaultVersion when the Go module cache has it (e2e/build-real-systems.sh
+// puts it there): every flag NewCommand registers on the root command, with
+// its shorthand and whether it takes a value, and no other. On drift it
+// says what to change. It is skipped without the source.
 func TestV2FlagTable(t *testing.T) {
-	src := proxyV2Source(t, "cmd/root.go")
-	// localFlags.StringVarP(&c.conf.Token, "token", "t", "", ...)
-	// globalFlags.StringVar(&c.conf.HTTPAddress, httpAddressFlag, ...)
-	re := regexp.MustCompile(`(?m)^\s*(localFlags|globalFlags)\.(\w+?)(Var)?(P)?\(\s*(?:&[\w.]+,\s*)?("[\w-]+"|\w+Flag)(?:,\s*"(\w)")?`)
-	consts := map[string]string{}
-	for _, m := range regexp.MustCompile(`(\w+Flag)\s*=\s*"([\w-]+)"`).FindAllStringSubmatch(string(src), -1) {
-		consts[m[1]] = m[2]
-	}
 	var got []v2Flag
-	for _, m := range re.FindAllStringSubmatch(string(src), -1) {
-		name := m[5]
-		if name[0] == '"' {
-			name = name[1 : len(name)-1]
-		} else {
-			name = consts[name]
-		}
-		f := v2Flag{name: name, value: m[2] != "Bool"}
-		if m[6] != "" {
-			f.short = m[6][0]
-		}
-		got = append(got, f)
+	for _, f := range proxysrc.RootFlags(proxyV2Source(t, "cmd/root.go")) {
+		got = append(got, v2Flag{name: f.Name, short: f.Short, value: f.Value})
 	}
-	sort.Slice(got, func(i, j int) bool { return got[i].name < got[j].name })
 	if diff := cmp.Diff(v2Flags, got, cmp.AllowUnexported(v2Flag{})); diff != "" {
-		t.Errorf("v2Flags against cmd/root.go (-table +source):\n%s", diff)
+		t.Errorf("v2Flags against cmd/root.go of proxy %s (-table +source):\n%s", DefaultVersion, diff)
+		have := map[string]v2Flag{}
+		for _, f := range v2Flags {
+			have[f.name] = f
+		}
+		for _, f := range got {
+			if old, ok := have[f.name]; !ok || old != f {
+				t.Errorf("set this entry in v2Flags (adoptv2.go), keeping it sorted: %s; then give the flag an entry in flagTable with its release (flagtable.go), or list it in notOffered (flagtable_test.go) with the reason the library has no option for it", v2FlagLiteral(f))
+			}
+		}
 	}
 	if !sort.SliceIsSorted(v2Flags, func(i, j int) bool { return v2Flags[i].name < v2Flags[j].name }) {
 		t.Error("v2Flags must stay sorted: lookupV2Flag searches it")
 	}
 }
 
-// proxyV2Source reads a file of the proxy v2.25.3 module from the module
-// cache, or skips the test.
+// v2FlagLiteral is f as Go source for v2Flags.
+func v2FlagLiteral(f v2Flag) string {
+	s := fmt.Sprintf("{name: %q", f.name)
+	if f.short != 0 {
+		s += fmt.Sprintf(", short: '%c'", f.short)
+	}
+	if f.value {
+		s += ", value: true"
+	}
+	return s + "}"
+}
+
+// proxyV2Source reads a file of the proxy module at DefaultVersion from the
+// module cache, or skips the test.
 func proxyV2Source(t *testing.T, file string) []byte {
 	t.Helper()
-	return moduleSource(t, "github.com/!google!cloud!platform/cloud-sql-proxy/v2@v2.25.3", file)
+	return moduleSource(t, "github.com/!google!cloud!platform/cloud-sql-proxy/v2@v"+DefaultVersion, file)
 }
 
 // moduleSource reads a file of a module (its escaped path@version) from the

@@ -35,7 +35,7 @@ func benchLiteralContainer() corev1.Container {
 	id := int64(65532)
 	return corev1.Container{
 		Name:            "cloudsql-proxy",
-		Image:           "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.25.3",
+		Image:           cloudsqlproxy.DefaultImage,
 		ImagePullPolicy: corev1.PullIfNotPresent,
 		Command:         []string{"/cloud-sql-proxy"},
 		Args: []string{

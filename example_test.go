@@ -3,6 +3,7 @@ package cloudsqlproxy_test
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -276,7 +277,7 @@ func ExampleForJob() {
 	fmt.Println(spec.Containers[1].Env)
 	// Output:
 	// [cloudsql-proxy report]
-	// gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.25.3-alpine
+	// gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.28.0-alpine
 	// [/bin/sh -c] [cloudsql-proxy 1800 /cloud-sql-proxy]
 	// [/cloud-sql-proxy wait --http-address=127.0.0.1 --http-port=9801 --max=60s]
 	// [{CSQL_PROXY_QUIT_URLS http://localhost:9091/quitquitquit nil}]
@@ -503,6 +504,46 @@ func ExampleWithUserAgent() {
 	fmt.Println(args[len(args)-2])
 	// Output:
 	// --user-agent=shop-platform/2.1
+}
+
+// Built-in client metrics are the proxy's to export by default (2.27 and
+// newer); the option passes an explicit choice on, and turning them off
+// needs nothing on an older proxy, which has none.
+func ExampleWithBuiltInMetrics() {
+	for _, version := range []string{cloudsqlproxy.DefaultVersion, "2.26.3"} {
+		p, err := cloudsqlproxy.New("my-project:us-central1:db",
+			cloudsqlproxy.WithProxyVersion(version), cloudsqlproxy.WithBuiltInMetrics(false))
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Println(slices.Contains(p.Container().Args, "--enable-builtin-metrics=false"))
+	}
+	// Output:
+	// true
+	// false
+}
+
+// The labels of the built-in metrics: the platform when the proxy cannot
+// detect it, and one application name for every replica of a workload.
+func ExampleWithApplicationName() {
+	p, err := cloudsqlproxy.New("my-project:us-central1:db",
+		cloudsqlproxy.WithApplicationName("checkout-api"), cloudsqlproxy.WithComputePlatform("gke"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, a := range p.Container().Args {
+		if strings.HasPrefix(a, "--application-name") || strings.HasPrefix(a, "--compute-platform") {
+			fmt.Println(a)
+		}
+	}
+	_, err = cloudsqlproxy.New("my-project:us-central1:db", cloudsqlproxy.WithComputePlatform("kubernetes"))
+	fmt.Println(err)
+	// Output:
+	// --compute-platform=gke
+	// --application-name=checkout-api
+	// cloudsqlproxy: invalid configuration: WithComputePlatform: Unsupported value: "kubernetes": supported values: "gce", "gke", "cloud_run", "app_engine", "cloud_functions", "ai_studio"
 }
 
 // A hand-written v1 sidecar becomes a native one with the same instance,

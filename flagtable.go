@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -164,6 +167,20 @@ var flagTable = []proxyFlag{
 		usage: "add TEXT to the proxy's User-Agent in its API calls", check: printableText},
 	{name: "quota-project", option: "WithQuotaProject", cli: "quota-project", arg: "PROJECT", section: secAuth, kind: textFlag,
 		usage: "bill SQL Admin API quota to PROJECT", check: matches(projectRE, "must be a Google Cloud project ID")},
+	// Built-in client metrics (2.27): the proxy exports them unless told
+	// otherwise, so only an explicit choice is rendered.
+	{name: "enable-builtin-metrics", option: "WithBuiltInMetrics", cli: "builtin-metrics", arg: "BOOL", section: secTelemetry, kind: textFlag,
+		usage:  "export the proxy's built-in client metrics to Cloud\nMonitoring in the instance's project (true or\nfalse; default: the proxy's, on since 2.27)",
+		since:  sinceBuiltInMetrics,
+		render: renderBuiltInMetrics,
+		adopt:  adoptBuiltInMetrics},
+	{name: "compute-platform", option: "WithComputePlatform", cli: "compute-platform", arg: "NAME", section: secTelemetry, kind: textFlag,
+		usage: "compute_platform label of the built-in metrics\n(" + strings.Join(computePlatforms, ", ") + ")",
+		since: sinceBuiltInMetrics, check: computePlatform,
+		adopt: func(v string) (Option, error) { return WithComputePlatform(strings.ToLower(strings.TrimSpace(v))), nil }},
+	{name: "application-name", option: "WithApplicationName", cli: "application-name", arg: "NAME", section: secTelemetry, kind: textFlag,
+		usage: "application_name label of the built-in metrics",
+		since: sinceBuiltInMetrics, check: metricLabel},
 }
 
 // flagIndex finds an entry of flagTable by the proxy's flag name. It is
@@ -464,6 +481,64 @@ func dnsSubdomain(_ *plan, option string, v string) field.ErrorList {
 		errs = append(errs, field.Invalid(optionPath(option), v, msg))
 	}
 	return errs
+}
+
+// computePlatforms are the values the proxy accepts for --compute-platform
+// (cloudsqlconn's ComputePlatforms, the same list in proxy 2.27 and 2.28).
+var computePlatforms = []string{"gce", "gke", "cloud_run", "app_engine", "cloud_functions", "ai_studio"}
+
+func computePlatform(p *plan, option string, v string) field.ErrorList {
+	if v == "" {
+		return nil
+	}
+	if !slices.Contains(computePlatforms, v) {
+		return field.ErrorList{field.NotSupported(optionPath(option), v, computePlatforms)}
+	}
+	return metricsOff(p, option, v)
+}
+
+// maxLabelValue is Cloud Monitoring's limit on a label value.
+const maxLabelValue = 1024
+
+func metricLabel(p *plan, option string, v string) field.ErrorList {
+	if v == "" {
+		return nil
+	}
+	if len(v) > maxLabelValue {
+		return field.ErrorList{field.TooLong(optionPath(option), v, maxLabelValue)}
+	}
+	if strings.ContainsFunc(v, unicode.IsControl) || !utf8.ValidString(v) {
+		return field.ErrorList{field.Invalid(optionPath(option), v, "must be UTF-8 text without control characters")}
+	}
+	return metricsOff(p, option, v)
+}
+
+// metricsOff refuses a label of the built-in metrics when they are turned
+// off: the proxy would accept it and silently do nothing with it.
+func metricsOff(p *plan, option string, v string) field.ErrorList {
+	if p.flag("enable-builtin-metrics") == "false" {
+		return field.ErrorList{field.Invalid(optionPath(option), v, "labels metrics that WithBuiltInMetrics(false) turns off")}
+	}
+	return nil
+}
+
+// renderBuiltInMetrics passes an explicit choice on. Off needs nothing on a
+// proxy older than 2.27, which exports no built-in metrics, so a fleet-wide
+// WithBuiltInMetrics(false) also fits pods that pin an older image.
+func renderBuiltInMetrics(p *plan) (string, bool) {
+	v := p.flag("enable-builtin-metrics")
+	if v == "false" && p.verKnown && p.ver.less(sinceBuiltInMetrics) {
+		return "", false
+	}
+	return v, v != ""
+}
+
+func adoptBuiltInMetrics(v string) (Option, error) {
+	on, err := strconv.ParseBool(v)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not true or false", v)
+	}
+	return WithBuiltInMetrics(on), nil
 }
 
 func printable(s string) bool {

@@ -29,6 +29,7 @@ import (
 
 	"github.com/podspec/cloudsqlproxy"
 	"github.com/podspec/cloudsqlproxy/internal/fuzzcfg"
+	"github.com/podspec/cloudsqlproxy/internal/proxysrc"
 )
 
 // Fuzzing. Run a target with
@@ -69,21 +70,21 @@ func fuzzOptionNames(tb testing.TB, optionsGo string) map[string]bool {
 	return names
 }
 
-// proxyFlags are the flags of the Cloud SQL Auth Proxy v2.25.3
-// (shared/docs/facts.md, checked against the binary): an argument the
-// library emits must be one of them.
+// proxyFlags are the flags of the Cloud SQL Auth Proxy's root command in
+// every release up to DefaultVersion (internal/proxysrc/releases.txt, read
+// from the proxy's source): an argument the library emits must be one of
+// them.
 var proxyFlags = map[string]bool{}
 
 func init() {
-	for _, f := range strings.Fields(`address port unix-socket auto-iam-authn private-ip psc sql-data
-		sqldata-api-endpoint token login-token credentials-file json-credentials gcloud-auth
-		impersonate-service-account config-file structured-logs debug-logs quiet max-connections
-		min-sigterm-delay max-sigterm-delay exit-zero-on-sigterm health-check http-address http-port
-		prometheus prometheus-namespace admin-port quitquitquit debug telemetry-project telemetry-prefix
-		telemetry-sample-rate disable-metrics disable-traces sqladmin-api-endpoint universe-domain
-		quota-project user-agent fuse fuse-tmp-dir auto-ip lazy-refresh run-connection-test
-		skip-failed-instance-config resource-exhausted-cooldown-delay`) {
-		proxyFlags[f] = true
+	rel, err := proxysrc.Releases()
+	if err != nil {
+		panic(err)
+	}
+	for _, r := range rel {
+		if r.Kind == proxysrc.KindFlag {
+			proxyFlags[r.Name] = true
+		}
 	}
 }
 

@@ -335,6 +335,41 @@ func WithUserAgent(text string) Option {
 	return setFlag("user-agent", text)
 }
 
+// WithBuiltInMetrics turns the proxy's built-in client metrics on or off
+// (--enable-builtin-metrics, proxy 2.27 or newer). From 2.27 the proxy
+// exports them by default to Cloud Monitoring in each instance's project;
+// its identity needs roles/monitoring.metricWriter there, and without it the
+// proxy logs one warning and keeps serving.
+//
+// Without this option the library passes nothing and the proxy's default
+// applies. That is deliberate: a container the library builds then behaves
+// like the same proxy written by hand, [FromContainer] keeps an adopted
+// proxy's behaviour exactly, and the default follows upstream's choice
+// (which already keeps the export off outside the default universe). Pass
+// false where the identity may not write metrics or egress to Cloud
+// Monitoring is blocked; false renders nothing on an older proxy, which
+// exports no built-in metrics, while true needs 2.27.
+func WithBuiltInMetrics(on bool) Option {
+	return setFlag("enable-builtin-metrics", strconv.FormatBool(on))
+}
+
+// WithComputePlatform overrides the auto-detected compute_platform label of
+// the built-in client metrics (--compute-platform, proxy 2.27 or newer): one
+// of gce, gke, cloud_run, app_engine, cloud_functions or ai_studio. The
+// proxy detects GKE by itself; the option is for platforms it cannot detect.
+func WithComputePlatform(name string) Option {
+	return setFlag("compute-platform", name)
+}
+
+// WithApplicationName sets the application_name label of the built-in
+// client metrics (--application-name, proxy 2.27 or newer), which groups the
+// metrics of every replica of one application. Use the workload's name, not
+// the pod's: a per-pod value splits the application into one series per
+// pod.
+func WithApplicationName(name string) Option {
+	return setFlag("application-name", name)
+}
+
 // WithQuotaProject bills SQL Admin API quota to project (--quota-project).
 func WithQuotaProject(project string) Option {
 	return setFlag("quota-project", project)

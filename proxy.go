@@ -10,7 +10,7 @@ import (
 // Defaults. Each is documented on the option that changes it.
 const (
 	// DefaultVersion is the Cloud SQL Auth Proxy version of [DefaultImage].
-	DefaultVersion = "2.25.3"
+	DefaultVersion = "2.28.0"
 	// DefaultImage is the distroless proxy image the library runs by default.
 	DefaultImage = "gcr.io/cloud-sql-connectors/cloud-sql-proxy:" + DefaultVersion
 	// DefaultName is the proxy container's name; see [WithName].

@@ -29,6 +29,9 @@ var (
 	minVersion = version{2, 6, 0} // --exit-zero-on-sigterm
 	sincePSC   = version{2, 5, 0} // also the per-instance psc parameter
 	sinceWait  = version{2, 8, 0} // the wait subcommand of the postStart hook
+	// sinceBuiltInMetrics added --enable-builtin-metrics, --compute-platform
+	// and --application-name, and turned the export on by default.
+	sinceBuiltInMetrics = version{2, 27, 0}
 )
 
 // parseVersion reads "2.25.3", "v2.25.3" or "2.25.3-alpine"; the suffix is
