@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,7 +22,6 @@ import (
 	"k8s.io/apimachinery/pkg/selection"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apimachinery/pkg/util/validation/field"
-	"sigs.k8s.io/yaml"
 )
 
 // workloadKinds are the library's workload kinds by name: the one API
@@ -249,22 +247,6 @@ func emptyInput(in string) string {
 func isDir(p string) bool {
 	info, err := os.Stat(p)
 	return err == nil && info.IsDir()
-}
-
-// rewrite writes the whole document anew, for a change the splicer cannot
-// make in the text: YAML with sorted keys and the document's leading
-// comment lines (no others), or indented JSON for a JSON document.
-func rewrite(d *document, obj map[string]any) ([]byte, error) {
-	if d.json {
-		var b bytes.Buffer
-		enc := json.NewEncoder(&b)
-		enc.SetEscapeHTML(false)
-		enc.SetIndent("", "  ")
-		err := enc.Encode(obj)
-		return bytes.TrimSuffix(b.Bytes(), []byte("\n")), err
-	}
-	y, err := yaml.Marshal(obj)
-	return append(slices.Clip(leadingComments(d.raw)), y...), err
 }
 
 // warnings are the stderr notes of a successful run: a --name that matched
@@ -922,36 +904,10 @@ func locate(v any, t reflect.Type, p *field.Path) field.ErrorList {
 func isMap(v any) bool  { _, ok := v.(map[string]any); return ok }
 func isList(v any) bool { _, ok := v.([]any); return ok }
 
-// customDecoding tells types that decode themselves (Quantity, IntOrString,
-// Time) from plain structs.
-func customDecoding(t reflect.Type) bool {
-	type unmarshaler interface{ UnmarshalJSON([]byte) error }
-	return reflect.PointerTo(t).Implements(reflect.TypeOf((*unmarshaler)(nil)).Elem())
-}
-
 // decodes reports whether v converts to a value of type t.
 func decodes(v any, t reflect.Type) bool {
 	wrapper := reflect.StructOf([]reflect.StructField{{Name: "V", Type: t, Tag: `json:"v"`}})
 	return runtime.DefaultUnstructuredConverter.FromUnstructured(map[string]any{"v": v}, reflect.New(wrapper).Interface()) == nil
-}
-
-// jsonField finds the struct field (or field of an inlined struct) that the
-// JSON key k fills.
-func jsonField(t reflect.Type, k string) (reflect.Type, bool) {
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		tag := f.Tag.Get("json")
-		name, opts, _ := strings.Cut(tag, ",")
-		if name == k {
-			return f.Type, true
-		}
-		if (f.Anonymous || strings.Contains(","+opts+",", ",inline,")) && name == "" && f.Type.Kind() == reflect.Struct {
-			if ft, ok := jsonField(f.Type, k); ok {
-				return ft, true
-			}
-		}
-	}
-	return nil, false
 }
 
 func describeType(t reflect.Type) string {

@@ -8,14 +8,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"unicode/utf8"
-
-	kjson "sigs.k8s.io/json"
-	"sigs.k8s.io/yaml"
 )
 
 // stdinName is how errors name standard input.
@@ -230,127 +225,6 @@ func lineAt(data []byte, off int) int {
 		off = len(data)
 	}
 	return 1 + bytes.Count(data[:off], []byte("\n"))
-}
-
-// A lineError is a problem of a document at one of its lines (1-based,
-// counted from the document's first line).
-type lineError struct {
-	line int
-	msg  string
-}
-
-func (e *lineError) Error() string { return e.msg }
-
-// decode parses the document into the generic form Kubernetes uses for
-// unstructured objects: integers stay int64, duplicate keys are an error
-// (kubectl rejects them too, rather than silently keeping one). A document
-// of only comments gives nil. Its errors are *lineError.
-func (d *document) decode() (map[string]any, error) {
-	var v any
-	jsonText := d.json
-	if !jsonText {
-		t := bytes.TrimLeft(d.raw, " \t\r\n")
-		jsonText = len(t) > 0 && t[0] == '{' && !bytes.HasPrefix(t, []byte("{{"))
-	}
-	decoded := false
-	if jsonText {
-		strict, err := kjson.UnmarshalStrict(d.raw, &v, kjson.DisallowDuplicateFields)
-		switch {
-		case err == nil && len(strict) > 0:
-			return nil, d.errorAt(0, fmt.Sprintf("invalid JSON: %v", errors.Join(strict...)))
-		case err == nil:
-			decoded = true
-		case d.json:
-			return nil, d.errorAt(0, fmt.Sprintf("invalid JSON: %v", err))
-		}
-		// Flow-style YAML that is not JSON falls through to the YAML parser.
-	}
-	if !decoded {
-		j, err := yaml.YAMLToJSONStrict(d.raw)
-		if err != nil {
-			line, msg := d.yamlError(err)
-			return nil, d.errorAt(line, "invalid YAML: "+msg)
-		}
-		v = nil
-		if err := kjson.UnmarshalCaseSensitivePreserveInts(j, &v); err != nil {
-			return nil, d.errorAt(0, fmt.Sprintf("invalid YAML: %v", err))
-		}
-	}
-	switch o := v.(type) {
-	case nil:
-		return nil, nil
-	case map[string]any:
-		return o, nil
-	default:
-		return nil, d.errorAt(0, fmt.Sprintf("not a Kubernetes object: the document is %s, not a mapping", describeJSON(v)))
-	}
-}
-
-// errorAt makes a decoding error at line (0: the document's first line of
-// content). A document holding template actions is reported as a template,
-// whatever the parser made of it.
-func (d *document) errorAt(line int, msg string) error {
-	if off, ok := findTemplate(d.raw); ok {
-		return &lineError{lineAt(d.raw, off), templateMessage(d.raw, off)}
-	}
-	if line == 0 {
-		line = d.firstContentLine()
-	}
-	return &lineError{line, msg}
-}
-
-var yamlLineRE = regexp.MustCompile(`line (\d+)`)
-
-// yamlError puts a multi-line message on one line and finds the line it is
-// about (relative to the document); further line numbers in it become
-// lines of the source.
-func (d *document) yamlError(err error) (int, string) {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	msg = strings.Join(strings.Fields(msg), " ")
-	line := 0
-	if m := yamlLineRE.FindStringSubmatchIndex(msg); m != nil {
-		line, _ = strconv.Atoi(msg[m[2]:m[3]])
-		rest := strings.TrimPrefix(msg[m[1]:], ":")
-		msg = strings.TrimSpace(msg[:m[0]] + strings.TrimSpace(rest))
-	}
-	msg = yamlLineRE.ReplaceAllStringFunc(msg, func(s string) string {
-		n, _ := strconv.Atoi(strings.TrimPrefix(s, "line "))
-		return fmt.Sprintf("line %d", n+d.line-1)
-	})
-	return line, msg
-}
-
-func describeJSON(v any) string {
-	switch v.(type) {
-	case []any:
-		return "a list"
-	case string:
-		return "a string"
-	case bool:
-		return "a boolean"
-	default:
-		return "a number"
-	}
-}
-
-// leadingComments is the text before the document's first line of content:
-// the comment block tools such as Helm ("# Source: ...") put there. It
-// survives when the document is rewritten; other comments cannot.
-func leadingComments(raw []byte) []byte {
-	off := 0
-	for off < len(raw) {
-		end := bytes.IndexByte(raw[off:], '\n')
-		next := len(raw)
-		if end >= 0 {
-			next = off + end + 1
-		}
-		l := bytes.TrimSpace(raw[off:next])
-		if len(l) > 0 && l[0] != '#' {
-			break
-		}
-		off = next
-	}
-	return raw[:off]
 }
 
 // writeStream joins the documents again, each with the text that was
