@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/podspec/cloudsqlproxy"
+	"github.com/podspec/cloudsqlproxy/cmd/cloudsqlproxy/internal/yamledit"
 	"github.com/podspec/cloudsqlproxy/internal/podres"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -78,7 +79,7 @@ type transformer struct {
 	optedOut  int // selected, and annotated to be left alone
 	helmTests int // selected, and Helm test hooks
 
-	scalars *scalarCache // shared by the documents, see renderer
+	scalars *yamledit.ScalarCache // shared by the documents, see renderer
 	// rewritten says where documents were written anew rather than edited.
 	rewritten []string
 }
@@ -103,7 +104,7 @@ func parseNameFilter(s string) (nameFilter, error) {
 
 // ref names a document, or an item of a List document, in errors.
 type ref struct {
-	doc    *document
+	doc    *yamledit.Document
 	obj    map[string]any // nil when the document could not be read
 	parent *ref           // the List holding obj
 	item   int
@@ -117,14 +118,14 @@ func (r ref) at(field string) string {
 	if field == "" {
 		field = r.path
 	}
-	return fmt.Sprintf("%s:%d: %s", r.doc.source, r.doc.line+r.doc.fieldLine(field)-1, r.name())
+	return fmt.Sprintf("%s:%d: %s", r.doc.Source(), r.doc.Line()+r.doc.FieldLine(field)-1, r.name())
 }
 
 func (r ref) name() string {
 	if r.parent != nil {
 		return fmt.Sprintf("%s, items[%d]%s", r.parent.name(), r.item, describe(r.obj))
 	}
-	return fmt.Sprintf("document %d%s", r.doc.index, describe(r.obj))
+	return fmt.Sprintf("document %d%s", r.doc.Index(), describe(r.obj))
 }
 
 // report puts r before a problem that starts with the field path it is
@@ -165,55 +166,55 @@ func describe(obj map[string]any) string {
 
 // run transforms every document and returns the output stream, or the
 // errors of every document that failed.
-func (t *transformer) run(docs []*document) ([]byte, []string) {
+func (t *transformer) run(docs []*yamledit.Document) ([]byte, []string) {
 	if t.scalars == nil {
-		t.scalars = newScalarCache()
+		t.scalars = yamledit.NewScalarCache()
 	}
 	bodies := make([][]byte, len(docs))
 	var errs []string
 	var inputs []string
 	holds := map[string]bool{} // inputs holding an object (or a broken one)
 	for i, d := range docs {
-		bodies[i] = d.raw
-		if _, seen := holds[d.input]; !seen {
-			holds[d.input] = false
-			inputs = append(inputs, d.input)
+		bodies[i] = d.Raw()
+		if _, seen := holds[d.Input()]; !seen {
+			holds[d.Input()] = false
+			inputs = append(inputs, d.Input())
 		}
-		if d.index == 0 {
+		if d.Index() == 0 {
 			continue
 		}
-		obj, err := d.decode()
+		obj, err := d.Decode()
 		if err != nil {
-			holds[d.input] = true
-			line := d.firstContentLine()
-			var le *lineError
+			holds[d.Input()] = true
+			line := d.FirstContentLine()
+			var le *yamledit.LineError
 			if errors.As(err, &le) {
-				line = le.line
+				line = le.Line
 			}
-			errs = append(errs, fmt.Sprintf("%s:%d: document %d: %v", d.source, d.line+line-1, d.index, err))
+			errs = append(errs, fmt.Sprintf("%s:%d: document %d: %v", d.Source(), d.Line()+line-1, d.Index(), err))
 			continue
 		}
 		if obj == nil {
 			continue
 		}
-		holds[d.input] = true
-		var changes []change
+		holds[d.Input()] = true
+		var changes []yamledit.Change
 		e := t.object(obj, ref{doc: d, obj: obj}, nil, nil, &changes)
 		if len(e) > 0 || len(changes) == 0 {
 			errs = append(errs, e...)
 			continue
 		}
-		body, anew, ok := splice(d, changes, obj, t.scalars)
+		body, anew, ok := d.Splice(changes, obj, t.scalars)
 		r := ref{doc: d, obj: obj}
 		switch {
 		case !ok:
-			if body, err = rewrite(d, obj); err != nil {
+			if body, err = d.Rewrite(obj); err != nil {
 				errs = append(errs, fmt.Sprintf("%s: encoding the result: %v", r.at(""), err))
 				continue
 			}
 			t.rewritten = append(t.rewritten, r.at("")+": written anew as a whole (sorted keys, only its leading comments kept)")
 		case anew > 0:
-			t.rewritten = append(t.rewritten, fmt.Sprintf("%s:%d: %s: a part written anew", d.source, d.line+anew-1, r.name()))
+			t.rewritten = append(t.rewritten, fmt.Sprintf("%s:%d: %s: a part written anew", d.Source(), d.Line()+anew-1, r.name()))
 		}
 		bodies[i] = body
 	}
@@ -225,7 +226,7 @@ func (t *transformer) run(docs []*document) ([]byte, []string) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	return writeStream(docs, bodies), nil
+	return yamledit.Write(docs, bodies), nil
 }
 
 // emptyInput is the error of an -f argument that holds no object. A failed
@@ -237,7 +238,7 @@ func emptyInput(in string) string {
 	what := in
 	switch {
 	case in == "-":
-		what = stdinName
+		what = yamledit.StdinName
 	case isDir(in):
 		return fmt.Sprintf("%s: no Kubernetes object in the directory's files: they are empty or hold only comments and --- lines", in)
 	}
@@ -295,7 +296,7 @@ func (n nameFilter) String() string {
 // object transforms obj in place and records what it changed in changes.
 // prefix is the path of obj within its document (items[i] in a List), and
 // at the same place in the form changes use.
-func (t *transformer) object(obj map[string]any, r ref, prefix *field.Path, at []any, changes *[]change) []string {
+func (t *transformer) object(obj map[string]any, r ref, prefix *field.Path, at []any, changes *[]yamledit.Change) []string {
 	kind, _ := obj["kind"].(string)
 	apiVersion, _ := obj["apiVersion"].(string)
 	if items, ok := obj["items"].([]any); ok && strings.HasSuffix(kind, "List") {
@@ -403,17 +404,17 @@ func (t *transformer) object(obj map[string]any, r ref, prefix *field.Path, at [
 		// small; metadata that comes or goes changes with its holder.
 		if _, hasMeta := holder["metadata"]; hasMeta && newMeta != nil {
 			if !reflect.DeepEqual(merged, specMap) {
-				*changes = append(*changes, change{path: append(slices.Clip(full), path[len(path)-1]), old: specMap, new: merged, typ: podSpecType})
+				*changes = append(*changes, yamledit.Change{Path: append(slices.Clip(full), path[len(path)-1]), Old: specMap, New: merged, Type: podSpecType})
 			}
 			if !reflect.DeepEqual(newMeta, tmpl) {
-				*changes = append(*changes, change{path: append(slices.Clip(full), "metadata"), old: tmpl, new: newMeta, typ: objectMetaType})
+				*changes = append(*changes, yamledit.Change{Path: append(slices.Clip(full), "metadata"), Old: tmpl, New: newMeta, Type: objectMetaType})
 			}
 		} else {
 			var typ reflect.Type = podTemplateType
 			if len(holderPath) == 0 {
 				typ = podType
 			}
-			*changes = append(*changes, change{path: full, old: holder, new: newHolder, typ: typ})
+			*changes = append(*changes, yamledit.Change{Path: full, Old: holder, New: newHolder, Type: typ})
 		}
 		if len(holderPath) == 0 {
 			for k := range obj {
@@ -436,13 +437,13 @@ var (
 	podType         = reflect.TypeOf(corev1.Pod{})
 )
 
-func (t *transformer) list(items []any, r ref, prefix *field.Path, at []any, changes *[]change) []string {
+func (t *transformer) list(items []any, r ref, prefix *field.Path, at []any, changes *[]yamledit.Change) []string {
 	var errs []string
 	for i, item := range items {
 		p := childPath(prefix, "items").Index(i)
 		m, ok := item.(map[string]any)
 		if !ok {
-			errs = append(errs, r.report(fmt.Sprintf("%s: not a Kubernetes object: the item is %s, not a mapping", p, describeJSON(item))))
+			errs = append(errs, r.report(fmt.Sprintf("%s: not a Kubernetes object: the item is %s, not a mapping", p, yamledit.DescribeValue(item))))
 			continue
 		}
 		itemAt := append(slices.Clip(at), "items", i)
@@ -626,7 +627,7 @@ func setNested(obj map[string]any, path []string, v map[string]any) {
 }
 
 // podSpec runs the command on the typed pod spec and replays the change
-// onto the original map (see merge.go); meta is the metadata beside the
+// onto the original map (see yamledit.Merge); meta is the metadata beside the
 // spec, where the injection record lives, and comes back changed or as it
 // was (nil when there is none). spec is the zero PodSpec inside a fresh
 // typed object; path and metaPath are the spec's and metadata's places in
@@ -687,7 +688,7 @@ func (t *transformer) podSpec(orig, meta map[string]any, spec *corev1.PodSpec, p
 	}
 	merged := orig
 	if specChanged {
-		merged = merger{proxyName: name}.merge(orig, r0, r1, "").(map[string]any)
+		merged = yamledit.Merge(orig, r0, r1, name).(map[string]any)
 		// The merge must mean exactly what the library produced; a
 		// difference would be a bug here, and is reported rather than
 		// written.
@@ -869,10 +870,10 @@ func locate(v any, t reflect.Type, p *field.Path) field.ErrorList {
 	}
 	var errs field.ErrorList
 	switch {
-	case t.Kind() == reflect.Struct && isMap(v) && !customDecoding(t):
+	case t.Kind() == reflect.Struct && isMap(v) && !yamledit.CustomDecoding(t):
 		m := v.(map[string]any)
 		for _, k := range sortedKeys(m) {
-			ft, ok := jsonField(t, k)
+			ft, ok := yamledit.JSONField(t, k)
 			if ok && !decodes(m[k], ft) {
 				errs = append(errs, locate(m[k], ft, p.Child(k))...)
 			}
@@ -893,7 +894,7 @@ func locate(v any, t reflect.Type, p *field.Path) field.ErrorList {
 	}
 	if len(errs) == 0 {
 		detail := "cannot be read as " + describeType(t)
-		if looksLikeTemplate(v) {
+		if yamledit.LooksLikeTemplate(v) {
 			detail += "; it looks like an unrendered Helm template: run helm template first, and inject into its output"
 		}
 		errs = append(errs, field.Invalid(p, v, detail))

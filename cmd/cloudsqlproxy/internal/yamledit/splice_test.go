@@ -1,4 +1,4 @@
-package main
+package yamledit
 
 import (
 	"reflect"
@@ -139,12 +139,12 @@ func TestSplice(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			docs, errs := splitStream("t", []byte(tc.text))
+			docs, errs := Split("t", []byte(tc.text))
 			if len(errs) > 0 || len(docs) != 1 {
 				t.Fatalf("%d documents, %v", len(docs), errs)
 			}
 			d := docs[0]
-			obj, err := d.decode()
+			obj, err := d.Decode()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -155,7 +155,7 @@ func TestSplice(t *testing.T) {
 			to = ints(to)
 			want := ints(deepCopy(obj)).(map[string]any)
 			old := setAt(want, tc.path, to)
-			out, anew, ok := splice(d, []change{{path: tc.path, old: old, new: to}}, want, newScalarCache())
+			out, anew, ok := d.Splice([]Change{{Path: tc.path, Old: old, New: to}}, want, NewScalarCache())
 			if !ok {
 				t.Fatalf("splice failed")
 			}
@@ -286,16 +286,16 @@ func TestInsertPos(t *testing.T) {
 // does not mean the value to write is refused (the caller then writes the
 // document anew).
 func TestSpliceVerifies(t *testing.T) {
-	docs, _ := splitStream("t", []byte("m:\n  a: 1\n"))
-	obj, err := docs[0].decode()
+	docs, _ := Split("t", []byte("m:\n  a: 1\n"))
+	obj, err := docs[0].Decode()
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := change{path: []any{"m"}, old: obj["m"], new: map[string]any{"a": int64(1), "b": int64(2)}}
-	if _, _, ok := splice(docs[0], []change{c}, map[string]any{"m": map[string]any{"a": int64(1), "b": int64(3)}}, newScalarCache()); ok {
+	c := Change{Path: []any{"m"}, Old: obj["m"], New: map[string]any{"a": int64(1), "b": int64(2)}}
+	if _, _, ok := docs[0].Splice([]Change{c}, map[string]any{"m": map[string]any{"a": int64(1), "b": int64(3)}}, NewScalarCache()); ok {
 		t.Error("splice accepted a text that does not mean the value to write")
 	}
-	if _, _, ok := splice(docs[0], []change{c}, map[string]any{"m": c.new}, newScalarCache()); !ok {
+	if _, _, ok := docs[0].Splice([]Change{c}, map[string]any{"m": c.New}, NewScalarCache()); !ok {
 		t.Error("splice refused a right text")
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package yamledit
 
 import (
 	"bytes"
@@ -8,10 +8,10 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// rewrite writes the whole document anew, for a change the splicer cannot
+// Rewrite writes the whole document anew, for a change the splicer cannot
 // make in the text: YAML with sorted keys and the document's leading
 // comment lines (no others), or indented JSON for a JSON document.
-func rewrite(d *document, obj map[string]any) ([]byte, error) {
+func (d *Document) Rewrite(obj map[string]any) ([]byte, error) {
 	if d.json {
 		var b bytes.Buffer
 		enc := json.NewEncoder(&b)

@@ -1,4 +1,4 @@
-package main
+package yamledit
 
 import (
 	"bytes"
@@ -13,15 +13,15 @@ import (
 	"unicode/utf8"
 )
 
-// stdinName is how errors name standard input.
-const stdinName = "<stdin>"
+// StdinName is how errors name standard input.
+const StdinName = "<stdin>"
 
-// A document is one YAML or JSON document of the input. Its text is kept as
+// A Document is one YAML or JSON document of the input. Its text is kept as
 // read, and so is the text around it (the "---" line before it, the white
 // space between JSON objects), so that the stream of documents the command
 // leaves alone comes out byte for byte, comments, key order and all.
-type document struct {
-	source string // file name, or stdinName
+type Document struct {
+	source string // file name, or StdinName
 	input  string // the -f argument it came from (a file, a directory or "-")
 	index  int    // 1-based position among the documents of source; 0 for white space only
 	line   int    // line of source on which the document's text starts
@@ -33,20 +33,43 @@ type document struct {
 	nodes *nodeTree // raw parsed with positions, once needed
 }
 
-// readInputs reads every -f argument: files, directories (their *.yaml,
+// The reader alone sets a document's fields: the parse cache (nodes) and
+// Write rely on them matching the text, so the rest of the command reads
+// them through these methods.
+
+// Source is the file the document came from, or StdinName.
+func (d *Document) Source() string { return d.source }
+
+// Input is the -f argument the document came from: a file, a directory or
+// "-".
+func (d *Document) Input() string { return d.input }
+
+// Index is the document's 1-based position among the documents of its
+// source, or 0 for a document of only white space, which errors do not
+// count.
+func (d *Document) Index() int { return d.index }
+
+// Line is the line of the source on which the document's text starts.
+func (d *Document) Line() int { return d.line }
+
+// Raw is the document's text exactly as read; the caller must not change
+// it.
+func (d *Document) Raw() []byte { return d.raw }
+
+// Read reads every -f argument: files, directories (their *.yaml,
 // *.yml and *.json files, sorted by name, not recursive) and "-" for stdin.
 // It reports every unreadable file and malformed stream, not just the first.
-func readInputs(paths []string, stdin io.Reader) ([]*document, []string) {
-	var docs []*document
+func Read(paths []string, stdin io.Reader) ([]*Document, []string) {
+	var docs []*Document
 	var errs []string
 	for _, p := range paths {
 		if p == "-" {
 			data, err := io.ReadAll(stdin)
 			if err != nil {
-				errs = append(errs, fmt.Sprintf("%s: %v", stdinName, err))
+				errs = append(errs, fmt.Sprintf("%s: %v", StdinName, err))
 				continue
 			}
-			d, e := splitStream(stdinName, data)
+			d, e := Split(StdinName, data)
 			docs, errs = append(docs, from(p, d)...), append(errs, e...)
 			continue
 		}
@@ -61,14 +84,14 @@ func readInputs(paths []string, stdin io.Reader) ([]*document, []string) {
 				errs = append(errs, err.Error())
 				continue
 			}
-			d, e := splitStream(f, data)
+			d, e := Split(f, data)
 			docs, errs = append(docs, from(p, d)...), append(errs, e...)
 		}
 	}
 	return docs, errs
 }
 
-func from(input string, docs []*document) []*document {
+func from(input string, docs []*Document) []*Document {
 	for _, d := range docs {
 		d.input = input
 	}
@@ -107,11 +130,11 @@ func expand(p string) ([]string, error) {
 
 var bom = []byte("\xef\xbb\xbf")
 
-// splitStream cuts one input into documents. A stream whose first character
+// Split cuts one input into documents. A stream whose first character
 // is "{" is a JSON stream (concatenated objects, as kubectl accepts);
 // anything else is YAML documents separated by "---" lines. "{{" starts no
 // JSON: it is a template, which the YAML reader reports as one.
-func splitStream(source string, data []byte) ([]*document, []string) {
+func Split(source string, data []byte) ([]*Document, []string) {
 	data = bytes.TrimPrefix(data, bom)
 	// The YAML parser notices bad UTF-8 only in some positions, so a stream
 	// it once accepted could fail when read back (found by FuzzInject).
@@ -139,9 +162,9 @@ func splitStream(source string, data []byte) ([]*document, []string) {
 // that writing the documents back gives the stream: a document of only
 // white space has no index (errors do not count it), one of only comments
 // has one (Helm emits them for templates that render empty).
-func splitYAML(source string, data []byte) ([]*document, []string) {
+func splitYAML(source string, data []byte) ([]*Document, []string) {
 	var (
-		docs  []*document
+		docs  []*Document
 		errs  []string
 		start int    // offset of the current document's text
 		first = 1    // its first line
@@ -150,7 +173,7 @@ func splitYAML(source string, data []byte) ([]*document, []string) {
 		index int
 	)
 	flush := func(end int) {
-		d := &document{source: source, line: first, sep: sep, raw: data[start:end:end]}
+		d := &Document{source: source, line: first, sep: sep, raw: data[start:end:end]}
 		if len(bytes.TrimSpace(d.raw)) > 0 {
 			index++
 			d.index = index
@@ -183,8 +206,8 @@ func splitYAML(source string, data []byte) ([]*document, []string) {
 
 // splitJSON reads a stream of JSON values, keeping each one's exact text and
 // the white space around it.
-func splitJSON(source string, data []byte) ([]*document, []string) {
-	var docs []*document
+func splitJSON(source string, data []byte) ([]*Document, []string) {
+	var docs []*Document
 	dec := json.NewDecoder(bytes.NewReader(data))
 	prev := 0 // end of the previous value
 	for {
@@ -214,7 +237,7 @@ func splitJSON(source string, data []byte) ([]*document, []string) {
 			return nil, []string{fmt.Sprintf("%s:%d: document %d: %s", source, lineAt(data, at), len(docs)+1, msg)}
 		}
 		end := off + len(raw)
-		docs = append(docs, &document{source: source, index: len(docs) + 1, line: lineAt(data, off),
+		docs = append(docs, &Document{source: source, index: len(docs) + 1, line: lineAt(data, off),
 			sep: data[prev:off:off], raw: data[off:end:end], json: true})
 		prev = end
 	}
@@ -227,14 +250,14 @@ func lineAt(data []byte, off int) int {
 	return 1 + bytes.Count(data[:off], []byte("\n"))
 }
 
-// writeStream joins the documents again, each with the text that was
+// Write joins the documents again, each with the text that was
 // around it, so that a stream the command changes nowhere comes out as it
 // went in. bodies[i] is what to write for docs[i]. A stream of only JSON
 // objects stays one; any other is a YAML stream, in which each JSON object
 // gets a "---" line of its own, and so does the first document of each
 // further source. The YAML stream never starts with "{": kubectl would read
 // it as JSON and stop at the first YAML document.
-func writeStream(docs []*document, bodies [][]byte) []byte {
+func Write(docs []*Document, bodies [][]byte) []byte {
 	allJSON := len(docs) > 0
 	size := 0
 	for i, d := range docs {

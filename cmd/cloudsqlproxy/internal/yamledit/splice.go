@@ -1,4 +1,4 @@
-package main
+package yamledit
 
 import (
 	"bytes"
@@ -32,11 +32,11 @@ import (
 // splicer writes is read back and must mean exactly the value to write;
 // otherwise the document is written anew too.
 
-// A change is one value the command replaces in a document.
-type change struct {
-	path     []any // keys (string) and indexes (int) from the document's root
-	old, new any
-	typ      reflect.Type // new's Go type, for the order of the keys written
+// A Change is one value the command replaces in a document.
+type Change struct {
+	Path     []any // keys (string) and indexes (int) from the document's root
+	Old, New any
+	Type     reflect.Type // New's Go type, for the order of the keys written
 }
 
 type edit struct {
@@ -53,11 +53,11 @@ type splicer struct {
 	anew  []int // lines (counted in the document) of values written anew
 }
 
-// splice applies the changes to d's text and returns the result, or false
+// Splice applies the changes to d's text and returns the result, or false
 // if that cannot be done faithfully; want is the whole document as it must
 // read afterwards. anew is the first line (counted in the document) of a
 // value it had to write anew rather than edit, or 0.
-func splice(d *document, changes []change, want map[string]any, cache *scalarCache) (out []byte, anew int, ok bool) {
+func (d *Document) Splice(changes []Change, want map[string]any, cache *ScalarCache) (out []byte, anew int, ok bool) {
 	t := d.tree()
 	if t.root == nil {
 		return nil, 0, false
@@ -83,12 +83,12 @@ func splice(d *document, changes []change, want map[string]any, cache *scalarCac
 	}
 	s.r.sorted = keysSorted(s.root)
 	for _, c := range changes {
-		parent, i := s.parentOf(c.path)
+		parent, i := s.parentOf(c.Path)
 		if parent == nil {
 			return nil, 0, false
 		}
-		field, _ := c.path[len(c.path)-1].(string)
-		if !s.child(parent, i, c.old, c.new, c.typ, field) {
+		field, _ := c.Path[len(c.Path)-1].(string)
+		if !s.child(parent, i, c.Old, c.New, c.Type, field) {
 			return nil, 0, false
 		}
 	}
@@ -99,7 +99,7 @@ func splice(d *document, changes []change, want map[string]any, cache *scalarCac
 	if unterminated {
 		out = bytes.TrimSuffix(out, []byte(s.nl))
 	}
-	got, err := (&document{raw: out, json: d.json}).decode()
+	got, err := (&Document{raw: out, json: d.json}).Decode()
 	if err != nil || !equalValues(got, want) {
 		return nil, 0, false
 	}

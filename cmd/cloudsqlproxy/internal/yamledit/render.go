@@ -1,4 +1,4 @@
-package main
+package yamledit
 
 import (
 	"bytes"
@@ -32,19 +32,20 @@ type renderer struct {
 	// so), and what is added is sorted too.
 	sorted bool
 
-	scalars *scalarCache
+	scalars *ScalarCache
 }
 
-// scalarCache remembers how each string is written as a YAML scalar, in
+// ScalarCache remembers how each string is written as a YAML scalar, in
 // block and in flow context: the same few strings (the proxy's arguments,
 // env var names) recur in every workload, and checking a rendering costs a
 // parse. One run of the command uses it from one goroutine.
-type scalarCache struct {
+type ScalarCache struct {
 	block, flow map[string]string
 }
 
-func newScalarCache() *scalarCache {
-	return &scalarCache{block: map[string]string{}, flow: map[string]string{}}
+// NewScalarCache gives an empty cache, for one run of the command.
+func NewScalarCache() *ScalarCache {
+	return &ScalarCache{block: map[string]string{}, flow: map[string]string{}}
 }
 
 // yamlScalar writes a scalar for a YAML document; flow is for the inside of

@@ -1,10 +1,12 @@
-package main
+package yamledit
 
 import (
 	"reflect"
 	"sort"
 	"strings"
 	"sync"
+
+	corev1 "k8s.io/api/core/v1"
 )
 
 // fieldOrders caches the JSON field names of each struct type, in order.
@@ -42,7 +44,7 @@ func structType(t reflect.Type) (reflect.Type, bool) {
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if t == nil || t.Kind() != reflect.Struct || customDecoding(t) {
+	if t == nil || t.Kind() != reflect.Struct || CustomDecoding(t) {
 		return nil, false
 	}
 	return t, true
@@ -87,7 +89,7 @@ func memberType(t reflect.Type, k string) reflect.Type {
 	case reflect.Map:
 		return t.Elem()
 	case reflect.Struct:
-		if ft, ok := jsonField(t, k); ok {
+		if ft, ok := JSONField(t, k); ok {
 			return ft
 		}
 	}
@@ -105,16 +107,16 @@ func elemType(t reflect.Type) reflect.Type {
 	return t.Elem()
 }
 
-// customDecoding tells types that decode themselves (Quantity, IntOrString,
+// CustomDecoding tells types that decode themselves (Quantity, IntOrString,
 // Time) from plain structs.
-func customDecoding(t reflect.Type) bool {
+func CustomDecoding(t reflect.Type) bool {
 	type unmarshaler interface{ UnmarshalJSON([]byte) error }
 	return reflect.PointerTo(t).Implements(reflect.TypeOf((*unmarshaler)(nil)).Elem())
 }
 
-// jsonField finds the struct field (or field of an inlined struct) that the
+// JSONField finds the struct field (or field of an inlined struct) that the
 // JSON key k fills.
-func jsonField(t reflect.Type, k string) (reflect.Type, bool) {
+func JSONField(t reflect.Type, k string) (reflect.Type, bool) {
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		tag := f.Tag.Get("json")
@@ -123,10 +125,13 @@ func jsonField(t reflect.Type, k string) (reflect.Type, bool) {
 			return f.Type, true
 		}
 		if (f.Anonymous || strings.Contains(","+opts+",", ",inline,")) && name == "" && f.Type.Kind() == reflect.Struct {
-			if ft, ok := jsonField(f.Type, k); ok {
+			if ft, ok := JSONField(f.Type, k); ok {
 				return ft, true
 			}
 		}
 	}
 	return nil, false
 }
+
+// podSpecType is where insertPos puts volumes last.
+var podSpecType = reflect.TypeOf(corev1.PodSpec{})

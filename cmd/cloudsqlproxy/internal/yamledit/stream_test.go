@@ -1,4 +1,4 @@
-package main
+package yamledit
 
 import (
 	"strings"
@@ -84,7 +84,7 @@ func TestSplitStream(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			docs, errs := splitStream("f", []byte(tc.in))
+			docs, errs := Split("f", []byte(tc.in))
 			var got []splitDoc
 			for _, d := range docs {
 				if d.source != "f" {
@@ -107,7 +107,7 @@ func TestSplitStream(t *testing.T) {
 				if tc.back != "" {
 					want = tc.back
 				}
-				if got := string(writeStream(docs, bodies)); got != want {
+				if got := string(Write(docs, bodies)); got != want {
 					t.Errorf("written back: %q, want %q", got, want)
 				}
 			}
@@ -119,8 +119,8 @@ func TestSplitStream(t *testing.T) {
 // separator for each further source and JSON object among YAML, and one in
 // front of a YAML stream that would start with "{".
 func TestWriteStream(t *testing.T) {
-	split := func(source, text string) []*document {
-		docs, errs := splitStream(source, []byte(text))
+	split := func(source, text string) []*Document {
+		docs, errs := Split(source, []byte(text))
 		if len(errs) > 0 {
 			t.Fatal(errs)
 		}
@@ -128,7 +128,7 @@ func TestWriteStream(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name string
-		docs []*document
+		docs []*Document
 		want string
 	}{
 		{"two YAML files", append(split("a", "a: 1"), split("b", "b: 2\n")...), "a: 1\n---\nb: 2\n"},
@@ -141,7 +141,7 @@ func TestWriteStream(t *testing.T) {
 			for i, d := range tc.docs {
 				bodies[i] = d.raw
 			}
-			if diff := cmp.Diff(tc.want, string(writeStream(tc.docs, bodies))); diff != "" {
+			if diff := cmp.Diff(tc.want, string(Write(tc.docs, bodies))); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})

@@ -1,4 +1,4 @@
-package main
+package yamledit
 
 import (
 	"bytes"
@@ -12,20 +12,21 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// A lineError is a problem of a document at one of its lines (1-based,
+// A LineError is a problem of a document at one of its lines (1-based,
 // counted from the document's first line).
-type lineError struct {
-	line int
+type LineError struct {
+	Line int
 	msg  string
 }
 
-func (e *lineError) Error() string { return e.msg }
+// Error is the problem, without its line.
+func (e *LineError) Error() string { return e.msg }
 
-// decode parses the document into the generic form Kubernetes uses for
+// Decode parses the document into the generic form Kubernetes uses for
 // unstructured objects: integers stay int64, duplicate keys are an error
 // (kubectl rejects them too, rather than silently keeping one). A document
-// of only comments gives nil. Its errors are *lineError.
-func (d *document) decode() (map[string]any, error) {
+// of only comments gives nil. Its errors are *LineError.
+func (d *Document) Decode() (map[string]any, error) {
 	var v any
 	jsonText := d.json
 	if !jsonText {
@@ -62,21 +63,21 @@ func (d *document) decode() (map[string]any, error) {
 	case map[string]any:
 		return o, nil
 	default:
-		return nil, d.errorAt(0, fmt.Sprintf("not a Kubernetes object: the document is %s, not a mapping", describeJSON(v)))
+		return nil, d.errorAt(0, fmt.Sprintf("not a Kubernetes object: the document is %s, not a mapping", DescribeValue(v)))
 	}
 }
 
 // errorAt makes a decoding error at line (0: the document's first line of
 // content). A document holding template actions is reported as a template,
 // whatever the parser made of it.
-func (d *document) errorAt(line int, msg string) error {
+func (d *Document) errorAt(line int, msg string) error {
 	if off, ok := findTemplate(d.raw); ok {
-		return &lineError{lineAt(d.raw, off), templateMessage(d.raw, off)}
+		return &LineError{lineAt(d.raw, off), templateMessage(d.raw, off)}
 	}
 	if line == 0 {
-		line = d.firstContentLine()
+		line = d.FirstContentLine()
 	}
-	return &lineError{line, msg}
+	return &LineError{line, msg}
 }
 
 var yamlLineRE = regexp.MustCompile(`line (\d+)`)
@@ -84,7 +85,7 @@ var yamlLineRE = regexp.MustCompile(`line (\d+)`)
 // yamlError puts a multi-line message on one line and finds the line it is
 // about (relative to the document); further line numbers in it become
 // lines of the source.
-func (d *document) yamlError(err error) (int, string) {
+func (d *Document) yamlError(err error) (int, string) {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	msg = strings.Join(strings.Fields(msg), " ")
 	line := 0
@@ -100,7 +101,9 @@ func (d *document) yamlError(err error) (int, string) {
 	return line, msg
 }
 
-func describeJSON(v any) string {
+// DescribeValue names the kind of a decoded value that is not a mapping,
+// for errors that say why it is not an object.
+func DescribeValue(v any) string {
 	switch v.(type) {
 	case []any:
 		return "a list"
