@@ -298,87 +298,35 @@ func (n nameFilter) String() string {
 // at the same place in the form changes use.
 func (t *transformer) object(obj map[string]any, r ref, prefix *field.Path, at []any, changes *[]yamledit.Change) []string {
 	kind, _ := obj["kind"].(string)
-	apiVersion, _ := obj["apiVersion"].(string)
 	if items, ok := obj["items"].([]any); ok && strings.HasSuffix(kind, "List") {
 		return t.list(items, r, prefix, at, changes)
 	}
-	wk, isWorkload := workloadKinds[kind]
-	if !isWorkload {
+	wk, ok := workloadOf(obj)
+	if !ok {
 		return nil
 	}
-	gv, err := schema.ParseGroupVersion(apiVersion)
-	if err != nil || !workloadGroups[gv.Group] {
-		return nil
-	}
-	path := wk.path
-	meta, _ := obj["metadata"].(map[string]any)
-	tmpl := templateMeta(obj, path)
 	// Selection and opting out read labels and annotations only, so they
 	// come before the checks that the workload can take the proxy: a
 	// workload left alone passes through whatever it holds.
-	if !t.selected(meta, tmpl) {
-		return nil
-	}
-	switch leave, problems := t.leftAlone(meta, tmpl, prefix, path); {
-	case len(problems) > 0:
-		for i := range problems {
-			problems[i] = r.report(problems[i])
-		}
+	if leave, problems := t.passes(obj, wk, r, prefix); leave || len(problems) > 0 {
 		return problems
-	case leave:
-		return nil
 	}
-	if apiVersion != wk.apiVersion {
-		return []string{r.report(fmt.Sprintf("%s: Unsupported value: %q: current Kubernetes serves %s as %s only; convert the manifest (kubectl convert) first",
-			childPath(prefix, "apiVersion"), apiVersion, kind, wk.apiVersion))}
+	podSpec, problems := t.admit(obj, wk, r, prefix)
+	if len(problems) > 0 {
+		return problems
 	}
-	podSpec, err := cloudsqlproxy.PodSpecOf(wk.kind.New())
-	if err != nil {
-		return []string{fmt.Sprintf("%s: %v", r.at(""), err)}
-	}
-	t.workloads++
-
-	specPath := prefix
-	for _, p := range path {
-		specPath = childPath(specPath, p)
-	}
-	specMap, err := nestedMap(obj, path, prefix)
+	pl, err := placeOf(obj, wk.path, prefix)
 	if err != nil {
 		return []string{r.report(err.Error())}
 	}
-
-	p, opts := t.pod, t.podOpts
-	job := kind == "Job" || kind == "CronJob"
-	if job {
-		if t.jobOpts != nil {
-			p, opts = t.job, t.jobOpts
-		} else if t.legacy && t.action == inject {
-			return []string{fmt.Sprintf("%s: --legacy-sidecar would keep the %s's pods running forever, since nothing stops a legacy sidecar; add --job-timeout (0s: the application stops the proxy through $%s)",
-				r.at(""), kind, cloudsqlproxy.QuitURLsEnv)}
-		}
+	p, opts, problem := t.proxyFor(kind, r)
+	if problem != "" {
+		return []string{problem}
 	}
-	// The pod spec and the metadata beside it (where the injection record
-	// goes) change together, as one change of the object holding both.
-	holderPath := path[:len(path)-1]
-	holder := obj
-	if len(holderPath) > 0 {
-		holder, err = nestedMap(obj, holderPath, prefix)
-		if err != nil {
-			return []string{r.report(err.Error())}
-		}
+	if err := pl.metadataHoldsRecord(); err != nil {
+		return []string{r.report(err.Error())}
 	}
-	metaPath := prefix
-	for _, k := range holderPath {
-		metaPath = childPath(metaPath, k)
-	}
-	metaPath = childPath(metaPath, "metadata")
-	if mv, ok := holder["metadata"]; ok && mv != nil {
-		// The record goes into it; anything but a mapping would be lost.
-		if _, isMap := mv.(map[string]any); !isMap {
-			return []string{r.report(field.Invalid(metaPath, mv, "must be a mapping").Error())}
-		}
-	}
-	merged, newMeta, changed, errs := t.podSpec(specMap, tmpl, podSpec, p, opts, specPath, metaPath)
+	merged, newMeta, changed, errs := t.podSpec(pl.spec, pl.tmpl, podSpec, p, opts, pl.specPath, pl.metaPath)
 	if len(errs) > 0 {
 		for i := range errs {
 			errs[i] = r.report(errs[i])
@@ -386,48 +334,172 @@ func (t *transformer) object(obj map[string]any, r ref, prefix *field.Path, at [
 		return errs
 	}
 	if changed {
-		newHolder := make(map[string]any, len(holder)+1)
-		for k, v := range holder {
-			newHolder[k] = v
+		pl.writeBack(obj, merged, newMeta, at, changes)
+	}
+	return nil
+}
+
+// workloadOf finds the workload kind of obj; a kind of the same name in
+// another API group is none.
+func workloadOf(obj map[string]any) (workload, bool) {
+	kind, _ := obj["kind"].(string)
+	apiVersion, _ := obj["apiVersion"].(string)
+	wk, isWorkload := workloadKinds[kind]
+	if !isWorkload {
+		return workload{}, false
+	}
+	gv, err := schema.ParseGroupVersion(apiVersion)
+	if err != nil || !workloadGroups[gv.Group] {
+		return workload{}, false
+	}
+	return wk, true
+}
+
+// passes tells whether the workload is to pass through untouched: not
+// selected, or left alone; problems are those of its opt-out annotation.
+func (t *transformer) passes(obj map[string]any, wk workload, r ref, prefix *field.Path) (bool, []string) {
+	meta, _ := obj["metadata"].(map[string]any)
+	tmpl := templateMeta(obj, wk.path)
+	if !t.selected(meta, tmpl) {
+		return true, nil
+	}
+	leave, problems := t.leftAlone(meta, tmpl, prefix, wk.path)
+	for i := range problems {
+		problems[i] = r.report(problems[i])
+	}
+	return leave, problems
+}
+
+// admit checks that a selected workload is one the library can change, and
+// counts it; podSpec is the zero pod spec inside a fresh typed object of
+// its kind.
+func (t *transformer) admit(obj map[string]any, wk workload, r ref, prefix *field.Path) (podSpec *corev1.PodSpec, problems []string) {
+	kind, _ := obj["kind"].(string)
+	apiVersion, _ := obj["apiVersion"].(string)
+	if apiVersion != wk.apiVersion {
+		return nil, []string{r.report(fmt.Sprintf("%s: Unsupported value: %q: current Kubernetes serves %s as %s only; convert the manifest (kubectl convert) first",
+			childPath(prefix, "apiVersion"), apiVersion, kind, wk.apiVersion))}
+	}
+	podSpec, err := cloudsqlproxy.PodSpecOf(wk.kind.New())
+	if err != nil {
+		return nil, []string{fmt.Sprintf("%s: %v", r.at(""), err)}
+	}
+	t.workloads++
+	return podSpec, nil
+}
+
+// proxyFor chooses the proxy and options for a workload of kind: Jobs and
+// CronJobs get the Job proxy when --job-timeout is set.
+func (t *transformer) proxyFor(kind string, r ref) (*cloudsqlproxy.Proxy, []cloudsqlproxy.Option, string) {
+	p, opts := t.pod, t.podOpts
+	if kind == "Job" || kind == "CronJob" {
+		if t.jobOpts != nil {
+			p, opts = t.job, t.jobOpts
+		} else if t.legacy && t.action == inject {
+			return nil, nil, fmt.Sprintf("%s: --legacy-sidecar would keep the %s's pods running forever, since nothing stops a legacy sidecar; add --job-timeout (0s: the application stops the proxy through $%s)",
+				r.at(""), kind, cloudsqlproxy.QuitURLsEnv)
 		}
-		newHolder[path[len(path)-1]] = merged
-		if newMeta != nil {
-			newHolder["metadata"] = newMeta
-		} else {
-			delete(newHolder, "metadata")
+	}
+	return p, opts, ""
+}
+
+// A place is where a workload keeps its pod spec and the metadata beside
+// it (where the injection record goes): they change together, as one
+// change of the object holding both.
+type place struct {
+	path       []string // of the pod spec, from the object
+	holderPath []string // of the object holding spec and metadata
+	holder     map[string]any
+	spec       map[string]any
+	tmpl       map[string]any // the metadata, nil when there is none
+	specPath   *field.Path
+	metaPath   *field.Path
+}
+
+// placeOf finds the pod spec along path, and its holder.
+func placeOf(obj map[string]any, path []string, prefix *field.Path) (*place, error) {
+	pl := &place{path: path, holderPath: path[:len(path)-1], holder: obj, tmpl: templateMeta(obj, path)}
+	pl.specPath = prefix
+	for _, p := range path {
+		pl.specPath = childPath(pl.specPath, p)
+	}
+	var err error
+	if pl.spec, err = nestedMap(obj, path, prefix); err != nil {
+		return nil, err
+	}
+	if len(pl.holderPath) > 0 {
+		if pl.holder, err = nestedMap(obj, pl.holderPath, prefix); err != nil {
+			return nil, err
 		}
-		full := slices.Clip(at)
-		for _, k := range holderPath {
-			full = append(full, k)
-		}
-		// Separate changes of the spec and of the metadata keep the edits
-		// small; metadata that comes or goes changes with its holder.
-		if _, hasMeta := holder["metadata"]; hasMeta && newMeta != nil {
-			if !reflect.DeepEqual(merged, specMap) {
-				*changes = append(*changes, yamledit.Change{Path: append(slices.Clip(full), path[len(path)-1]), Old: specMap, New: merged, Type: podSpecType})
-			}
-			if !reflect.DeepEqual(newMeta, tmpl) {
-				*changes = append(*changes, yamledit.Change{Path: append(slices.Clip(full), "metadata"), Old: tmpl, New: newMeta, Type: objectMetaType})
-			}
-		} else {
-			var typ reflect.Type = podTemplateType
-			if len(holderPath) == 0 {
-				typ = podType
-			}
-			*changes = append(*changes, yamledit.Change{Path: full, Old: holder, New: newHolder, Type: typ})
-		}
-		if len(holderPath) == 0 {
-			for k := range obj {
-				delete(obj, k)
-			}
-			for k, v := range newHolder {
-				obj[k] = v
-			}
-		} else {
-			setNested(obj, holderPath, newHolder)
+	}
+	metaPath := prefix
+	for _, k := range pl.holderPath {
+		metaPath = childPath(metaPath, k)
+	}
+	pl.metaPath = childPath(metaPath, "metadata")
+	return pl, nil
+}
+
+// metadataHoldsRecord checks that the metadata beside the pod spec can
+// take the injection record: anything but a mapping would be lost.
+func (pl *place) metadataHoldsRecord() error {
+	if mv, ok := pl.holder["metadata"]; ok && mv != nil {
+		if _, isMap := mv.(map[string]any); !isMap {
+			return field.Invalid(pl.metaPath, mv, "must be a mapping")
 		}
 	}
 	return nil
+}
+
+// writeBack puts the changed pod spec and metadata into obj, and records
+// the changes for the splicer.
+func (pl *place) writeBack(obj, merged, newMeta map[string]any, at []any, changes *[]yamledit.Change) {
+	newHolder := make(map[string]any, len(pl.holder)+1)
+	for k, v := range pl.holder {
+		newHolder[k] = v
+	}
+	newHolder[pl.path[len(pl.path)-1]] = merged
+	if newMeta != nil {
+		newHolder["metadata"] = newMeta
+	} else {
+		delete(newHolder, "metadata")
+	}
+	*changes = append(*changes, pl.changes(newHolder, merged, newMeta, at)...)
+	if len(pl.holderPath) == 0 {
+		for k := range obj {
+			delete(obj, k)
+		}
+		for k, v := range newHolder {
+			obj[k] = v
+		}
+	} else {
+		setNested(obj, pl.holderPath, newHolder)
+	}
+}
+
+// changes are the edits of the holder becoming newHolder. Separate changes
+// of the spec and of the metadata keep the edits small; metadata that
+// comes or goes changes with its holder.
+func (pl *place) changes(newHolder, merged, newMeta map[string]any, at []any) []yamledit.Change {
+	full := slices.Clip(at)
+	for _, k := range pl.holderPath {
+		full = append(full, k)
+	}
+	if _, hasMeta := pl.holder["metadata"]; !hasMeta || newMeta == nil {
+		var typ reflect.Type = podTemplateType
+		if len(pl.holderPath) == 0 {
+			typ = podType
+		}
+		return []yamledit.Change{{Path: full, Old: pl.holder, New: newHolder, Type: typ}}
+	}
+	var out []yamledit.Change
+	if !reflect.DeepEqual(merged, pl.spec) {
+		out = append(out, yamledit.Change{Path: append(slices.Clip(full), pl.path[len(pl.path)-1]), Old: pl.spec, New: merged, Type: podSpecType})
+	}
+	if !reflect.DeepEqual(newMeta, pl.tmpl) {
+		out = append(out, yamledit.Change{Path: append(slices.Clip(full), "metadata"), Old: pl.tmpl, New: newMeta, Type: objectMetaType})
+	}
+	return out
 }
 
 var (
