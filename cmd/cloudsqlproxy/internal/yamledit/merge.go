@@ -20,7 +20,8 @@ import "reflect"
 // pairing of the others.
 
 // listKeys names the identity of list items by the field holding the list,
-// for the lists Attach and Detach change.
+// for the lists Attach and Detach change: the pod types' patchMergeKey tags
+// for those lists (TestListKeysAreTheTypes), and for no others.
 var listKeys = map[string]string{
 	"containers":          "name",
 	"initContainers":      "name",

@@ -1,9 +1,12 @@
 package yamledit
 
 import (
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
 )
 
 func TestMerge(t *testing.T) {
@@ -65,5 +68,42 @@ func TestMerge(t *testing.T) {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestListKeysAreTheTypes holds listKeys to the patchMergeKey tags of the
+// pod template's types, which strategic merge patches pair items by. The
+// table lists only the lists Attach and Detach change: the tags key others
+// by fields that need not be unique (ports by containerPort without the
+// protocol, hostAliases by ip), so they are not taken over whole.
+func TestListKeysAreTheTypes(t *testing.T) {
+	tags := map[string]map[string]bool{} // field -> merge keys
+	seen := map[reflect.Type]bool{}
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct || seen[t] {
+			return
+		}
+		seen[t] = true
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if key := f.Tag.Get("patchMergeKey"); key != "" {
+				if tags[name] == nil {
+					tags[name] = map[string]bool{}
+				}
+				tags[name][key] = true
+			}
+			walk(f.Type)
+		}
+	}
+	walk(reflect.TypeOf(corev1.PodTemplateSpec{}))
+	for field, key := range listKeys {
+		if want := tags[field]; len(want) != 1 || !want[key] {
+			t.Errorf("listKeys[%q] = %q, but the types' patchMergeKey tags say %v", field, key, want)
+		}
 	}
 }
