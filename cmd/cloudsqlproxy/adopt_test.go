@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/podspec/cloudsqlproxy/cmd/cloudsqlproxy/internal/yamledit"
 )
 
 // TestAdoptUpstreamManifests runs inject with no flags over the library's
@@ -50,7 +51,7 @@ func TestAdoptUpstreamManifests(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			in, _ := splitStream(m, data)
+			in, _ := yamledit.Split(m, data)
 			if diff := cmp.Diff(decodeAll(t, in), decodeAll(t, splitOutput(t, removed.stdout))); diff != "" {
 				t.Errorf("remove(inject(x)) != x (-x +got):\n%s", diff)
 			}

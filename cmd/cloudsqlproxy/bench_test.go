@@ -5,6 +5,7 @@ import (
 	"io"
 	"testing"
 
+	"github.com/podspec/cloudsqlproxy/cmd/cloudsqlproxy/internal/yamledit"
 	"sigs.k8s.io/yaml"
 )
 
@@ -54,13 +55,13 @@ func BenchmarkDecodeEncode5000(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		docs, errs := splitStream(stdinName, in)
+		docs, errs := yamledit.Split(yamledit.StdinName, in)
 		if len(errs) > 0 || len(contentDocs(docs)) != benchDocs {
 			b.Fatalf("%d documents, errors %v", len(contentDocs(docs)), errs)
 		}
 		bodies := make([][]byte, len(docs))
 		for i, d := range docs {
-			m, err := d.decode()
+			m, err := d.Decode()
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -68,7 +69,7 @@ func BenchmarkDecodeEncode5000(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		writeStream(docs, bodies)
+		yamledit.Write(docs, bodies)
 	}
 	reportDocs(b)
 }

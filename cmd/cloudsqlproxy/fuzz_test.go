@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/podspec/cloudsqlproxy/cmd/cloudsqlproxy/internal/yamledit"
 )
 
 // FuzzInject feeds arbitrary streams to inject. Whatever the input, the
@@ -49,12 +51,12 @@ func FuzzInject(f *testing.F) {
 		default:
 			t.Fatalf("exit %d\n%s", first.code, first.stderr)
 		}
-		docs, errs := splitStream("output", []byte(first.stdout))
+		docs, errs := yamledit.Split("output", []byte(first.stdout))
 		if len(errs) > 0 {
 			t.Fatalf("the output does not split: %v\n%s", errs, first.stdout)
 		}
 		for _, d := range docs {
-			if _, err := d.decode(); err != nil {
+			if _, err := d.Decode(); err != nil {
 				t.Fatalf("the output does not read: %v\n%s", err, first.stdout)
 			}
 		}
@@ -104,7 +106,7 @@ func emptiesDropped(t *testing.T, stream string) []any {
 					delete(x, k)
 					continue
 				}
-				if _, keyed := listKeys[k]; keyed {
+				if _, keyed := proxyLists[k]; keyed {
 					if l, _ := e.([]any); len(l) == 0 {
 						delete(x, k)
 						continue

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/podspec/cloudsqlproxy"
+	"github.com/podspec/cloudsqlproxy/cmd/cloudsqlproxy/internal/yamledit"
 	"github.com/podspec/cloudsqlproxy/internal/podres"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -20,10 +20,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/selection"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apimachinery/pkg/util/validation/field"
-	"sigs.k8s.io/yaml"
 )
 
 // workloadKinds are the library's workload kinds by name: the one API
@@ -80,32 +78,14 @@ type transformer struct {
 	optedOut  int // selected, and annotated to be left alone
 	helmTests int // selected, and Helm test hooks
 
-	scalars *scalarCache // shared by the documents, see renderer
+	scalars *yamledit.ScalarCache // shared by the documents, see renderer
 	// rewritten says where documents were written anew rather than edited.
 	rewritten []string
 }
 
-// nameFilter is one --name: a name, optionally with a namespace.
-type nameFilter struct {
-	namespace, name string
-	hasNS           bool
-	matched         bool
-}
-
-func parseNameFilter(s string) (nameFilter, error) {
-	ns, name, hasNS := strings.Cut(s, "/")
-	if !hasNS {
-		ns, name = "", s
-	}
-	if name == "" || strings.Contains(name, "/") || (hasNS && ns == "") {
-		return nameFilter{}, fmt.Errorf("invalid value %q for flag --name: want NAME or NAMESPACE/NAME", s)
-	}
-	return nameFilter{namespace: ns, name: name, hasNS: hasNS}, nil
-}
-
 // ref names a document, or an item of a List document, in errors.
 type ref struct {
-	doc    *document
+	doc    *yamledit.Document
 	obj    map[string]any // nil when the document could not be read
 	parent *ref           // the List holding obj
 	item   int
@@ -119,14 +99,14 @@ func (r ref) at(field string) string {
 	if field == "" {
 		field = r.path
 	}
-	return fmt.Sprintf("%s:%d: %s", r.doc.source, r.doc.line+r.doc.fieldLine(field)-1, r.name())
+	return fmt.Sprintf("%s:%d: %s", r.doc.Source(), r.doc.Line()+r.doc.FieldLine(field)-1, r.name())
 }
 
 func (r ref) name() string {
 	if r.parent != nil {
 		return fmt.Sprintf("%s, items[%d]%s", r.parent.name(), r.item, describe(r.obj))
 	}
-	return fmt.Sprintf("document %d%s", r.doc.index, describe(r.obj))
+	return fmt.Sprintf("document %d%s", r.doc.Index(), describe(r.obj))
 }
 
 // report puts r before a problem that starts with the field path it is
@@ -167,55 +147,55 @@ func describe(obj map[string]any) string {
 
 // run transforms every document and returns the output stream, or the
 // errors of every document that failed.
-func (t *transformer) run(docs []*document) ([]byte, []string) {
+func (t *transformer) run(docs []*yamledit.Document) ([]byte, []string) {
 	if t.scalars == nil {
-		t.scalars = newScalarCache()
+		t.scalars = yamledit.NewScalarCache()
 	}
 	bodies := make([][]byte, len(docs))
 	var errs []string
 	var inputs []string
 	holds := map[string]bool{} // inputs holding an object (or a broken one)
 	for i, d := range docs {
-		bodies[i] = d.raw
-		if _, seen := holds[d.input]; !seen {
-			holds[d.input] = false
-			inputs = append(inputs, d.input)
+		bodies[i] = d.Raw()
+		if _, seen := holds[d.Input()]; !seen {
+			holds[d.Input()] = false
+			inputs = append(inputs, d.Input())
 		}
-		if d.index == 0 {
+		if d.Index() == 0 {
 			continue
 		}
-		obj, err := d.decode()
+		obj, err := d.Decode()
 		if err != nil {
-			holds[d.input] = true
-			line := d.firstContentLine()
-			var le *lineError
+			holds[d.Input()] = true
+			line := d.FirstContentLine()
+			var le *yamledit.LineError
 			if errors.As(err, &le) {
-				line = le.line
+				line = le.Line
 			}
-			errs = append(errs, fmt.Sprintf("%s:%d: document %d: %v", d.source, d.line+line-1, d.index, err))
+			errs = append(errs, fmt.Sprintf("%s:%d: document %d: %v", d.Source(), d.Line()+line-1, d.Index(), err))
 			continue
 		}
 		if obj == nil {
 			continue
 		}
-		holds[d.input] = true
-		var changes []change
+		holds[d.Input()] = true
+		var changes []yamledit.Change
 		e := t.object(obj, ref{doc: d, obj: obj}, nil, nil, &changes)
 		if len(e) > 0 || len(changes) == 0 {
 			errs = append(errs, e...)
 			continue
 		}
-		body, anew, ok := splice(d, changes, obj, t.scalars)
+		body, anew, ok := d.Splice(changes, obj, t.scalars)
 		r := ref{doc: d, obj: obj}
 		switch {
 		case !ok:
-			if body, err = rewrite(d, obj); err != nil {
+			if body, err = d.Rewrite(obj); err != nil {
 				errs = append(errs, fmt.Sprintf("%s: encoding the result: %v", r.at(""), err))
 				continue
 			}
 			t.rewritten = append(t.rewritten, r.at("")+": written anew as a whole (sorted keys, only its leading comments kept)")
 		case anew > 0:
-			t.rewritten = append(t.rewritten, fmt.Sprintf("%s:%d: %s: a part written anew", d.source, d.line+anew-1, r.name()))
+			t.rewritten = append(t.rewritten, fmt.Sprintf("%s:%d: %s: a part written anew", d.Source(), d.Line()+anew-1, r.name()))
 		}
 		bodies[i] = body
 	}
@@ -227,7 +207,7 @@ func (t *transformer) run(docs []*document) ([]byte, []string) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	return writeStream(docs, bodies), nil
+	return yamledit.Write(docs, bodies), nil
 }
 
 // emptyInput is the error of an -f argument that holds no object. A failed
@@ -239,7 +219,7 @@ func emptyInput(in string) string {
 	what := in
 	switch {
 	case in == "-":
-		what = stdinName
+		what = yamledit.StdinName
 	case isDir(in):
 		return fmt.Sprintf("%s: no Kubernetes object in the directory's files: they are empty or hold only comments and --- lines", in)
 	}
@@ -249,22 +229,6 @@ func emptyInput(in string) string {
 func isDir(p string) bool {
 	info, err := os.Stat(p)
 	return err == nil && info.IsDir()
-}
-
-// rewrite writes the whole document anew, for a change the splicer cannot
-// make in the text: YAML with sorted keys and the document's leading
-// comment lines (no others), or indented JSON for a JSON document.
-func rewrite(d *document, obj map[string]any) ([]byte, error) {
-	if d.json {
-		var b bytes.Buffer
-		enc := json.NewEncoder(&b)
-		enc.SetEscapeHTML(false)
-		enc.SetIndent("", "  ")
-		err := enc.Encode(obj)
-		return bytes.TrimSuffix(b.Bytes(), []byte("\n")), err
-	}
-	y, err := yaml.Marshal(obj)
-	return append(slices.Clip(leadingComments(d.raw)), y...), err
 }
 
 // warnings are the stderr notes of a successful run: a --name that matched
@@ -303,99 +267,40 @@ func (t *transformer) warnings() []string {
 	return w
 }
 
-func (n nameFilter) String() string {
-	if n.hasNS {
-		return n.namespace + "/" + n.name
-	}
-	return n.name
-}
-
 // object transforms obj in place and records what it changed in changes.
 // prefix is the path of obj within its document (items[i] in a List), and
 // at the same place in the form changes use.
-func (t *transformer) object(obj map[string]any, r ref, prefix *field.Path, at []any, changes *[]change) []string {
+func (t *transformer) object(obj map[string]any, r ref, prefix *field.Path, at []any, changes *[]yamledit.Change) []string {
 	kind, _ := obj["kind"].(string)
-	apiVersion, _ := obj["apiVersion"].(string)
 	if items, ok := obj["items"].([]any); ok && strings.HasSuffix(kind, "List") {
 		return t.list(items, r, prefix, at, changes)
 	}
-	wk, isWorkload := workloadKinds[kind]
-	if !isWorkload {
+	wk, ok := workloadOf(obj)
+	if !ok {
 		return nil
 	}
-	gv, err := schema.ParseGroupVersion(apiVersion)
-	if err != nil || !workloadGroups[gv.Group] {
-		return nil
-	}
-	path := wk.path
-	meta, _ := obj["metadata"].(map[string]any)
-	tmpl := templateMeta(obj, path)
 	// Selection and opting out read labels and annotations only, so they
 	// come before the checks that the workload can take the proxy: a
 	// workload left alone passes through whatever it holds.
-	if !t.selected(meta, tmpl) {
-		return nil
-	}
-	switch leave, problems := t.leftAlone(meta, tmpl, prefix, path); {
-	case len(problems) > 0:
-		for i := range problems {
-			problems[i] = r.report(problems[i])
-		}
+	if leave, problems := t.passes(obj, wk, r, prefix); leave || len(problems) > 0 {
 		return problems
-	case leave:
-		return nil
 	}
-	if apiVersion != wk.apiVersion {
-		return []string{r.report(fmt.Sprintf("%s: Unsupported value: %q: current Kubernetes serves %s as %s only; convert the manifest (kubectl convert) first",
-			childPath(prefix, "apiVersion"), apiVersion, kind, wk.apiVersion))}
+	podSpec, problems := t.admit(obj, wk, r, prefix)
+	if len(problems) > 0 {
+		return problems
 	}
-	podSpec, err := cloudsqlproxy.PodSpecOf(wk.kind.New())
-	if err != nil {
-		return []string{fmt.Sprintf("%s: %v", r.at(""), err)}
-	}
-	t.workloads++
-
-	specPath := prefix
-	for _, p := range path {
-		specPath = childPath(specPath, p)
-	}
-	specMap, err := nestedMap(obj, path, prefix)
+	pl, err := placeOf(obj, wk.path, prefix)
 	if err != nil {
 		return []string{r.report(err.Error())}
 	}
-
-	p, opts := t.pod, t.podOpts
-	job := kind == "Job" || kind == "CronJob"
-	if job {
-		if t.jobOpts != nil {
-			p, opts = t.job, t.jobOpts
-		} else if t.legacy && t.action == inject {
-			return []string{fmt.Sprintf("%s: --legacy-sidecar would keep the %s's pods running forever, since nothing stops a legacy sidecar; add --job-timeout (0s: the application stops the proxy through $%s)",
-				r.at(""), kind, cloudsqlproxy.QuitURLsEnv)}
-		}
+	p, opts, problem := t.proxyFor(kind, r)
+	if problem != "" {
+		return []string{problem}
 	}
-	// The pod spec and the metadata beside it (where the injection record
-	// goes) change together, as one change of the object holding both.
-	holderPath := path[:len(path)-1]
-	holder := obj
-	if len(holderPath) > 0 {
-		holder, err = nestedMap(obj, holderPath, prefix)
-		if err != nil {
-			return []string{r.report(err.Error())}
-		}
+	if err := pl.metadataHoldsRecord(); err != nil {
+		return []string{r.report(err.Error())}
 	}
-	metaPath := prefix
-	for _, k := range holderPath {
-		metaPath = childPath(metaPath, k)
-	}
-	metaPath = childPath(metaPath, "metadata")
-	if mv, ok := holder["metadata"]; ok && mv != nil {
-		// The record goes into it; anything but a mapping would be lost.
-		if _, isMap := mv.(map[string]any); !isMap {
-			return []string{r.report(field.Invalid(metaPath, mv, "must be a mapping").Error())}
-		}
-	}
-	merged, newMeta, changed, errs := t.podSpec(specMap, tmpl, podSpec, p, opts, specPath, metaPath)
+	merged, newMeta, changed, errs := t.podSpec(pl.spec, pl.tmpl, podSpec, p, opts, pl.specPath, pl.metaPath)
 	if len(errs) > 0 {
 		for i := range errs {
 			errs[i] = r.report(errs[i])
@@ -403,48 +308,157 @@ func (t *transformer) object(obj map[string]any, r ref, prefix *field.Path, at [
 		return errs
 	}
 	if changed {
-		newHolder := make(map[string]any, len(holder)+1)
-		for k, v := range holder {
-			newHolder[k] = v
+		pl.writeBack(obj, merged, newMeta, at, changes)
+	}
+	return nil
+}
+
+// workloadOf finds the workload kind of obj; a kind of the same name in
+// another API group is none.
+func workloadOf(obj map[string]any) (workload, bool) {
+	kind, _ := obj["kind"].(string)
+	apiVersion, _ := obj["apiVersion"].(string)
+	wk, isWorkload := workloadKinds[kind]
+	if !isWorkload {
+		return workload{}, false
+	}
+	gv, err := schema.ParseGroupVersion(apiVersion)
+	if err != nil || !workloadGroups[gv.Group] {
+		return workload{}, false
+	}
+	return wk, true
+}
+
+// admit checks that a selected workload is one the library can change, and
+// counts it; podSpec is the zero pod spec inside a fresh typed object of
+// its kind.
+func (t *transformer) admit(obj map[string]any, wk workload, r ref, prefix *field.Path) (podSpec *corev1.PodSpec, problems []string) {
+	kind, _ := obj["kind"].(string)
+	apiVersion, _ := obj["apiVersion"].(string)
+	if apiVersion != wk.apiVersion {
+		return nil, []string{r.report(fmt.Sprintf("%s: Unsupported value: %q: current Kubernetes serves %s as %s only; convert the manifest (kubectl convert) first",
+			childPath(prefix, "apiVersion"), apiVersion, kind, wk.apiVersion))}
+	}
+	podSpec, err := cloudsqlproxy.PodSpecOf(wk.kind.New())
+	if err != nil {
+		return nil, []string{fmt.Sprintf("%s: %v", r.at(""), err)}
+	}
+	t.workloads++
+	return podSpec, nil
+}
+
+// proxyFor chooses the proxy and options for a workload of kind: Jobs and
+// CronJobs get the Job proxy when --job-timeout is set.
+func (t *transformer) proxyFor(kind string, r ref) (*cloudsqlproxy.Proxy, []cloudsqlproxy.Option, string) {
+	p, opts := t.pod, t.podOpts
+	if kind == "Job" || kind == "CronJob" {
+		if t.jobOpts != nil {
+			p, opts = t.job, t.jobOpts
+		} else if t.legacy && t.action == inject {
+			return nil, nil, fmt.Sprintf("%s: --legacy-sidecar would keep the %s's pods running forever, since nothing stops a legacy sidecar; add --job-timeout (0s: the application stops the proxy through $%s)",
+				r.at(""), kind, cloudsqlproxy.QuitURLsEnv)
 		}
-		newHolder[path[len(path)-1]] = merged
-		if newMeta != nil {
-			newHolder["metadata"] = newMeta
-		} else {
-			delete(newHolder, "metadata")
+	}
+	return p, opts, ""
+}
+
+// A place is where a workload keeps its pod spec and the metadata beside
+// it (where the injection record goes): they change together, as one
+// change of the object holding both.
+type place struct {
+	path       []string // of the pod spec, from the object
+	holderPath []string // of the object holding spec and metadata
+	holder     map[string]any
+	spec       map[string]any
+	tmpl       map[string]any // the metadata, nil when there is none
+	specPath   *field.Path
+	metaPath   *field.Path
+}
+
+// placeOf finds the pod spec along path, and its holder.
+func placeOf(obj map[string]any, path []string, prefix *field.Path) (*place, error) {
+	pl := &place{path: path, holderPath: path[:len(path)-1], holder: obj, tmpl: templateMeta(obj, path)}
+	pl.specPath = prefix
+	for _, p := range path {
+		pl.specPath = childPath(pl.specPath, p)
+	}
+	var err error
+	if pl.spec, err = nestedMap(obj, path, prefix); err != nil {
+		return nil, err
+	}
+	if len(pl.holderPath) > 0 {
+		if pl.holder, err = nestedMap(obj, pl.holderPath, prefix); err != nil {
+			return nil, err
 		}
-		full := slices.Clip(at)
-		for _, k := range holderPath {
-			full = append(full, k)
-		}
-		// Separate changes of the spec and of the metadata keep the edits
-		// small; metadata that comes or goes changes with its holder.
-		if _, hasMeta := holder["metadata"]; hasMeta && newMeta != nil {
-			if !reflect.DeepEqual(merged, specMap) {
-				*changes = append(*changes, change{path: append(slices.Clip(full), path[len(path)-1]), old: specMap, new: merged, typ: podSpecType})
-			}
-			if !reflect.DeepEqual(newMeta, tmpl) {
-				*changes = append(*changes, change{path: append(slices.Clip(full), "metadata"), old: tmpl, new: newMeta, typ: objectMetaType})
-			}
-		} else {
-			var typ reflect.Type = podTemplateType
-			if len(holderPath) == 0 {
-				typ = podType
-			}
-			*changes = append(*changes, change{path: full, old: holder, new: newHolder, typ: typ})
-		}
-		if len(holderPath) == 0 {
-			for k := range obj {
-				delete(obj, k)
-			}
-			for k, v := range newHolder {
-				obj[k] = v
-			}
-		} else {
-			setNested(obj, holderPath, newHolder)
+	}
+	metaPath := prefix
+	for _, k := range pl.holderPath {
+		metaPath = childPath(metaPath, k)
+	}
+	pl.metaPath = childPath(metaPath, "metadata")
+	return pl, nil
+}
+
+// metadataHoldsRecord checks that the metadata beside the pod spec can
+// take the injection record: anything but a mapping would be lost.
+func (pl *place) metadataHoldsRecord() error {
+	if mv, ok := pl.holder["metadata"]; ok && mv != nil {
+		if _, isMap := mv.(map[string]any); !isMap {
+			return field.Invalid(pl.metaPath, mv, "must be a mapping")
 		}
 	}
 	return nil
+}
+
+// writeBack puts the changed pod spec and metadata into obj, and records
+// the changes for the splicer.
+func (pl *place) writeBack(obj, merged, newMeta map[string]any, at []any, changes *[]yamledit.Change) {
+	newHolder := make(map[string]any, len(pl.holder)+1)
+	for k, v := range pl.holder {
+		newHolder[k] = v
+	}
+	newHolder[pl.path[len(pl.path)-1]] = merged
+	if newMeta != nil {
+		newHolder["metadata"] = newMeta
+	} else {
+		delete(newHolder, "metadata")
+	}
+	*changes = append(*changes, pl.changes(newHolder, merged, newMeta, at)...)
+	if len(pl.holderPath) == 0 {
+		for k := range obj {
+			delete(obj, k)
+		}
+		for k, v := range newHolder {
+			obj[k] = v
+		}
+	} else {
+		setNested(obj, pl.holderPath, newHolder)
+	}
+}
+
+// changes are the edits of the holder becoming newHolder. Separate changes
+// of the spec and of the metadata keep the edits small; metadata that
+// comes or goes changes with its holder.
+func (pl *place) changes(newHolder, merged, newMeta map[string]any, at []any) []yamledit.Change {
+	full := slices.Clip(at)
+	for _, k := range pl.holderPath {
+		full = append(full, k)
+	}
+	if _, hasMeta := pl.holder["metadata"]; !hasMeta || newMeta == nil {
+		var typ reflect.Type = podTemplateType
+		if len(pl.holderPath) == 0 {
+			typ = podType
+		}
+		return []yamledit.Change{{Path: full, Old: pl.holder, New: newHolder, Type: typ}}
+	}
+	var out []yamledit.Change
+	if !reflect.DeepEqual(merged, pl.spec) {
+		out = append(out, yamledit.Change{Path: append(slices.Clip(full), pl.path[len(pl.path)-1]), Old: pl.spec, New: merged, Type: podSpecType})
+	}
+	if !reflect.DeepEqual(newMeta, pl.tmpl) {
+		out = append(out, yamledit.Change{Path: append(slices.Clip(full), "metadata"), Old: pl.tmpl, New: newMeta, Type: objectMetaType})
+	}
+	return out
 }
 
 var (
@@ -454,13 +468,13 @@ var (
 	podType         = reflect.TypeOf(corev1.Pod{})
 )
 
-func (t *transformer) list(items []any, r ref, prefix *field.Path, at []any, changes *[]change) []string {
+func (t *transformer) list(items []any, r ref, prefix *field.Path, at []any, changes *[]yamledit.Change) []string {
 	var errs []string
 	for i, item := range items {
 		p := childPath(prefix, "items").Index(i)
 		m, ok := item.(map[string]any)
 		if !ok {
-			errs = append(errs, r.report(fmt.Sprintf("%s: not a Kubernetes object: the item is %s, not a mapping", p, describeJSON(item))))
+			errs = append(errs, r.report(fmt.Sprintf("%s: not a Kubernetes object: the item is %s, not a mapping", p, yamledit.DescribeValue(item))))
 			continue
 		}
 		itemAt := append(slices.Clip(at), "items", i)
@@ -474,144 +488,6 @@ func childPath(p *field.Path, name string) *field.Path {
 		return field.NewPath(name)
 	}
 	return p.Child(name)
-}
-
-// templateMeta is the metadata of the workload's pod template (for a Pod,
-// its own), found next to the pod spec.
-func templateMeta(obj map[string]any, specPath []string) map[string]any {
-	cur := obj
-	for _, k := range specPath[:len(specPath)-1] {
-		next, ok := cur[k].(map[string]any)
-		if !ok {
-			return nil
-		}
-		cur = next
-	}
-	m, _ := cur["metadata"].(map[string]any)
-	return m
-}
-
-// selected applies --selector and --name to a workload.
-func (t *transformer) selected(meta, tmpl map[string]any) bool {
-	if t.selector != nil && !matchesEither(t.selector, labelSet(meta), labelSet(tmpl)) {
-		return false
-	}
-	if len(t.names) == 0 {
-		return true
-	}
-	name, _ := meta["name"].(string)
-	ns, _ := meta["namespace"].(string)
-	hit := false
-	for i := range t.names {
-		n := &t.names[i]
-		if n.name == name && (!n.hasNS || n.namespace == ns) {
-			n.matched, hit = true, true
-		}
-	}
-	return hit
-}
-
-// matchesEither matches a selector against the labels of a workload and of
-// its pod template together: charts label the pods (app.kubernetes.io/name
-// and the like) more reliably than the Deployment. A label on either
-// counts: app=web holds if either carries it, and app!=web only if neither
-// does, so that it leaves out a Deployment whose pods are app=web.
-func matchesEither(sel labels.Selector, sets ...labels.Set) bool {
-	reqs, selectable := sel.Requirements()
-	if !selectable {
-		return false
-	}
-	for _, r := range reqs {
-		negative := false
-		switch r.Operator() {
-		case selection.NotEquals, selection.NotIn, selection.DoesNotExist:
-			negative = true
-		}
-		holds := negative
-		for _, set := range sets {
-			if m := r.Matches(set); negative && !m {
-				holds = false
-			} else if !negative && m {
-				holds = true
-			}
-		}
-		if !holds {
-			return false
-		}
-	}
-	return true
-}
-
-func labelSet(meta map[string]any) labels.Set {
-	set := labels.Set{}
-	if l, ok := meta["labels"].(map[string]any); ok {
-		for k, v := range l {
-			set[k] = fmt.Sprint(v)
-		}
-	}
-	return set
-}
-
-// injectAnnotation, set to "false" on a workload or its pod template, tells
-// the command to leave the workload alone: a pod with a hand-written proxy,
-// or one that must not reach the database.
-const injectAnnotation = "cloudsqlproxy.podspec.dev/inject"
-
-// helmHookAnnotation marks Helm hooks; the test hooks ("helm test") are
-// pods that check a release, and get no proxy unless --include-helm-tests.
-const helmHookAnnotation = "helm.sh/hook"
-
-// leftAlone tells whether a selected workload is to pass through untouched,
-// counting it; a value of the opt-out annotation other than "true" and
-// "false" is a problem rather than a guess either way.
-func (t *transformer) leftAlone(meta, tmpl map[string]any, prefix *field.Path, specPath []string) (bool, []string) {
-	var problems []string
-	optOut := false
-	check := func(m map[string]any, p *field.Path) {
-		ann, _ := m["annotations"].(map[string]any)
-		v, ok := ann[injectAnnotation]
-		if !ok {
-			return
-		}
-		switch v {
-		case "false":
-			optOut = true
-		case "true":
-		default:
-			problems = append(problems, field.NotSupported(p.Child("annotations").Key(injectAnnotation), v, []string{`"false"`, `"true"`}).Error())
-		}
-	}
-	check(meta, childPath(prefix, "metadata"))
-	if len(specPath) > 1 {
-		p := prefix
-		for _, k := range specPath[:len(specPath)-1] {
-			p = childPath(p, k)
-		}
-		check(tmpl, p.Child("metadata"))
-	}
-	switch {
-	case len(problems) > 0:
-		return false, problems
-	case optOut:
-		t.optedOut++
-		return true, nil
-	case !t.includeHelmTests && isHelmTest(meta):
-		t.helmTests++
-		return true, nil
-	}
-	return false, nil
-}
-
-func isHelmTest(meta map[string]any) bool {
-	ann, _ := meta["annotations"].(map[string]any)
-	hooks, _ := ann[helmHookAnnotation].(string)
-	for _, h := range strings.Split(hooks, ",") {
-		switch strings.TrimSpace(h) {
-		case "test", "test-success", "test-failure":
-			return true
-		}
-	}
-	return false
 }
 
 // nestedMap finds the pod spec. A workload without one is an error: there
@@ -644,7 +520,7 @@ func setNested(obj map[string]any, path []string, v map[string]any) {
 }
 
 // podSpec runs the command on the typed pod spec and replays the change
-// onto the original map (see merge.go); meta is the metadata beside the
+// onto the original map (see yamledit.Merge); meta is the metadata beside the
 // spec, where the injection record lives, and comes back changed or as it
 // was (nil when there is none). spec is the zero PodSpec inside a fresh
 // typed object; path and metaPath are the spec's and metadata's places in
@@ -705,7 +581,7 @@ func (t *transformer) podSpec(orig, meta map[string]any, spec *corev1.PodSpec, p
 	}
 	merged := orig
 	if specChanged {
-		merged = merger{proxyName: name}.merge(orig, r0, r1, "").(map[string]any)
+		merged = yamledit.Merge(orig, r0, r1, name).(map[string]any)
 		// The merge must mean exactly what the library produced; a
 		// difference would be a bug here, and is reported rather than
 		// written.
@@ -887,10 +763,10 @@ func locate(v any, t reflect.Type, p *field.Path) field.ErrorList {
 	}
 	var errs field.ErrorList
 	switch {
-	case t.Kind() == reflect.Struct && isMap(v) && !customDecoding(t):
+	case t.Kind() == reflect.Struct && isMap(v) && !yamledit.CustomDecoding(t):
 		m := v.(map[string]any)
 		for _, k := range sortedKeys(m) {
-			ft, ok := jsonField(t, k)
+			ft, ok := yamledit.JSONField(t, k)
 			if ok && !decodes(m[k], ft) {
 				errs = append(errs, locate(m[k], ft, p.Child(k))...)
 			}
@@ -911,7 +787,7 @@ func locate(v any, t reflect.Type, p *field.Path) field.ErrorList {
 	}
 	if len(errs) == 0 {
 		detail := "cannot be read as " + describeType(t)
-		if looksLikeTemplate(v) {
+		if yamledit.LooksLikeTemplate(v) {
 			detail += "; it looks like an unrendered Helm template: run helm template first, and inject into its output"
 		}
 		errs = append(errs, field.Invalid(p, v, detail))
@@ -922,36 +798,10 @@ func locate(v any, t reflect.Type, p *field.Path) field.ErrorList {
 func isMap(v any) bool  { _, ok := v.(map[string]any); return ok }
 func isList(v any) bool { _, ok := v.([]any); return ok }
 
-// customDecoding tells types that decode themselves (Quantity, IntOrString,
-// Time) from plain structs.
-func customDecoding(t reflect.Type) bool {
-	type unmarshaler interface{ UnmarshalJSON([]byte) error }
-	return reflect.PointerTo(t).Implements(reflect.TypeOf((*unmarshaler)(nil)).Elem())
-}
-
 // decodes reports whether v converts to a value of type t.
 func decodes(v any, t reflect.Type) bool {
 	wrapper := reflect.StructOf([]reflect.StructField{{Name: "V", Type: t, Tag: `json:"v"`}})
 	return runtime.DefaultUnstructuredConverter.FromUnstructured(map[string]any{"v": v}, reflect.New(wrapper).Interface()) == nil
-}
-
-// jsonField finds the struct field (or field of an inlined struct) that the
-// JSON key k fills.
-func jsonField(t reflect.Type, k string) (reflect.Type, bool) {
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		tag := f.Tag.Get("json")
-		name, opts, _ := strings.Cut(tag, ",")
-		if name == k {
-			return f.Type, true
-		}
-		if (f.Anonymous || strings.Contains(","+opts+",", ",inline,")) && name == "" && f.Type.Kind() == reflect.Struct {
-			if ft, ok := jsonField(f.Type, k); ok {
-				return ft, true
-			}
-		}
-	}
-	return nil, false
 }
 
 func describeType(t reflect.Type) string {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/podspec/cloudsqlproxy"
+	"github.com/podspec/cloudsqlproxy/cmd/cloudsqlproxy/internal/yamledit"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -88,16 +89,16 @@ func successfulInjects() []int {
 }
 
 // inputOf reads and concatenates the -f files of a golden case.
-func inputOf(t *testing.T, args []string) []*document {
+func inputOf(t *testing.T, args []string) []*yamledit.Document {
 	t.Helper()
-	var docs []*document
+	var docs []*yamledit.Document
 	for i := range args {
 		if args[i] == "-f" {
 			data, err := os.ReadFile(args[i+1])
 			if err != nil {
 				t.Fatal(err)
 			}
-			d, errs := splitStream(args[i+1], data)
+			d, errs := yamledit.Split(args[i+1], data)
 			if len(errs) > 0 {
 				t.Fatal(errs)
 			}
@@ -107,22 +108,22 @@ func inputOf(t *testing.T, args []string) []*document {
 	return docs
 }
 
-func decodeAll(t *testing.T, docs []*document) []map[string]any {
+func decodeAll(t *testing.T, docs []*yamledit.Document) []map[string]any {
 	t.Helper()
 	out := make([]map[string]any, len(docs))
 	for i, d := range docs {
-		m, err := d.decode()
+		m, err := d.Decode()
 		if err != nil {
-			t.Fatalf("%s document %d: %v", d.source, d.index, err)
+			t.Fatalf("%s document %d: %v", d.Source(), d.Index(), err)
 		}
 		out[i] = m
 	}
 	return out
 }
 
-func splitOutput(t *testing.T, out string) []*document {
+func splitOutput(t *testing.T, out string) []*yamledit.Document {
 	t.Helper()
-	docs, errs := splitStream("output", []byte(out))
+	docs, errs := yamledit.Split("output", []byte(out))
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -131,10 +132,10 @@ func splitOutput(t *testing.T, out string) []*document {
 
 // contentDocs leaves out the documents of only white space, which splitting
 // keeps so that the stream can be written back.
-func contentDocs(docs []*document) []*document {
-	var out []*document
+func contentDocs(docs []*yamledit.Document) []*yamledit.Document {
+	var out []*yamledit.Document
 	for _, d := range docs {
-		if d.index > 0 {
+		if d.Index() > 0 {
 			out = append(out, d)
 		}
 	}
@@ -161,8 +162,8 @@ func TestRoundTrip(t *testing.T) {
 			injDocs := splitOutput(t, injected.stdout)
 			want, got := decodeAll(t, in), decodeAll(t, injDocs)
 			for j := range in {
-				if reflect.DeepEqual(want[j], got[j]) && !bytes.Equal(bytes.TrimRight(in[j].raw, "\n"), bytes.TrimRight(injDocs[j].raw, "\n")) {
-					t.Errorf("document %d is unchanged in content but not in text:\n%s\n---- became\n%s", j+1, in[j].raw, injDocs[j].raw)
+				if reflect.DeepEqual(want[j], got[j]) && !bytes.Equal(bytes.TrimRight(in[j].Raw(), "\n"), bytes.TrimRight(injDocs[j].Raw(), "\n")) {
+					t.Errorf("document %d is unchanged in content but not in text:\n%s\n---- became\n%s", j+1, in[j].Raw(), injDocs[j].Raw())
 				}
 			}
 		})
@@ -228,6 +229,14 @@ func isRecord(key string, v any) bool {
 	return false
 }
 
+// proxyLists are the lists inject adds items to and remove empties again,
+// with the field that names their items; the tests state them apart from
+// the engine, whose pairing they check.
+var proxyLists = map[string]string{
+	"containers": "name", "initContainers": "name", "ephemeralContainers": "name",
+	"volumes": "name", "env": "name", "volumeMounts": "mountPath",
+}
+
 // added reports whether an item the output has and the input lacks is the
 // proxy's.
 func (d *differ) added(key string, item any) bool {
@@ -264,7 +273,7 @@ func (d *differ) walk(path string, a, b any, key string) {
 			if _, ok := av[k]; ok {
 				continue
 			}
-			if _, keyed := listKeys[k]; keyed {
+			if _, keyed := proxyLists[k]; keyed {
 				d.walk(path+"."+k, []any{}, w, k)
 				continue
 			}
@@ -279,7 +288,7 @@ func (d *differ) walk(path string, a, b any, key string) {
 			d.bad = append(d.bad, fmt.Sprintf("%s: %v became %v", path, a, b))
 			return
 		}
-		id, keyed := listKeys[key]
+		id, keyed := proxyLists[key]
 		if !keyed {
 			if len(av) != len(bv) {
 				d.bad = append(d.bad, fmt.Sprintf("%s: %d items became %d", path, len(av), len(bv)))
@@ -295,7 +304,7 @@ func (d *differ) walk(path string, a, b any, key string) {
 		for i, item := range av {
 			j := -1
 			for k := range bv {
-				if !matched[k] && identity(bv[k], id) == identity(item, id) {
+				if !matched[k] && itemID(bv[k], id) == itemID(item, id) {
 					j = k
 					break
 				}
@@ -308,7 +317,7 @@ func (d *differ) walk(path string, a, b any, key string) {
 				d.bad = append(d.bad, fmt.Sprintf("%s[%d]: moved before an earlier item", path, i))
 			}
 			last, matched[j] = j, true
-			d.walk(fmt.Sprintf("%s[%v]", path, identity(item, id)), item, bv[j], "")
+			d.walk(fmt.Sprintf("%s[%v]", path, itemID(item, id)), item, bv[j], "")
 		}
 		for k, item := range bv {
 			if !matched[k] && !d.added(key, item) {
@@ -377,68 +386,6 @@ func findMount(list any, path string) map[string]any {
 		}
 	}
 	return nil
-}
-
-func TestMerge(t *testing.T) {
-	m := merger{proxyName: "p"}
-	for _, tc := range []struct {
-		name      string
-		o, r0, r1 any
-		want      any
-		key       string
-	}{
-		{
-			name: "unchanged keeps the original's spelling",
-			o:    map[string]any{"cpu": 0.5, "future": true},
-			r0:   map[string]any{"cpu": "500m"},
-			r1:   map[string]any{"cpu": "500m"},
-			want: map[string]any{"cpu": 0.5, "future": true},
-		},
-		{
-			name: "round-trip noise is not written",
-			o:    map[string]any{"name": "a"},
-			r0:   map[string]any{"name": "a", "resources": map[string]any{}},
-			r1:   map[string]any{"name": "a", "resources": map[string]any{}, "env": []any{"E"}},
-			want: map[string]any{"name": "a", "env": []any{"E"}},
-		},
-		{
-			name: "noise the library changed keeps only the change",
-			o:    map[string]any{},
-			r0:   map[string]any{"sc": map[string]any{"x": int64(0), "y": int64(0)}},
-			r1:   map[string]any{"sc": map[string]any{"x": int64(1), "y": int64(0)}},
-			want: map[string]any{"sc": map[string]any{"x": int64(1)}},
-		},
-		{
-			name: "an inserted container does not shift the pairing",
-			key:  "initContainers",
-			o:    []any{map[string]any{"name": "a", "future": 1}},
-			r0:   []any{map[string]any{"name": "a"}},
-			r1:   []any{map[string]any{"name": "p", "image": "proxy"}, map[string]any{"name": "a", "env": []any{"E"}}},
-			want: []any{map[string]any{"name": "p", "image": "proxy"}, map[string]any{"name": "a", "future": 1, "env": []any{"E"}}},
-		},
-		{
-			name: "nothing of the original is restored into the proxy container",
-			key:  "containers",
-			o:    []any{map[string]any{"name": "p", "image": "old", "future": 1}, map[string]any{"name": "a"}},
-			r0:   []any{map[string]any{"name": "p", "image": "old"}, map[string]any{"name": "a"}},
-			r1:   []any{map[string]any{"name": "p", "image": "new"}, map[string]any{"name": "a"}},
-			want: []any{map[string]any{"name": "p", "image": "new"}, map[string]any{"name": "a"}},
-		},
-		{
-			name: "removed items go, the others keep their fields",
-			key:  "env",
-			o:    []any{map[string]any{"name": "A", "x": 1}, map[string]any{"name": "Q"}},
-			r0:   []any{map[string]any{"name": "A"}, map[string]any{"name": "Q"}},
-			r1:   []any{map[string]any{"name": "A"}},
-			want: []any{map[string]any{"name": "A", "x": 1}},
-		},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if diff := cmp.Diff(tc.want, m.merge(tc.o, tc.r0, tc.r1, tc.key)); diff != "" {
-				t.Errorf("(-want +got):\n%s", diff)
-			}
-		})
-	}
 }
 
 // TestStream5000 checks the large stream the benchmark uses: every
@@ -529,4 +476,10 @@ func TestSortedKindsList(t *testing.T) {
 			t.Errorf("the no-workload warning does not name %s: %s", k, w[0])
 		}
 	}
+}
+
+// itemID is the field of a list item that names it, or nil.
+func itemID(item any, key string) any {
+	m, _ := item.(map[string]any)
+	return m[key]
 }

@@ -28,6 +28,7 @@ import (
 	"strings"
 
 	"github.com/podspec/cloudsqlproxy"
+	"github.com/podspec/cloudsqlproxy/cmd/cloudsqlproxy/internal/yamledit"
 	"github.com/podspec/cloudsqlproxy/internal/flagtab"
 	"k8s.io/apimachinery/pkg/labels"
 )
@@ -151,7 +152,7 @@ func transform(a action, args []string, stdin io.Reader, stdout, stderr io.Write
 	t.pod, t.job, t.podOpts, t.jobOpts = pod, job, podOpts, jobOpts
 	t.instances, t.adopt = f.instances, f.adopt
 
-	docs, errs := readInputs(f.files, stdin)
+	docs, errs := yamledit.Read(f.files, stdin)
 	out, docErrs := t.run(docs)
 	errs = append(errs, docErrs...)
 	if len(errs) > 0 {

@@ -1,4 +1,4 @@
-package main
+package yamledit
 
 import (
 	"bytes"
@@ -8,25 +8,20 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"unicode/utf8"
-
-	kjson "sigs.k8s.io/json"
-	"sigs.k8s.io/yaml"
 )
 
-// stdinName is how errors name standard input.
-const stdinName = "<stdin>"
+// StdinName is how errors name standard input.
+const StdinName = "<stdin>"
 
-// A document is one YAML or JSON document of the input. Its text is kept as
+// A Document is one YAML or JSON document of the input. Its text is kept as
 // read, and so is the text around it (the "---" line before it, the white
 // space between JSON objects), so that the stream of documents the command
 // leaves alone comes out byte for byte, comments, key order and all.
-type document struct {
-	source string // file name, or stdinName
+type Document struct {
+	source string // file name, or StdinName
 	input  string // the -f argument it came from (a file, a directory or "-")
 	index  int    // 1-based position among the documents of source; 0 for white space only
 	line   int    // line of source on which the document's text starts
@@ -38,20 +33,43 @@ type document struct {
 	nodes *nodeTree // raw parsed with positions, once needed
 }
 
-// readInputs reads every -f argument: files, directories (their *.yaml,
+// The reader alone sets a document's fields: the parse cache (nodes) and
+// Write rely on them matching the text, so the rest of the command reads
+// them through these methods.
+
+// Source is the file the document came from, or StdinName.
+func (d *Document) Source() string { return d.source }
+
+// Input is the -f argument the document came from: a file, a directory or
+// "-".
+func (d *Document) Input() string { return d.input }
+
+// Index is the document's 1-based position among the documents of its
+// source, or 0 for a document of only white space, which errors do not
+// count.
+func (d *Document) Index() int { return d.index }
+
+// Line is the line of the source on which the document's text starts.
+func (d *Document) Line() int { return d.line }
+
+// Raw is the document's text exactly as read; the caller must not change
+// it.
+func (d *Document) Raw() []byte { return d.raw }
+
+// Read reads every -f argument: files, directories (their *.yaml,
 // *.yml and *.json files, sorted by name, not recursive) and "-" for stdin.
 // It reports every unreadable file and malformed stream, not just the first.
-func readInputs(paths []string, stdin io.Reader) ([]*document, []string) {
-	var docs []*document
+func Read(paths []string, stdin io.Reader) ([]*Document, []string) {
+	var docs []*Document
 	var errs []string
 	for _, p := range paths {
 		if p == "-" {
 			data, err := io.ReadAll(stdin)
 			if err != nil {
-				errs = append(errs, fmt.Sprintf("%s: %v", stdinName, err))
+				errs = append(errs, fmt.Sprintf("%s: %v", StdinName, err))
 				continue
 			}
-			d, e := splitStream(stdinName, data)
+			d, e := Split(StdinName, data)
 			docs, errs = append(docs, from(p, d)...), append(errs, e...)
 			continue
 		}
@@ -66,14 +84,14 @@ func readInputs(paths []string, stdin io.Reader) ([]*document, []string) {
 				errs = append(errs, err.Error())
 				continue
 			}
-			d, e := splitStream(f, data)
+			d, e := Split(f, data)
 			docs, errs = append(docs, from(p, d)...), append(errs, e...)
 		}
 	}
 	return docs, errs
 }
 
-func from(input string, docs []*document) []*document {
+func from(input string, docs []*Document) []*Document {
 	for _, d := range docs {
 		d.input = input
 	}
@@ -112,11 +130,11 @@ func expand(p string) ([]string, error) {
 
 var bom = []byte("\xef\xbb\xbf")
 
-// splitStream cuts one input into documents. A stream whose first character
+// Split cuts one input into documents. A stream whose first character
 // is "{" is a JSON stream (concatenated objects, as kubectl accepts);
 // anything else is YAML documents separated by "---" lines. "{{" starts no
 // JSON: it is a template, which the YAML reader reports as one.
-func splitStream(source string, data []byte) ([]*document, []string) {
+func Split(source string, data []byte) ([]*Document, []string) {
 	data = bytes.TrimPrefix(data, bom)
 	// The YAML parser notices bad UTF-8 only in some positions, so a stream
 	// it once accepted could fail when read back (found by FuzzInject).
@@ -144,9 +162,9 @@ func splitStream(source string, data []byte) ([]*document, []string) {
 // that writing the documents back gives the stream: a document of only
 // white space has no index (errors do not count it), one of only comments
 // has one (Helm emits them for templates that render empty).
-func splitYAML(source string, data []byte) ([]*document, []string) {
+func splitYAML(source string, data []byte) ([]*Document, []string) {
 	var (
-		docs  []*document
+		docs  []*Document
 		errs  []string
 		start int    // offset of the current document's text
 		first = 1    // its first line
@@ -155,7 +173,7 @@ func splitYAML(source string, data []byte) ([]*document, []string) {
 		index int
 	)
 	flush := func(end int) {
-		d := &document{source: source, line: first, sep: sep, raw: data[start:end:end]}
+		d := &Document{source: source, line: first, sep: sep, raw: data[start:end:end]}
 		if len(bytes.TrimSpace(d.raw)) > 0 {
 			index++
 			d.index = index
@@ -188,8 +206,8 @@ func splitYAML(source string, data []byte) ([]*document, []string) {
 
 // splitJSON reads a stream of JSON values, keeping each one's exact text and
 // the white space around it.
-func splitJSON(source string, data []byte) ([]*document, []string) {
-	var docs []*document
+func splitJSON(source string, data []byte) ([]*Document, []string) {
+	var docs []*Document
 	dec := json.NewDecoder(bytes.NewReader(data))
 	prev := 0 // end of the previous value
 	for {
@@ -219,7 +237,7 @@ func splitJSON(source string, data []byte) ([]*document, []string) {
 			return nil, []string{fmt.Sprintf("%s:%d: document %d: %s", source, lineAt(data, at), len(docs)+1, msg)}
 		}
 		end := off + len(raw)
-		docs = append(docs, &document{source: source, index: len(docs) + 1, line: lineAt(data, off),
+		docs = append(docs, &Document{source: source, index: len(docs) + 1, line: lineAt(data, off),
 			sep: data[prev:off:off], raw: data[off:end:end], json: true})
 		prev = end
 	}
@@ -232,135 +250,14 @@ func lineAt(data []byte, off int) int {
 	return 1 + bytes.Count(data[:off], []byte("\n"))
 }
 
-// A lineError is a problem of a document at one of its lines (1-based,
-// counted from the document's first line).
-type lineError struct {
-	line int
-	msg  string
-}
-
-func (e *lineError) Error() string { return e.msg }
-
-// decode parses the document into the generic form Kubernetes uses for
-// unstructured objects: integers stay int64, duplicate keys are an error
-// (kubectl rejects them too, rather than silently keeping one). A document
-// of only comments gives nil. Its errors are *lineError.
-func (d *document) decode() (map[string]any, error) {
-	var v any
-	jsonText := d.json
-	if !jsonText {
-		t := bytes.TrimLeft(d.raw, " \t\r\n")
-		jsonText = len(t) > 0 && t[0] == '{' && !bytes.HasPrefix(t, []byte("{{"))
-	}
-	decoded := false
-	if jsonText {
-		strict, err := kjson.UnmarshalStrict(d.raw, &v, kjson.DisallowDuplicateFields)
-		switch {
-		case err == nil && len(strict) > 0:
-			return nil, d.errorAt(0, fmt.Sprintf("invalid JSON: %v", errors.Join(strict...)))
-		case err == nil:
-			decoded = true
-		case d.json:
-			return nil, d.errorAt(0, fmt.Sprintf("invalid JSON: %v", err))
-		}
-		// Flow-style YAML that is not JSON falls through to the YAML parser.
-	}
-	if !decoded {
-		j, err := yaml.YAMLToJSONStrict(d.raw)
-		if err != nil {
-			line, msg := d.yamlError(err)
-			return nil, d.errorAt(line, "invalid YAML: "+msg)
-		}
-		v = nil
-		if err := kjson.UnmarshalCaseSensitivePreserveInts(j, &v); err != nil {
-			return nil, d.errorAt(0, fmt.Sprintf("invalid YAML: %v", err))
-		}
-	}
-	switch o := v.(type) {
-	case nil:
-		return nil, nil
-	case map[string]any:
-		return o, nil
-	default:
-		return nil, d.errorAt(0, fmt.Sprintf("not a Kubernetes object: the document is %s, not a mapping", describeJSON(v)))
-	}
-}
-
-// errorAt makes a decoding error at line (0: the document's first line of
-// content). A document holding template actions is reported as a template,
-// whatever the parser made of it.
-func (d *document) errorAt(line int, msg string) error {
-	if off, ok := findTemplate(d.raw); ok {
-		return &lineError{lineAt(d.raw, off), templateMessage(d.raw, off)}
-	}
-	if line == 0 {
-		line = d.firstContentLine()
-	}
-	return &lineError{line, msg}
-}
-
-var yamlLineRE = regexp.MustCompile(`line (\d+)`)
-
-// yamlError puts a multi-line message on one line and finds the line it is
-// about (relative to the document); further line numbers in it become
-// lines of the source.
-func (d *document) yamlError(err error) (int, string) {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	msg = strings.Join(strings.Fields(msg), " ")
-	line := 0
-	if m := yamlLineRE.FindStringSubmatchIndex(msg); m != nil {
-		line, _ = strconv.Atoi(msg[m[2]:m[3]])
-		rest := strings.TrimPrefix(msg[m[1]:], ":")
-		msg = strings.TrimSpace(msg[:m[0]] + strings.TrimSpace(rest))
-	}
-	msg = yamlLineRE.ReplaceAllStringFunc(msg, func(s string) string {
-		n, _ := strconv.Atoi(strings.TrimPrefix(s, "line "))
-		return fmt.Sprintf("line %d", n+d.line-1)
-	})
-	return line, msg
-}
-
-func describeJSON(v any) string {
-	switch v.(type) {
-	case []any:
-		return "a list"
-	case string:
-		return "a string"
-	case bool:
-		return "a boolean"
-	default:
-		return "a number"
-	}
-}
-
-// leadingComments is the text before the document's first line of content:
-// the comment block tools such as Helm ("# Source: ...") put there. It
-// survives when the document is rewritten; other comments cannot.
-func leadingComments(raw []byte) []byte {
-	off := 0
-	for off < len(raw) {
-		end := bytes.IndexByte(raw[off:], '\n')
-		next := len(raw)
-		if end >= 0 {
-			next = off + end + 1
-		}
-		l := bytes.TrimSpace(raw[off:next])
-		if len(l) > 0 && l[0] != '#' {
-			break
-		}
-		off = next
-	}
-	return raw[:off]
-}
-
-// writeStream joins the documents again, each with the text that was
+// Write joins the documents again, each with the text that was
 // around it, so that a stream the command changes nowhere comes out as it
 // went in. bodies[i] is what to write for docs[i]. A stream of only JSON
 // objects stays one; any other is a YAML stream, in which each JSON object
 // gets a "---" line of its own, and so does the first document of each
 // further source. The YAML stream never starts with "{": kubectl would read
 // it as JSON and stop at the first YAML document.
-func writeStream(docs []*document, bodies [][]byte) []byte {
+func Write(docs []*Document, bodies [][]byte) []byte {
 	allJSON := len(docs) > 0
 	size := 0
 	for i, d := range docs {

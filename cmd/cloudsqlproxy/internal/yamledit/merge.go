@@ -1,4 +1,4 @@
-package main
+package yamledit
 
 import "reflect"
 
@@ -20,7 +20,8 @@ import "reflect"
 // pairing of the others.
 
 // listKeys names the identity of list items by the field holding the list,
-// for the lists Attach and Detach change.
+// for the lists Attach and Detach change: the pod types' patchMergeKey tags
+// for those lists (TestListKeysAreTheTypes), and for no others.
 var listKeys = map[string]string{
 	"containers":          "name",
 	"initContainers":      "name",
@@ -28,6 +29,14 @@ var listKeys = map[string]string{
 	"volumes":             "name",
 	"env":                 "name",
 	"volumeMounts":        "mountPath",
+}
+
+// Merge returns what to write in place of the pod spec o, given o through
+// the typed round trip alone (r0) and with the library's change applied
+// (r1). owned names the proxy container: the library owns it entirely, so
+// nothing of o is restored into it.
+func Merge(o, r0, r1 any, owned string) any {
+	return merger{proxyName: owned}.merge(o, r0, r1, "")
 }
 
 type merger struct {

@@ -1,14 +1,12 @@
-package main
+package yamledit
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"reflect"
-	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"unicode"
 
 	"sigs.k8s.io/yaml"
@@ -34,19 +32,20 @@ type renderer struct {
 	// so), and what is added is sorted too.
 	sorted bool
 
-	scalars *scalarCache
+	scalars *ScalarCache
 }
 
-// scalarCache remembers how each string is written as a YAML scalar, in
+// ScalarCache remembers how each string is written as a YAML scalar, in
 // block and in flow context: the same few strings (the proxy's arguments,
 // env var names) recur in every workload, and checking a rendering costs a
 // parse. One run of the command uses it from one goroutine.
-type scalarCache struct {
+type ScalarCache struct {
 	block, flow map[string]string
 }
 
-func newScalarCache() *scalarCache {
-	return &scalarCache{block: map[string]string{}, flow: map[string]string{}}
+// NewScalarCache gives an empty cache, for one run of the command.
+func NewScalarCache() *ScalarCache {
+	return &ScalarCache{block: map[string]string{}, flow: map[string]string{}}
 }
 
 // yamlScalar writes a scalar for a YAML document; flow is for the inside of
@@ -376,107 +375,9 @@ func spaces(n int) string {
 	return strings.Repeat(" ", n)
 }
 
-// fieldOrders caches the JSON field names of each struct type, in order.
-var fieldOrders sync.Map // reflect.Type -> map[string]int
-
-func fieldOrder(t reflect.Type) map[string]int {
-	if o, ok := fieldOrders.Load(t); ok {
-		return o.(map[string]int)
-	}
-	o := map[string]int{}
-	var walk func(t reflect.Type)
-	walk = func(t reflect.Type) {
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
-			if (f.Anonymous || strings.Contains(","+opts+",", ",inline,")) && name == "" && f.Type.Kind() == reflect.Struct {
-				walk(f.Type)
-				continue
-			}
-			if name != "" && name != "-" {
-				if _, dup := o[name]; !dup {
-					o[name] = len(o)
-				}
-			}
-		}
-	}
-	walk(t)
-	fieldOrders.Store(t, o)
-	return o
-}
-
-// structType is t without pointers, when that is a struct the converter
-// fills field by field.
-func structType(t reflect.Type) (reflect.Type, bool) {
-	for t != nil && t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t == nil || t.Kind() != reflect.Struct || customDecoding(t) {
-		return nil, false
-	}
-	return t, true
-}
-
 func (r *renderer) keys(m map[string]any, t reflect.Type) []string {
 	if r.sorted {
 		t = nil
 	}
 	return orderedKeys(m, t)
-}
-
-// orderedKeys gives m's keys in t's field order, the others sorted after
-// them.
-func orderedKeys(m map[string]any, t reflect.Type) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	st, ok := structType(t)
-	if !ok {
-		sort.Strings(keys)
-		return keys
-	}
-	order := fieldOrder(st)
-	sort.Slice(keys, func(i, j int) bool {
-		oi, ki := order[keys[i]]
-		oj, kj := order[keys[j]]
-		switch {
-		case ki && kj:
-			return oi < oj
-		case ki != kj:
-			return ki
-		}
-		return keys[i] < keys[j]
-	})
-	return keys
-}
-
-// memberType is the type of field k of t (a struct or a map), or nil.
-func memberType(t reflect.Type, k string) reflect.Type {
-	for t != nil && t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t == nil {
-		return nil
-	}
-	switch t.Kind() {
-	case reflect.Map:
-		return t.Elem()
-	case reflect.Struct:
-		if ft, ok := jsonField(t, k); ok {
-			return ft
-		}
-	}
-	return nil
-}
-
-// elemType is the type of t's items, or nil.
-func elemType(t reflect.Type) reflect.Type {
-	for t != nil && t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t == nil || t.Kind() != reflect.Slice {
-		return nil
-	}
-	return t.Elem()
 }

@@ -1,4 +1,4 @@
-package main
+package yamledit
 
 import (
 	"bytes"
@@ -22,7 +22,7 @@ type nodeTree struct {
 
 // tree parses the document once, on first use: only documents the command
 // changes or reports on need positions.
-func (d *document) tree() *nodeTree {
+func (d *Document) tree() *nodeTree {
 	if d.nodes != nil {
 		return d.nodes
 	}
@@ -112,9 +112,9 @@ func (t *nodeTree) startsLine(off int) bool {
 	return true
 }
 
-// firstContentLine is the 1-based line of the document's first content, for
+// FirstContentLine is the 1-based line of the document's first content, for
 // problems that concern the whole document.
-func (d *document) firstContentLine() int {
+func (d *Document) FirstContentLine() int {
 	t := d.tree()
 	if t.root != nil && t.root.Line > 0 {
 		return t.root.Line
@@ -127,17 +127,17 @@ func (d *document) firstContentLine() int {
 	return 1
 }
 
-// fieldLine finds the 1-based line (counted in the document) of the field
+// FieldLine finds the 1-based line (counted in the document) of the field
 // that a field path such as spec.containers[0].ports[1].name or
 // metadata.annotations[example.com/x] names: the line of its key, or of the
 // item. A path that leaves the text early gives the line of the deepest
 // field it reaches; one that reaches nothing, the document's first line of
 // content.
-func (d *document) fieldLine(path string) int {
+func (d *Document) FieldLine(path string) int {
 	t := d.tree()
 	n := t.root
 	if n == nil {
-		return d.firstContentLine()
+		return d.FirstContentLine()
 	}
 	line := n.Line
 	for _, seg := range splitFieldPath(path) {

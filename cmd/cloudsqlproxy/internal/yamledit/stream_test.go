@@ -1,7 +1,6 @@
-package main
+package yamledit
 
 import (
-	"errors"
 	"strings"
 	"testing"
 
@@ -85,7 +84,7 @@ func TestSplitStream(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			docs, errs := splitStream("f", []byte(tc.in))
+			docs, errs := Split("f", []byte(tc.in))
 			var got []splitDoc
 			for _, d := range docs {
 				if d.source != "f" {
@@ -108,7 +107,7 @@ func TestSplitStream(t *testing.T) {
 				if tc.back != "" {
 					want = tc.back
 				}
-				if got := string(writeStream(docs, bodies)); got != want {
+				if got := string(Write(docs, bodies)); got != want {
 					t.Errorf("written back: %q, want %q", got, want)
 				}
 			}
@@ -116,118 +115,12 @@ func TestSplitStream(t *testing.T) {
 	}
 }
 
-func TestDecode(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		doc  document
-		want map[string]any
-		line int // of the error, counted in the document
-		err  string
-	}{
-		{name: "comments only", doc: document{raw: []byte("# nothing\n")}},
-		{
-			name: "integers stay integers, YAML 1.1 octal and booleans as kubectl reads them",
-			doc:  document{raw: []byte("a: 1\nb: 0.5\nc: 0644\nd: yes\ne: \"yes\"\n")},
-			want: map[string]any{"a": int64(1), "b": 0.5, "c": int64(420), "d": true, "e": "yes"},
-		},
-		{
-			name: "flow mapping that is not JSON",
-			doc:  document{raw: []byte("{a: 1}\n")},
-			want: map[string]any{"a": int64(1)},
-		},
-		{
-			name: "duplicate key in YAML",
-			doc:  document{line: 10, raw: []byte("a: 1\nb: 2\na: 3\n")},
-			line: 3,
-			err:  `invalid YAML: unmarshal errors: key "a" already set in map`,
-		},
-		{
-			name: "duplicate key in JSON",
-			doc:  document{raw: []byte(`{"a": 1, "a": 2}`), json: true},
-			line: 1,
-			err:  `invalid JSON: duplicate field "a"`,
-		},
-		{
-			name: "syntax error at the line the parser names",
-			doc:  document{line: 5, raw: []byte("a:\n  b: 1\n c: 2\n")},
-			line: 2, // the parser names the mapping that it could not finish
-			err:  "invalid YAML: did not find expected key",
-		},
-		{
-			name: "scalar", doc: document{raw: []byte("# c\njust text\n")},
-			line: 2, err: "not a Kubernetes object: the document is a string, not a mapping",
-		},
-		{name: "list", doc: document{raw: []byte("[1]")}, line: 1, err: "not a Kubernetes object: the document is a list, not a mapping"},
-		{
-			name: "unrendered template: a value",
-			doc:  document{raw: []byte("kind: Deployment\nmetadata:\n  name: {{ include \"web.fullname\" . }}\n")},
-			line: 3,
-			err:  `looks like an unrendered Helm template ({{ include "web.fullname" . }}): run helm template first, and inject into its output`,
-		},
-		{
-			name: "unrendered template: a control line",
-			doc:  document{raw: []byte("# Source: x\n{{- if .Values.enabled }}\nkind: Pod\n{{- end }}\n")},
-			line: 2,
-			err:  `looks like an unrendered Helm template ({{- if .Values.enabled }}): run helm template first, and inject into its output`,
-		},
-		{
-			name: "unrendered template: an include at a line's start",
-			doc:  document{raw: []byte("metadata:\n  labels:\n    {{- include \"web.labels\" . | nindent 4 }}\n")},
-			line: 3,
-			err:  `looks like an unrendered Helm template ({{- include "web.labels" . | nindent 4 }}): run helm template first, and inject into its output`,
-		},
-		{
-			name: "quoted template text is a string",
-			doc:  document{raw: []byte("image: \"{{ .Values.image }}\"\nnote: |\n  {{ $labels.x }}\n")},
-			want: map[string]any{"image": "{{ .Values.image }}", "note": "{{ $labels.x }}\n"},
-		},
-		{
-			name: "quoted template text does not explain another error",
-			doc:  document{raw: []byte("image: \"{{ .Values.image }}\"\nbad: [\n")},
-			line: 2,
-			err:  "invalid YAML: did not find expected node content",
-		},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := tc.doc.decode()
-			gotErr, gotLine := "", 0
-			if err != nil {
-				gotErr = err.Error()
-				var le *lineError
-				if errors.As(err, &le) {
-					gotLine = le.line
-				}
-			}
-			if gotErr != tc.err || gotLine != tc.line {
-				t.Errorf("error %q at line %d, want %q at line %d", gotErr, gotLine, tc.err, tc.line)
-			}
-			if diff := cmp.Diff(tc.want, got); diff != "" {
-				t.Errorf("(-want +got):\n%s", diff)
-			}
-		})
-	}
-}
-
-func TestLeadingComments(t *testing.T) {
-	for in, want := range map[string]string{
-		"# a\n\n# b\nkind: X\n# c\n": "# a\n\n# b\n",
-		"kind: X\n# c\n":             "",
-		"  # indented\nkind: X\n":    "  # indented\n",
-		"# only\n":                   "# only\n",
-		`{"kind": "X"}`:              "",
-	} {
-		if got := string(leadingComments([]byte(in))); got != want {
-			t.Errorf("leadingComments(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // TestWriteStream covers what writing adds to the documents' own text: a
 // separator for each further source and JSON object among YAML, and one in
 // front of a YAML stream that would start with "{".
 func TestWriteStream(t *testing.T) {
-	split := func(source, text string) []*document {
-		docs, errs := splitStream(source, []byte(text))
+	split := func(source, text string) []*Document {
+		docs, errs := Split(source, []byte(text))
 		if len(errs) > 0 {
 			t.Fatal(errs)
 		}
@@ -235,7 +128,7 @@ func TestWriteStream(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name string
-		docs []*document
+		docs []*Document
 		want string
 	}{
 		{"two YAML files", append(split("a", "a: 1"), split("b", "b: 2\n")...), "a: 1\n---\nb: 2\n"},
@@ -248,7 +141,7 @@ func TestWriteStream(t *testing.T) {
 			for i, d := range tc.docs {
 				bodies[i] = d.raw
 			}
-			if diff := cmp.Diff(tc.want, string(writeStream(tc.docs, bodies))); diff != "" {
+			if diff := cmp.Diff(tc.want, string(Write(tc.docs, bodies))); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})

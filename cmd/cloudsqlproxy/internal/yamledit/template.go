@@ -1,4 +1,4 @@
-package main
+package yamledit
 
 import (
 	"bytes"
@@ -45,9 +45,9 @@ func templateMessage(text []byte, off int) string {
 	return fmt.Sprintf("looks like an unrendered Helm template (%s): run helm template first, and inject into its output", a)
 }
 
-// looksLikeTemplate is for values that are read but cannot be used, such as
+// LooksLikeTemplate is for values that are read but cannot be used, such as
 // a port of "{{ .Values.port }}".
-func looksLikeTemplate(v any) bool {
+func LooksLikeTemplate(v any) bool {
 	s, ok := v.(string)
 	return ok && strings.Contains(s, "{{") && strings.Contains(s, "}}")
 }
