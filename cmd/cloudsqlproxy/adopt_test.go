@@ -107,3 +107,18 @@ func TestReinjectAdopted(t *testing.T) {
 		t.Errorf("inject on its own output changed it:\n%s", cmp.Diff(first.stdout, same.stdout))
 	}
 }
+
+// TestAdoptNamesTheApplication: --application-name-from-workload also
+// labels an adopted proxy, whose own settings are kept around it.
+func TestAdoptNamesTheApplication(t *testing.T) {
+	r := runCLI("", "inject", "--application-name-from-workload", "--builtin-metrics", "true",
+		"--image", "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.28.0", "-f", "../../testdata/adopt/v2-sa-key.yaml")
+	if r.code != 0 {
+		t.Fatalf("exit %d:\n%s", r.code, r.stderr)
+	}
+	for _, want := range []string{"- --enable-builtin-metrics=true\n", "- --application-name=billing\n", "secretName: billing-proxy-sa-key\n"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("the output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}

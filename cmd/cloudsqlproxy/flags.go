@@ -47,6 +47,7 @@ type flags struct {
 	legacy        bool
 	jobTimeout    durationFlag
 	adopt         bool
+	appNameFrom   bool
 
 	// proxy holds the flags of the library's flag table, in its order.
 	proxy []*tableFlag
@@ -81,6 +82,7 @@ func (f *flags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.legacy, "legacy-sidecar", false, "")
 	fs.BoolVar(&f.adopt, "adopt", true, "")
 	fs.Var(&f.jobTimeout, "job-timeout", "")
+	fs.BoolVar(&f.appNameFrom, "application-name-from-workload", false, "")
 	for _, def := range flagtab.Flags {
 		tf := &tableFlag{def: def}
 		f.proxy = append(f.proxy, tf)
@@ -98,6 +100,8 @@ func (f *flags) check() error {
 		return errors.New("--host-env, --port-env and --socket-env name variables of the first --instance: give --instance (or use --app-env INSTANCE:...)")
 	case f.set["prometheus-namespace"] && !f.on("prometheus"):
 		return errors.New("--prometheus-namespace needs --prometheus")
+	case f.appNameFrom && f.set["application-name"]:
+		return errors.New("--application-name-from-workload and --application-name both set the metrics' application name: give one")
 	}
 	stdin := 0
 	for _, p := range f.files {

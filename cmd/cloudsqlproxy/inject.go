@@ -67,9 +67,12 @@ type transformer struct {
 	podOpts, jobOpts []cloudsqlproxy.Option
 	instances        []string
 	adopt            bool
-	legacy           bool
-	selector         labels.Selector // nil: no --selector
-	names            []nameFilter
+	// appNameFrom: each workload's proxy gets its metadata.name as the
+	// metrics' application name (--application-name-from-workload).
+	appNameFrom bool
+	legacy      bool
+	selector    labels.Selector // nil: no --selector
+	names       []nameFilter
 	// includeHelmTests: Helm test hooks get the proxy too (--include-helm-tests).
 	includeHelmTests bool
 
@@ -293,9 +296,9 @@ func (t *transformer) object(obj map[string]any, r ref, prefix *field.Path, at [
 	if err != nil {
 		return []string{r.report(err.Error())}
 	}
-	p, opts, problem := t.proxyFor(kind, r)
-	if problem != "" {
-		return []string{problem}
+	p, opts, problems := t.proxyFor(kind, r)
+	if len(problems) > 0 {
+		return problems
 	}
 	if err := pl.metadataHoldsRecord(); err != nil {
 		return []string{r.report(err.Error())}
@@ -349,17 +352,47 @@ func (t *transformer) admit(obj map[string]any, wk workload, r ref, prefix *fiel
 
 // proxyFor chooses the proxy and options for a workload of kind: Jobs and
 // CronJobs get the Job proxy when --job-timeout is set.
-func (t *transformer) proxyFor(kind string, r ref) (*cloudsqlproxy.Proxy, []cloudsqlproxy.Option, string) {
+func (t *transformer) proxyFor(kind string, r ref) (*cloudsqlproxy.Proxy, []cloudsqlproxy.Option, []string) {
 	p, opts := t.pod, t.podOpts
 	if kind == "Job" || kind == "CronJob" {
 		if t.jobOpts != nil {
 			p, opts = t.job, t.jobOpts
 		} else if t.legacy && t.action == inject {
-			return nil, nil, fmt.Sprintf("%s: --legacy-sidecar would keep the %s's pods running forever, since nothing stops a legacy sidecar; add --job-timeout (0s: the application stops the proxy through $%s)",
-				r.at(""), kind, cloudsqlproxy.QuitURLsEnv)
+			return nil, nil, []string{fmt.Sprintf("%s: --legacy-sidecar would keep the %s's pods running forever, since nothing stops a legacy sidecar; add --job-timeout (0s: the application stops the proxy through $%s)",
+				r.at(""), kind, cloudsqlproxy.QuitURLsEnv)}
 		}
 	}
-	return p, opts, ""
+	if t.appNameFrom && t.action == inject {
+		return t.namedFor(p, opts, r)
+	}
+	return p, opts, nil
+}
+
+// namedFor adds the workload's name as the metrics' application name to
+// the options, and rebuilds the proxy with them when --instance gave one.
+func (t *transformer) namedFor(p *cloudsqlproxy.Proxy, opts []cloudsqlproxy.Option, r ref) (*cloudsqlproxy.Proxy, []cloudsqlproxy.Option, []string) {
+	meta, _ := r.obj["metadata"].(map[string]any)
+	name, _ := meta["name"].(string)
+	if name == "" {
+		return p, opts, nil
+	}
+	opts = append(slices.Clip(opts), cloudsqlproxy.WithApplicationName(name))
+	if p == nil {
+		return nil, opts, nil
+	}
+	all := make([]cloudsqlproxy.Option, 0, len(t.instances)+len(opts))
+	for _, in := range t.instances[1:] {
+		all = append(all, cloudsqlproxy.WithInstance(in))
+	}
+	named, err := cloudsqlproxy.New(t.instances[0], append(all, opts...)...)
+	if err != nil {
+		var problems []string
+		for _, e := range configErrors(err, nil) {
+			problems = append(problems, fmt.Sprintf("%s: --application-name-from-workload: %s", r.at("metadata.name"), e))
+		}
+		return nil, nil, problems
+	}
+	return named, opts, nil
 }
 
 // A place is where a workload keeps its pod spec and the metadata beside

@@ -150,7 +150,7 @@ func transform(a action, args []string, stdin io.Reader, stdout, stderr io.Write
 		return exitError
 	}
 	t.pod, t.job, t.podOpts, t.jobOpts = pod, job, podOpts, jobOpts
-	t.instances, t.adopt = f.instances, f.adopt
+	t.instances, t.adopt, t.appNameFrom = f.instances, f.adopt, f.appNameFrom
 
 	docs, errs := yamledit.Read(f.files, stdin)
 	out, docErrs := t.run(docs)
@@ -426,6 +426,10 @@ Proxy behaviour:
 
 Telemetry:
 {Telemetry}
+      --application-name-from-workload
+                            set --application-name of each workload's proxy
+                            to the workload's metadata.name, so that its
+                            replicas share one series of built-in metrics
 
 Exit status: 0 done; 1 an input, manifest or configuration error (all of them
 on standard error, nothing on standard output); 2 a usage error.

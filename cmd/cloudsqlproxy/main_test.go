@@ -90,6 +90,9 @@ var goldenCases = []struct {
 	{"usage-stdin-twice", []string{"inject", "--instance", inst, "-f", "-", "-f", "-"}, 2},
 	{"usage-positional", []string{"inject", "--instance", inst, "deployment.yaml"}, 2},
 	{"usage-prometheus-namespace", []string{"inject", "--instance", inst, "--prometheus-namespace", "db", "-f", "-"}, 2},
+	{"metrics-labels", []string{"inject", "--instance", inst, "--application-name-from-workload", "--compute-platform", "gke", "--job-timeout", "10m", "-f", "testdata/mixed.yaml"}, 0},
+	{"metrics-labels-old-image", []string{"inject", "--instance", inst, "--application-name-from-workload", "--image", "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.26.3", "--name", "prod/web", "-f", "testdata/mixed.yaml"}, 1},
+	{"usage-application-name-twice", []string{"inject", "--instance", inst, "--application-name", "shop", "--application-name-from-workload", "-f", "-"}, 2},
 	{"usage-unknown-command", []string{"inejct"}, 2},
 	{"usage-no-command", nil, 2},
 }
