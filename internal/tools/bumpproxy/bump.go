@@ -1,0 +1,116 @@
+package main
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/podspec/cloudsqlproxy/internal/proxysrc"
+)
+
+var defaultVersionRE = regexp.MustCompile(`(?m)^(\s*DefaultVersion\s*=\s*")([0-9]+\.[0-9]+\.[0-9]+)(")`)
+
+// setDefaultVersion rewrites the DefaultVersion constant of proxy.go and
+// returns the version it had.
+func setDefaultVersion(src []byte, version string) (out []byte, old string, err error) {
+	m := defaultVersionRE.FindSubmatchIndex(src)
+	if m == nil {
+		return nil, "", fmt.Errorf(`no DefaultVersion = "X.Y.Z" constant`)
+	}
+	old = string(src[m[4]:m[5]])
+	out = append(append(append([]byte{}, src[:m[4]]...), version...), src[m[5]:]...)
+	return out, old, nil
+}
+
+// docMarkers are what a line of the READMEs says when it names the default
+// version; other lines (measurements taken with one release, say) keep
+// theirs.
+var docMarkers = []string{"DefaultVersion", "DefaultImage", "default image"}
+
+// bumpDocs replaces old with version on the lines of a README that carry a
+// marker, and returns how many lines changed.
+func bumpDocs(text, old, version string) (string, int) {
+	lines := strings.SplitAfter(text, "\n")
+	n := 0
+	for i, l := range lines {
+		if !strings.Contains(l, old) || !hasMarker(l) {
+			continue
+		}
+		lines[i] = strings.ReplaceAll(l, old, version)
+		n++
+	}
+	return strings.Join(lines, ""), n
+}
+
+func hasMarker(line string) bool {
+	for _, m := range docMarkers {
+		if strings.Contains(line, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// bumpImages replaces the default image at old with version wherever a
+// file shows it (the examples print it).
+func bumpImages(text, old, version string) (string, int) {
+	from := "cloud-sql-connectors/cloud-sql-proxy:" + old
+	return strings.ReplaceAll(text, from, "cloud-sql-connectors/cloud-sql-proxy:"+version), strings.Count(text, from)
+}
+
+// additions are the entries of the release table that a release's
+// cmd/root.go has and the table lacks, dated with that release.
+func additions(rel []proxysrc.Introduced, rootGo []byte, version string) []proxysrc.Introduced {
+	known := map[string]bool{}
+	for _, r := range rel {
+		known[r.Kind+" "+r.Name] = true
+	}
+	var out []proxysrc.Introduced
+	add := func(kind string, names []string) {
+		for _, n := range names {
+			if !known[kind+" "+n] {
+				out = append(out, proxysrc.Introduced{Kind: kind, Name: n, Release: version})
+			}
+		}
+	}
+	var flags []string
+	for _, f := range proxysrc.RootFlags(rootGo) {
+		flags = append(flags, f.Name)
+	}
+	add(proxysrc.KindFlag, flags)
+	add(proxysrc.KindParam, proxysrc.Params(rootGo))
+	add(proxysrc.KindSubcommand, proxysrc.Subcommands(rootGo))
+	return out
+}
+
+// removals are the flags, parameters and subcommands of the table that a
+// release no longer has: the library's gates assume nothing is removed, so
+// the maintainer must decide what an older image still needs.
+func removals(rel []proxysrc.Introduced, rootGo []byte) []proxysrc.Introduced {
+	have := map[string]bool{}
+	for _, f := range proxysrc.RootFlags(rootGo) {
+		have[proxysrc.KindFlag+" "+f.Name] = true
+	}
+	for _, p := range proxysrc.Params(rootGo) {
+		have[proxysrc.KindParam+" "+p] = true
+	}
+	for _, s := range proxysrc.Subcommands(rootGo) {
+		have[proxysrc.KindSubcommand+" "+s] = true
+	}
+	var out []proxysrc.Introduced
+	for _, r := range rel {
+		if !have[r.Kind+" "+r.Name] {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// releaseLines renders entries as lines of releases.txt.
+func releaseLines(entries []proxysrc.Introduced) string {
+	var b strings.Builder
+	for _, e := range entries {
+		fmt.Fprintf(&b, "%s %s %s\n", e.Kind, e.Name, e.Release)
+	}
+	return b.String()
+}
