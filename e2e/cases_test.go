@@ -226,6 +226,16 @@ var optionCases = []optionCase{
 	{name: "universe-domain", build: func(casePorts) (string, []cloudsqlproxy.Option) {
 		return inst1, []cloudsqlproxy.Option{cloudsqlproxy.WithUniverseDomain("example.com")}
 	}},
+	{name: "builtin-metrics-labels", build: func(casePorts) (string, []cloudsqlproxy.Option) {
+		return inst1, []cloudsqlproxy.Option{
+			cloudsqlproxy.WithBuiltInMetrics(true),
+			cloudsqlproxy.WithComputePlatform("gke"),
+			cloudsqlproxy.WithApplicationName("checkout-api"),
+		}
+	}},
+	{name: "builtin-metrics-off", build: func(casePorts) (string, []cloudsqlproxy.Option) {
+		return inst1, []cloudsqlproxy.Option{cloudsqlproxy.WithBuiltInMetrics(false)}
+	}},
 	{name: "probes", build: func(casePorts) (string, []cloudsqlproxy.Option) {
 		return inst1, []cloudsqlproxy.Option{
 			cloudsqlproxy.WithStartupProbe(cloudsqlproxy.ProbeTiming{PeriodSeconds: 2, TimeoutSeconds: 3, FailureThreshold: 30}),

@@ -195,7 +195,17 @@ func (a *apiProbe) count(m map[string]int, key string) int {
 // healthPort, or fails the test with the proxy's log.
 func proxyProcess(t *testing.T, api *apiProbe, args []string, healthPort int32, env []string, wrap func([]string) []string) (*process, *syncBuffer) {
 	t.Helper()
-	p, log, err := startProxyProcess(t, api, args, env, wrap)
+	b, err := RealBinary(ComponentProxy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return proxyProcessOf(t, b.Path, api, args, healthPort, env, wrap)
+}
+
+// proxyProcessOf is proxyProcess with the proxy binary bin.
+func proxyProcessOf(t *testing.T, bin string, api *apiProbe, args []string, healthPort int32, env []string, wrap func([]string) []string) (*process, *syncBuffer) {
+	t.Helper()
+	p, log, err := startProxyBinary(t, bin, api, args, env, wrap)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +228,13 @@ func startProxyProcess(t *testing.T, api *apiProbe, args, env []string, wrap fun
 	if err != nil {
 		t.Fatal(err)
 	}
-	argv := append(append([]string{runnableCopy(t, b.Path)}, args...), "--token=test", "--sqladmin-api-endpoint="+api.URL)
+	return startProxyBinary(t, b.Path, api, args, env, wrap)
+}
+
+// startProxyBinary is startProxyProcess with the proxy binary bin.
+func startProxyBinary(t *testing.T, bin string, api *apiProbe, args, env []string, wrap func([]string) []string) (*process, *syncBuffer, error) {
+	t.Helper()
+	argv := append(append([]string{runnableCopy(t, bin)}, args...), "--token=test", "--sqladmin-api-endpoint="+api.URL)
 	if wrap != nil {
 		argv = wrap(argv)
 	}

@@ -260,35 +260,38 @@ func containerCredential(spec *corev1.PodSpec, c *corev1.Container) (*syscall.Cr
 }
 
 var (
-	runnableOnce sync.Once
-	runnablePath string
-	runnableErr  error
+	runnableMu     sync.Mutex
+	runnableCopies = map[string]string{} // binary -> its runnable copy
 )
 
 // runnableCopy returns a copy of the binary at path that any user can run: the build cache
-// may sit under a home directory only its owner can enter. The copy lives until the test
-// binary ends (TestMain removes it).
+// may sit under a home directory only its owner can enter. Each binary is copied once (the
+// gating tests run two proxy releases); the copies live until the test binary ends
+// (TestMain removes them).
 func runnableCopy(t *testing.T, path string) string {
-	runnableOnce.Do(func() {
-		var dir string
-		dir, runnableErr = os.MkdirTemp("/tmp", "csql-bin") // not $TMPDIR, which may be private
-		if runnableErr != nil {
-			return
-		}
-		runnableDirs = append(runnableDirs, dir)
-		var data []byte
-		if data, runnableErr = os.ReadFile(path); runnableErr != nil {
-			return
-		}
-		runnablePath = filepath.Join(dir, filepath.Base(path))
-		if runnableErr = writeReadable(runnablePath, data, 0o755); runnableErr == nil {
-			runnableErr = os.Chmod(dir, 0o755)
-		}
-	})
-	if runnableErr != nil {
-		t.Fatalf("copy %s: %v", path, runnableErr)
+	runnableMu.Lock()
+	defer runnableMu.Unlock()
+	if c, ok := runnableCopies[path]; ok {
+		return c
 	}
-	return runnablePath
+	dir, err := os.MkdirTemp("/tmp", "csql-bin") // not $TMPDIR, which may be private
+	if err != nil {
+		t.Fatalf("copy %s: %v", path, err)
+	}
+	runnableDirs = append(runnableDirs, dir)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("copy %s: %v", path, err)
+	}
+	c := filepath.Join(dir, filepath.Base(path))
+	if err := writeReadable(c, data, 0o755); err != nil {
+		t.Fatalf("copy %s: %v", path, err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatalf("copy %s: %v", path, err)
+	}
+	runnableCopies[path] = c
+	return c
 }
 
 // writeReadable writes a file with exactly mode perm, whatever the umask, for the

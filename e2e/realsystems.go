@@ -70,6 +70,30 @@ func RealBinary(component string) (Built, error) {
 	return b, nil
 }
 
+// RealProxyAt returns the cached proxy binary of release version (such as "2.26.3"),
+// building it first when the cache lacks it: the gating tests run a release older than the
+// library's default.
+func RealProxyAt(version string) (Built, error) {
+	dir, err := moduleDir()
+	if err != nil {
+		return Built{}, err
+	}
+	cmd := exec.Command("bash", filepath.Join(dir, "build-real-systems.sh"), ComponentProxy)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CLOUDSQLPROXY_E2E_PROXY_VERSION="+version)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return Built{}, fmt.Errorf("building proxy %s: %v\n%s%s", version, err, stdout.String(), stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	f := strings.Fields(lines[len(lines)-1])
+	if len(f) != 5 || f[0] != ComponentProxy || f[1] != "v"+strings.TrimPrefix(version, "v") {
+		return Built{}, fmt.Errorf("building proxy %s: unexpected output %q", version, stdout.String())
+	}
+	return Built{Component: ComponentProxy, Version: f[1], Path: f[2]}, nil
+}
+
 // moduleDir is this module's directory, found from the source file so that callers in
 // other directories (tests of other packages, tools) still find the build script.
 func moduleDir() (string, error) {
