@@ -10,6 +10,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/podspec/cloudsqlproxy/internal/proxycmd"
 )
 
 // FromContainer reads the settings of an existing Cloud SQL Auth Proxy
@@ -53,7 +55,7 @@ import (
 //	}
 //	p, err := cloudsqlproxy.New(insts[0], append(opts, cloudsqlproxy.WithHealthPort(9090))...)
 func FromContainer(c corev1.Container, volumes []corev1.Volume) (instances []string, opts []Option, err error) {
-	if proxyContainerKind(&c) == proxyNone {
+	if proxycmd.Detect(&c) == proxycmd.None {
 		return nil, nil, fmt.Errorf("%w: container %q (image %q)", ErrNotProxy, c.Name, c.Image)
 	}
 	a := adopter{c: &c, volumes: volumes, fld: field.NewPath("container")}
@@ -89,11 +91,11 @@ func (a *adopter) add(o Option) {
 func (a *adopter) read() ([]string, []Option) {
 	c := a.c
 	a.usedMounts, a.usedEnv = map[int]bool{}, map[int]bool{}
-	cmd := proxyCommand(a.fld, c)
-	var flags, insts []kv
-	switch cmd.gen {
-	case proxyV1, proxyV1Shell:
-		v2, from, errs := translateV1ContainerPaths(a.fld, c)
+	cmd := proxycmd.Read(a.fld, c)
+	var flags, insts []proxycmd.Setting
+	switch cmd.Gen {
+	case proxycmd.V1, proxycmd.V1Shell:
+		v2, from, errs := proxycmd.TranslateV1Container(a.fld, c)
 		a.errs = append(a.errs, errs...)
 		if len(errs) > 0 {
 			return nil, nil
@@ -104,10 +106,10 @@ func (a *adopter) read() ([]string, []Option) {
 			if i > 0 && i <= len(from) && from[i-1] != nil {
 				return from[i-1]
 			}
-			return cmd.at(0)
+			return cmd.At(0)
 		}
 		var split field.ErrorList
-		flags, insts, split = splitV2At(append([]string{binary}, v2...), at, nil, a.fld.Child("env"))
+		flags, insts, split = proxycmd.SplitV2(append([]string{binary}, v2...), at, nil, a.fld.Child("env"))
 		a.errs = append(a.errs, split...)
 		for i, e := range c.Env {
 			if e.Name == "INSTANCES" {
@@ -115,15 +117,15 @@ func (a *adopter) read() ([]string, []Option) {
 			}
 		}
 	default:
-		if len(cmd.errs) > 0 {
-			a.errs = append(a.errs, cmd.errs...)
+		if len(cmd.Errs) > 0 {
+			a.errs = append(a.errs, cmd.Errs...)
 			return nil, nil
 		}
 		var split field.ErrorList
-		flags, insts, split = splitV2At(cmd.argv, cmd.at, c.Env, a.fld.Child("env"))
+		flags, insts, split = proxycmd.SplitV2(cmd.Argv, cmd.At, c.Env, a.fld.Child("env"))
 		a.errs = append(a.errs, split...)
 		for i, e := range c.Env {
-			if strings.HasPrefix(e.Name, "CSQL_PROXY_") {
+			if strings.HasPrefix(e.Name, proxycmd.EnvPrefix) {
 				a.usedEnv[i] = true
 			}
 		}
@@ -174,37 +176,37 @@ func (a *adopter) read() ([]string, []Option) {
 }
 
 // flag carries one proxy flag over.
-func (a *adopter) flag(f kv) {
-	if f.from != nil {
-		a.errs = append(a.errs, field.Invalid(f.path, "valueFrom", fmt.Sprintf("--%s is read from a Secret, ConfigMap or field reference, which the library cannot write into the proxy's arguments", f.name)))
+func (a *adopter) flag(f proxycmd.Setting) {
+	if f.From != nil {
+		a.errs = append(a.errs, field.Invalid(f.Path, "valueFrom", fmt.Sprintf("--%s is read from a Secret, ConfigMap or field reference, which the library cannot write into the proxy's arguments", f.Name)))
 		return
 	}
-	switch f.name {
+	switch f.Name {
 	case "port":
-		a.globalPort = f.value
+		a.globalPort = f.Value
 	case "credentials-file":
 		a.credentials(f)
 		return
 	case "unix-socket":
-		a.globalSocket = f.value
-		a.socketDir(f.value)
+		a.globalSocket = f.Value
+		a.socketDir(f.Value)
 	}
-	i, known := flagIndex[f.name]
+	i, known := flagIndex[f.Name]
 	if !known {
-		a.errs = append(a.errs, field.Invalid(f.path, "--"+f.name+"="+f.value, "the library has no option for this flag; the proxy would lose it"))
+		a.errs = append(a.errs, field.Invalid(f.Path, "--"+f.Name+"="+f.Value, "the library has no option for this flag; the proxy would lose it"))
 		return
 	}
-	o, err := adoptFlag(&flagTable[i], f.value, true)
+	o, err := adoptFlag(&flagTable[i], f.Value, true)
 	if err != nil {
-		a.errs = append(a.errs, field.Invalid(f.path, f.value, fmt.Sprintf("--%s: %v", f.name, err)))
+		a.errs = append(a.errs, field.Invalid(f.Path, f.Value, fmt.Sprintf("--%s: %v", f.Name, err)))
 		return
 	}
 	a.add(o)
 }
 
 // credentials turns a key file in a mounted Secret into WithCredentialsSecret.
-func (a *adopter) credentials(f kv) {
-	file := path.Clean(f.value)
+func (a *adopter) credentials(f proxycmd.Setting) {
+	file := path.Clean(f.Value)
 	for i, m := range a.c.VolumeMounts {
 		dir := path.Clean(m.MountPath)
 		rel, ok := strings.CutPrefix(file, dir+"/")
@@ -232,7 +234,7 @@ func (a *adopter) credentials(f kv) {
 		a.add(WithCredentialsSecretKey(key))
 		return
 	}
-	a.errs = append(a.errs, field.Invalid(f.path, f.value,
+	a.errs = append(a.errs, field.Invalid(f.Path, f.Value,
 		"--credentials-file: the key file must be a key of a Secret volume the container mounts, which WithCredentialsSecret can mount again"))
 }
 
@@ -248,7 +250,7 @@ func (a *adopter) socketDir(dir string) {
 // instances carries the instances over; the per-instance listener address
 // and socket directory that v1 translations carry become the proxy-wide
 // options when every instance has the same one.
-func (a *adopter) instances(insts []kv) []string {
+func (a *adopter) instances(insts []proxycmd.Setting) []string {
 	if len(insts) == 0 {
 		a.errs = append(a.errs, field.Required(a.fld.Child("args"), "the proxy names no instance"))
 		return nil
@@ -257,22 +259,22 @@ func (a *adopter) instances(insts []kv) []string {
 	var queries []url.Values
 	shared := map[string]string{}
 	for k, in := range insts {
-		name, query, _ := strings.Cut(in.value, "?")
+		name, query, _ := strings.Cut(in.Value, "?")
 		q, err := url.ParseQuery(query)
 		if err != nil {
-			a.errs = append(a.errs, field.Invalid(in.path, in.value, "query parameters cannot be parsed: "+err.Error()))
+			a.errs = append(a.errs, field.Invalid(in.Path, in.Value, "query parameters cannot be parsed: "+err.Error()))
 			continue
 		}
 		for _, key := range []string{"address", "unix-socket"} {
 			v := q.Get(key)
 			if k > 0 && shared[key] != v {
-				a.errs = append(a.errs, field.Invalid(in.path, in.value, fmt.Sprintf("instances with different %s values cannot share the library's one proxy-wide setting", key)))
+				a.errs = append(a.errs, field.Invalid(in.Path, in.Value, fmt.Sprintf("instances with different %s values cannot share the library's one proxy-wide setting", key)))
 			}
 			shared[key] = v
 			q.Del(key)
 		}
 		if q.Has("unix-socket-path") {
-			a.errs = append(a.errs, field.Invalid(in.path, in.value, "a socket path per instance (unix-socket-path) has no option; use one socket directory"))
+			a.errs = append(a.errs, field.Invalid(in.Path, in.Value, "a socket path per instance (unix-socket-path) has no option; use one socket directory"))
 			q.Del("unix-socket-path")
 		}
 		names = append(names, name)
@@ -287,7 +289,7 @@ func (a *adopter) instances(insts []kv) []string {
 			if !q.Has("port") {
 				// WithPort would give it 5432 (or the next one), which is
 				// right only for PostgreSQL: never change a port silently.
-				a.errs = append(a.errs, field.Invalid(insts[k].path, insts[k].value,
+				a.errs = append(a.errs, field.Invalid(insts[k].Path, insts[k].Value,
 					"the proxy takes this instance's port from its database engine at startup (5432 PostgreSQL, 3306 MySQL, 1433 SQL Server), which the library never leaves to it: write the port the application connects to as ?port=N or --port"))
 			}
 		}

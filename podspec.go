@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/podspec/cloudsqlproxy/internal/podres"
+	"github.com/podspec/cloudsqlproxy/internal/proxycmd"
 )
 
 // list says which of the pod's container lists holds a container.
@@ -233,7 +234,7 @@ func (p *Proxy) locate(spec *corev1.PodSpec, forAttach bool) (found, field.Error
 	if at.list != nowhere {
 		c, p2 := at.container(spec)
 		switch {
-		case !p.isProxyImage(c.Image) && proxyContainerKind(c) == proxyNone:
+		case !p.isProxyImage(c.Image) && proxycmd.Detect(c) == proxycmd.None:
 			errs = append(errs, field.Invalid(p2.Child("image"), c.Image,
 				fmt.Sprintf("container %q has the proxy's name but does not run a Cloud SQL Auth Proxy image; refusing to replace it (choose another name with WithName)", name)))
 		case forAttach && !p.mayReplace(c):
@@ -301,11 +302,11 @@ func (p *Proxy) checkPod(spec *corev1.PodSpec, at found) field.ErrorList {
 			}
 			// A second proxy would bind the same listeners (and usually the
 			// same health port): the pod would crash-loop on a port clash.
-			gen := proxyNone
+			gen := proxycmd.None
 			if mayRunProxy(c) {
-				gen = proxyContainerKind(c)
+				gen = proxycmd.Detect(c)
 			}
-			if gen != proxyNone {
+			if gen != proxycmd.None {
 				errs = append(errs, field.Invalid(field.NewPath(l.name).Index(i).Child("name"), c.Name,
 					fmt.Sprintf("container %q already runs a Cloud SQL Auth Proxy (%s); attaching %q beside it would run two: replace it by naming this proxy %q (WithName), or remove it first", c.Name, gen, name, c.Name)))
 				continue

@@ -1,4 +1,4 @@
-package cloudsqlproxy
+package proxycmd
 
 import (
 	"path"
@@ -8,33 +8,36 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// proxyGen says which Cloud SQL Auth Proxy, if any, a container runs.
-type proxyGen int
+// Generation says which Cloud SQL Auth Proxy, if any, a container runs.
+type Generation int
 
+// The generations Detect tells apart.
 const (
-	proxyNone proxyGen = iota
-	// proxyV1 runs cloud_sql_proxy 1.x: Go flag syntax, -instances=.
-	proxyV1
-	// proxyV1Shell runs cloud_sql_proxy 1.x from a shell command string
+	// None runs no proxy, or one whose command cannot be found.
+	None Generation = iota
+	// V1 runs cloud_sql_proxy 1.x: Go flag syntax, -instances=.
+	V1
+	// V1Shell runs cloud_sql_proxy 1.x from a shell command string
 	// (sh -c "... /cloud_sql_proxy -instances=..."), as the v1 alpine image
 	// was often used: its flags are words inside the script.
-	proxyV1Shell
-	// proxyV2 runs cloud-sql-proxy 2.x: pflag syntax, instances as
+	V1Shell
+	// V2 runs cloud-sql-proxy 2.x: pflag syntax, instances as
 	// arguments.
-	proxyV2
-	// proxyV2Shell runs cloud-sql-proxy 2.x from a shell command string.
-	proxyV2Shell
+	V2
+	// V2Shell runs cloud-sql-proxy 2.x from a shell command string.
+	V2Shell
 )
 
-func (g proxyGen) String() string {
+// String names g as errors show it: "v1", "v2 (shell)", "none".
+func (g Generation) String() string {
 	switch g {
-	case proxyV1:
+	case V1:
 		return "v1"
-	case proxyV1Shell:
+	case V1Shell:
 		return "v1 (shell)"
-	case proxyV2:
+	case V2:
 		return "v2"
-	case proxyV2Shell:
+	case V2Shell:
 		return "v2 (shell)"
 	}
 	return "none"
@@ -45,64 +48,69 @@ func (g proxyGen) String() string {
 // images at /cloud-sql-proxy with ENTRYPOINT ["/cloud-sql-proxy"]
 // (cloud-sql-proxy v2.25.3 Dockerfile, Dockerfile.alpine).
 const (
-	v1Binary     = "cloud_sql_proxy"
-	v2Binary     = "cloud-sql-proxy"
-	v2Entrypoint = "/cloud-sql-proxy"
+	// V1Binary is v1's executable name.
+	V1Binary = "cloud_sql_proxy"
+	// V2Binary is v2's executable name.
+	V2Binary = "cloud-sql-proxy"
+	// V2Entrypoint is v2 images' ENTRYPOINT, which runs when a container
+	// gives no command.
+	V2Entrypoint = "/cloud-sql-proxy"
 )
 
-func binaryGen(argv0 string) proxyGen {
+func binaryGen(argv0 string) Generation {
 	switch path.Base(argv0) {
-	case v1Binary:
-		return proxyV1
-	case v2Binary:
-		return proxyV2
+	case V1Binary:
+		return V1
+	case V2Binary:
+		return V2
 	}
-	return proxyNone
+	return None
 }
 
-// proxyImageGen reads the generation from an image reference's last path
+// ImageGeneration reads the generation from an image reference's last path
 // element, so that every registry and mirror matches (gcr.io, us., eu. and
 // asia.gcr.io, Artifact Registry, a private registry with a port), with any
 // tag, variant or digest: v2 images are .../cloud-sql-connectors/cloud-sql-proxy,
 // v1 images .../cloudsql-docker/gce-proxy. The repository's other
 // elements are not checked because mirrors rename them.
-func proxyImageGen(image string) proxyGen {
+func ImageGeneration(image string) Generation {
 	repo, _, _ := strings.Cut(image, "@")
 	if i := strings.LastIndexByte(repo, ':'); i > strings.LastIndexByte(repo, '/') {
 		repo = repo[:i]
 	}
 	switch strings.ToLower(repo[strings.LastIndexByte(repo, '/')+1:]) {
 	case "cloud-sql-proxy":
-		return proxyV2
+		return V2
 	case "gce-proxy":
-		return proxyV1
+		return V1
 	}
-	return proxyNone
+	return None
 }
 
-// proxyContainerKind says whether c runs a Cloud SQL Auth Proxy, and which,
+// Detect says whether c runs a Cloud SQL Auth Proxy, and which,
 // whatever its name: by the binary its command runs (directly, under an init
 // like tini, or in a shell command string) and, when the command does not
 // say, by its image. A shell script that runs something else, and a v2
 // container that runs one of the proxy's subcommands (wait, shutdown), run
 // no proxy, whatever the image.
-func proxyContainerKind(c *corev1.Container) proxyGen {
-	return proxyCommand(field.NewPath("container"), c).gen
+func Detect(c *corev1.Container) Generation {
+	return Read(field.NewPath("container"), c).Gen
 }
 
-// proxyCmd is how a container starts its proxy.
-type proxyCmd struct {
-	gen proxyGen
-	// argv is the proxy's command line, the binary first: the container's
+// Command is how a container starts its proxy.
+type Command struct {
+	// Gen is the proxy the container runs; None when it runs no proxy.
+	Gen Generation
+	// Argv is the proxy's command line, the binary first: the container's
 	// command and args (after the image's ENTRYPOINT when there is no
 	// command, without an init such as tini), or the words of a shell
 	// script. It is nil when a script cannot be split into one command.
-	argv []string
-	// at names the field each element of argv comes from; every word of a
+	Argv []string
+	// At names the field each element of Argv comes from; every word of a
 	// script comes from the script's element.
-	at func(i int) *field.Path
-	// errs say why a script's words cannot be taken as the proxy's argv.
-	errs field.ErrorList
+	At func(i int) *field.Path
+	// Errs say why a script's words cannot be taken as the proxy's argv.
+	Errs field.ErrorList
 }
 
 // inits are programs that run their arguments as a command.
@@ -110,9 +118,10 @@ var inits = map[string]bool{"tini": true, "dumb-init": true, "catatonit": true}
 
 var shells = map[string]bool{"sh": true, "ash": true, "bash": true, "dash": true, "ksh": true, "zsh": true}
 
-// proxyCommand finds the proxy in c; fld is c's path, for errors.
-func proxyCommand(fld *field.Path, c *corev1.Container) proxyCmd {
-	imageGen := proxyImageGen(c.Image)
+// Read finds the proxy in c and its command line; fld is c's path, for
+// errors and Command.At.
+func Read(fld *field.Path, c *corev1.Container) Command {
+	imageGen := ImageGeneration(c.Image)
 	var argv []string
 	var paths []*field.Path
 	for i, a := range c.Command {
@@ -120,46 +129,46 @@ func proxyCommand(fld *field.Path, c *corev1.Container) proxyCmd {
 	}
 	if len(c.Command) == 0 {
 		switch imageGen {
-		case proxyV2:
-			argv, paths = append(argv, v2Entrypoint), append(paths, fld.Child("image"))
-		case proxyNone:
+		case V2:
+			argv, paths = append(argv, V2Entrypoint), append(paths, fld.Child("image"))
+		case None:
 			// The arguments go to an ENTRYPOINT this package cannot see.
-			return proxyCmd{}
+			return Command{}
 		}
 	}
 	for i, a := range c.Args {
 		argv, paths = append(argv, a), append(paths, fld.Child("args").Index(i))
 	}
-	cmd := proxyCmd{argv: argv, at: func(i int) *field.Path { return paths[i] }}
+	cmd := Command{Argv: argv, At: func(i int) *field.Path { return paths[i] }}
 
 	// Skip inits: `tini [options] [--] program args...`.
-	for len(cmd.argv) > 0 && inits[path.Base(cmd.argv[0])] {
+	for len(cmd.Argv) > 0 && inits[path.Base(cmd.Argv[0])] {
 		k := 1
-		for k < len(cmd.argv) && strings.HasPrefix(cmd.argv[k], "-") {
+		for k < len(cmd.Argv) && strings.HasPrefix(cmd.Argv[k], "-") {
 			k++
-			if cmd.argv[k-1] == "--" {
+			if cmd.Argv[k-1] == "--" {
 				break
 			}
 		}
 		skip := k
-		cmd.argv = cmd.argv[skip:]
-		prev := cmd.at
-		cmd.at = func(i int) *field.Path { return prev(i + skip) }
+		cmd.Argv = cmd.Argv[skip:]
+		prev := cmd.At
+		cmd.At = func(i int) *field.Path { return prev(i + skip) }
 	}
 
-	if len(cmd.argv) > 0 && isShell(cmd.argv) {
+	if len(cmd.Argv) > 0 && isShell(cmd.Argv) {
 		return shellCommand(cmd, imageGen)
 	}
-	if len(cmd.argv) > 0 {
-		cmd.gen = binaryGen(cmd.argv[0])
+	if len(cmd.Argv) > 0 {
+		cmd.Gen = binaryGen(cmd.Argv[0])
 	}
-	if cmd.gen == proxyNone {
+	if cmd.Gen == None {
 		// A wrapper of its own, or no command on a v1 image (which has no
 		// ENTRYPOINT and so cannot start): the image says what it is.
-		cmd.gen = imageGen
+		cmd.Gen = imageGen
 	}
-	if cmd.gen == proxyV2 && runsV2Subcommand(cmd.argv) {
-		return proxyCmd{}
+	if cmd.Gen == V2 && runsV2Subcommand(cmd.Argv) {
+		return Command{}
 	}
 	return cmd
 }
@@ -174,14 +183,14 @@ func isShell(argv []string) bool {
 }
 
 // shellCommand finds the proxy in `sh [options] -c script [name [args]]`.
-func shellCommand(cmd proxyCmd, imageGen proxyGen) proxyCmd {
+func shellCommand(cmd Command, imageGen Generation) Command {
 	i := 1
-	if path.Base(cmd.argv[0]) == "busybox" {
+	if path.Base(cmd.Argv[0]) == "busybox" {
 		i = 2
 	}
 	hasC := false
-	for ; i < len(cmd.argv); i++ {
-		a := cmd.argv[i]
+	for ; i < len(cmd.Argv); i++ {
+		a := cmd.Argv[i]
 		if a == "--" {
 			i++
 			break
@@ -197,38 +206,38 @@ func shellCommand(cmd proxyCmd, imageGen proxyGen) proxyCmd {
 			hasC = true
 		}
 	}
-	if !hasC || i >= len(cmd.argv) {
+	if !hasC || i >= len(cmd.Argv) {
 		// A script file, or an interactive shell: nothing to read. On a
 		// proxy image it most likely starts the proxy, which Attach must
 		// not double and FromContainer cannot read.
-		if imageGen == proxyNone {
-			return proxyCmd{}
+		if imageGen == None {
+			return Command{}
 		}
-		gen := proxyV2Shell
-		if imageGen == proxyV1 {
-			gen = proxyV1Shell
+		gen := V2Shell
+		if imageGen == V1 {
+			gen = V1Shell
 		}
-		return proxyCmd{gen: gen, errs: field.ErrorList{field.Invalid(cmd.at(0), cmd.argv[0],
+		return Command{Gen: gen, Errs: field.ErrorList{field.Invalid(cmd.At(0), cmd.Argv[0],
 			"the proxy image runs a shell script file, whose command cannot be read: write the proxy's command in the container")}}
 	}
-	script, scriptPath := cmd.argv[i], cmd.at(i)
+	script, scriptPath := cmd.Argv[i], cmd.At(i)
 	toks, err := lexShell(script)
 	if err != "" {
-		return proxyCmd{}
+		return Command{}
 	}
 	bin := commandWord(toks)
 	switch binaryGen(bin) {
-	case proxyV1:
-		cmd.gen = proxyV1Shell
-	case proxyV2:
-		cmd.gen = proxyV2Shell
+	case V1:
+		cmd.Gen = V1Shell
+	case V2:
+		cmd.Gen = V2Shell
 	default:
-		return proxyCmd{}
+		return Command{}
 	}
-	cmd.at = func(int) *field.Path { return scriptPath }
-	cmd.argv, cmd.errs = scriptArgv(toks, scriptPath)
-	if cmd.gen == proxyV2Shell && cmd.argv != nil && runsV2Subcommand(cmd.argv) {
-		return proxyCmd{}
+	cmd.At = func(int) *field.Path { return scriptPath }
+	cmd.Argv, cmd.Errs = scriptArgv(toks, scriptPath)
+	if cmd.Gen == V2Shell && cmd.Argv != nil && runsV2Subcommand(cmd.Argv) {
+		return Command{}
 	}
 	return cmd
 }
@@ -398,7 +407,7 @@ func commandWord(toks []shToken) string {
 		case !cmdPos:
 		case commandPrefixes[t.word] || isAssignment(t.word):
 		default:
-			if binaryGen(t.word) != proxyNone {
+			if binaryGen(t.word) != None {
 				return t.word
 			}
 			cmdPos = false

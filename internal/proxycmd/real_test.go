@@ -1,4 +1,4 @@
-package cloudsqlproxy
+package proxycmd
 
 import (
 	"bufio"
@@ -20,7 +20,7 @@ import (
 )
 
 // realProxy returns the proxy v2.25.3 binary e2e/build-real-systems.sh
-// builds, or skips the test: these tests check what the adopt readers claim
+// builds, or skips the test: these tests check what the readers claim
 // about the proxy against the proxy itself.
 func realProxy(t *testing.T) string {
 	t.Helper()
@@ -205,13 +205,13 @@ func TestSplitV2AgainstRealProxy(t *testing.T) {
 				n, v, _ := strings.Cut(e, "=")
 				env = append(env, corev1.EnvVar{Name: n, Value: v})
 			}
-			_, insts, errs := splitV2(append([]string{v2Entrypoint}, tt.args...), env)
+			_, insts, errs := splitV2(append([]string{V2Entrypoint}, tt.args...), env)
 			if len(errs) > 0 || tt.errLine != "" {
 				return
 			}
 			var names, served []string
 			for _, in := range insts {
-				n, _, _ := strings.Cut(in.value, "?")
+				n, _, _ := strings.Cut(in.Value, "?")
 				names = append(names, n)
 			}
 			for _, l := range listeners {
@@ -242,7 +242,7 @@ func TestTranslateV1AgainstRealProxy(t *testing.T) {
 	portRE := regexp.MustCompile(`((?:^--http-port=)|(?:[?&]port=))(\d+)`)
 	for _, v1 := range tests {
 		t.Run(strings.Join(v1, " "), func(t *testing.T) {
-			v2, errs := translateV1(append([]string{"/cloud_sql_proxy"}, v1...))
+			v2, errs := TranslateV1(append([]string{"/cloud_sql_proxy"}, v1...))
 			if len(errs) > 0 {
 				t.Fatal(errs)
 			}

@@ -1,4 +1,4 @@
-package cloudsqlproxy
+package proxycmd
 
 import (
 	"net"
@@ -108,7 +108,7 @@ var v1Translations = []v1Translation{
 	{flag: "version", refused: "v1 prints its version and exits: no proxy runs"},
 }
 
-// translateV1 turns the command line of a v1 proxy (the binary first, then
+// TranslateV1 turns the command line of a v1 proxy (the binary first, then
 // its flags) into the arguments of the equivalent v2 proxy: flags sorted by
 // name (--name=value, or --name for a boolean), then the instances in their v1 order,
 // each with its listener in query parameters. Every setting that v2 cannot
@@ -121,50 +121,47 @@ var v1Translations = []v1Translation{
 // v1 exits 0 on SIGTERM once its connections have closed (runProxy's
 // shutdown channel is closed, not sent to); v2 exits 143 unless told
 // otherwise, so the translation always carries --exit-zero-on-sigterm.
-func translateV1(argv []string) (v2 []string, errs field.ErrorList) {
+func TranslateV1(argv []string) (v2 []string, errs field.ErrorList) {
 	p := field.NewPath("argv")
-	return translateV1At(argv, func(i int) *field.Path { return p.Index(i) }, nil)
-}
-
-// translateV1Container translates the v1 proxy c runs (directly, under an
-// init, or as the single command of a shell script); fld is c's path. v1
-// reads the INSTANCES env var when no -instances flag names one.
-func translateV1Container(fld *field.Path, c *corev1.Container) ([]string, field.ErrorList) {
-	v2, _, errs := translateV1ContainerPaths(fld, c)
+	v2, _, errs = translateV1AtPaths(argv, func(i int) *field.Path { return p.Index(i) }, nil)
 	return v2, errs
 }
 
-// translateV1ContainerPaths is translateV1Container that also returns, for
-// each v2 argument, the field of c it was translated from.
-func translateV1ContainerPaths(fld *field.Path, c *corev1.Container) ([]string, []*field.Path, field.ErrorList) {
-	cmd := proxyCommand(fld, c)
-	if cmd.gen != proxyV1 && cmd.gen != proxyV1Shell {
-		return nil, nil, field.ErrorList{field.Invalid(fld.Child("image"), c.Image, "the container does not run cloud_sql_proxy v1 (found: "+cmd.gen.String()+")")}
+// TranslateV1Container is TranslateV1 for the v1 proxy c runs (directly,
+// under an init, or as the single command of a shell script); fld is c's
+// path. v1 reads the INSTANCES env var when no -instances flag names one.
+// from gives, for each v2 argument, the field of c it was translated from,
+// so that a later complaint about the translation names what the user
+// wrote.
+func TranslateV1Container(fld *field.Path, c *corev1.Container) (v2 []string, from []*field.Path, errs field.ErrorList) {
+	cmd := Read(fld, c)
+	if cmd.Gen != V1 && cmd.Gen != V1Shell {
+		return nil, nil, field.ErrorList{field.Invalid(fld.Child("image"), c.Image, "the container does not run cloud_sql_proxy v1 (found: "+cmd.Gen.String()+")")}
 	}
-	if len(cmd.errs) > 0 {
-		return nil, nil, cmd.errs
+	if len(cmd.Errs) > 0 {
+		return nil, nil, cmd.Errs
 	}
-	if len(cmd.argv) == 0 {
-		return nil, nil, field.ErrorList{field.Required(fld.Child("command"), "the "+c.Image+" image has no ENTRYPOINT: the command must run /"+v1Binary)}
+	if len(cmd.Argv) == 0 {
+		return nil, nil, field.ErrorList{field.Required(fld.Child("command"), "the "+c.Image+" image has no ENTRYPOINT: the command must run /"+V1Binary)}
 	}
-	if path.Base(cmd.argv[0]) != v1Binary {
-		return nil, nil, field.ErrorList{field.Invalid(cmd.at(0), cmd.argv[0], "runs this instead of "+v1Binary+": the proxy's flags cannot be read from it")}
+	if path.Base(cmd.Argv[0]) != V1Binary {
+		return nil, nil, field.ErrorList{field.Invalid(cmd.At(0), cmd.Argv[0], "runs this instead of "+V1Binary+": the proxy's flags cannot be read from it")}
 	}
-	var env *kv
+	var env *Setting
 	for j, e := range c.Env {
 		if e.Name != "INSTANCES" {
 			continue
 		}
 		switch {
 		case e.ValueFrom != nil:
-			env = &kv{name: e.Name, path: fld.Child("env").Index(j).Child("valueFrom"), from: e.ValueFrom}
+			env = &Setting{Name: e.Name, Path: fld.Child("env").Index(j).Child("valueFrom"), From: e.ValueFrom}
 		case e.Value != "":
-			env = &kv{name: e.Name, value: e.Value, path: fld.Child("env").Index(j).Child("value")}
+			env = &Setting{Name: e.Name, Value: e.Value, Path: fld.Child("env").Index(j).Child("value")}
 		default:
 			env = nil
 		}
 	}
-	return translateV1AtPaths(cmd.argv, cmd.at, env)
+	return translateV1AtPaths(cmd.Argv, cmd.At, env)
 }
 
 type v1Arg struct {
@@ -172,15 +169,10 @@ type v1Arg struct {
 	path  *field.Path
 }
 
-func translateV1At(argv []string, at func(int) *field.Path, envInstances *kv) (v2 []string, errs field.ErrorList) {
-	v2, _, errs = translateV1AtPaths(argv, at, envInstances)
-	return v2, errs
-}
-
-// translateV1AtPaths is translateV1At that also returns, for each v2
-// argument, the path of the v1 argument it was translated from, so that a
-// later complaint about the translation names what the user wrote.
-func translateV1AtPaths(argv []string, at func(int) *field.Path, envInstances *kv) (v2 []string, from []*field.Path, errs field.ErrorList) {
+// translateV1AtPaths is TranslateV1 with the paths of argv's elements given
+// by at; it also returns, for each v2 argument, the path of the v1 argument
+// it was translated from.
+func translateV1AtPaths(argv []string, at func(int) *field.Path, envInstances *Setting) (v2 []string, from []*field.Path, errs field.ErrorList) {
 	vals := map[string]v1Arg{}
 	var insts []v1Arg
 	bad := func(i int, value, why string) { errs = append(errs, field.Invalid(at(i), value, why)) }
@@ -254,11 +246,11 @@ func translateV1AtPaths(argv []string, at func(int) *field.Path, envInstances *k
 		vals[name] = a
 	}
 	if len(insts) == 0 && envInstances != nil {
-		if envInstances.from != nil {
-			errs = append(errs, field.Invalid(envInstances.path, "", "v1 reads its instances from INSTANCES, whose value is not in the pod spec: write them in -instances"))
+		if envInstances.From != nil {
+			errs = append(errs, field.Invalid(envInstances.Path, "", "v1 reads its instances from INSTANCES, whose value is not in the pod spec: write them in -instances"))
 		} else {
-			for _, e := range strings.Split(envInstances.value, ",") {
-				insts = append(insts, v1Arg{value: e, path: envInstances.path})
+			for _, e := range strings.Split(envInstances.Value, ",") {
+				insts = append(insts, v1Arg{value: e, path: envInstances.Path})
 			}
 		}
 	}
@@ -325,7 +317,7 @@ func translateV1AtPaths(argv []string, at func(int) *field.Path, envInstances *k
 			named++
 		}
 	}
-	if named == 0 && !on("fuse") && !hasProjects && !hasMetadata && (envInstances == nil || envInstances.from == nil) {
+	if named == 0 && !on("fuse") && !hasProjects && !hasMetadata && (envInstances == nil || envInstances.From == nil) {
 		p := field.NewPath("argv")
 		if len(argv) > 0 {
 			p = at(0)

@@ -1,4 +1,4 @@
-package cloudsqlproxy
+package proxycmd
 
 import (
 	"sort"
@@ -82,7 +82,9 @@ var v2FlagAliases = map[string]string{"sql-data-endpoint": "sqldata-api-endpoint
 // positional argument is one of them does not run a proxy.
 var v2Subcommands = []string{"completion", "help", "shutdown", "wait"}
 
-const v2EnvPrefix = "CSQL_PROXY_"
+// EnvPrefix starts the names of the environment variables v2 reads its
+// settings from.
+const EnvPrefix = "CSQL_PROXY_"
 
 func lookupV2Flag(name string) (v2Flag, bool) {
 	if a, ok := v2FlagAliases[name]; ok {
@@ -108,24 +110,25 @@ func lookupV2Short(c byte) (v2Flag, bool) {
 // name in capitals with underscores (initViper: SetEnvPrefix, an "-" to "_"
 // key replacer, AutomaticEnv).
 func v2EnvName(flag string) string {
-	return v2EnvPrefix + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }
 
-// kv is one setting read from a v2 proxy container.
-type kv struct {
-	// name is the flag's long name, aliases resolved; empty for an instance.
-	name string
-	// value is the value as written: a connection name with its query for
+// Setting is one setting read from a v2 proxy container: a flag or an
+// instance.
+type Setting struct {
+	// Name is the flag's long name, aliases resolved; empty for an instance.
+	Name string
+	// Value is the value as written: a connection name with its query for
 	// an instance, "true" for a boolean flag given bare.
-	value string
-	// path is the argument or env var the setting was read from.
-	path *field.Path
-	// from is the env var's valueFrom when its value is not written in the
-	// pod (a Secret or ConfigMap key, a field reference); value is then "".
-	from *corev1.EnvVarSource
+	Value string
+	// Path is the argument or env var the setting was read from.
+	Path *field.Path
+	// From is the env var's valueFrom when its value is not written in the
+	// pod (a Secret or ConfigMap key, a field reference); Value is then "".
+	From *corev1.EnvVarSource
 }
 
-// splitV2 reads the settings of a v2 proxy from its argv (the binary first)
+// SplitV2 reads the settings of a v2 proxy from its argv (the binary first)
 // and its container's env, the way the proxy does: pflag syntax (--flag=v,
 // --flag v, -f v, -fv, bundled boolean shorthands, "--" ending the flags),
 // flags winning over CSQL_PROXY_* env vars, instances from
@@ -135,16 +138,12 @@ type kv struct {
 // and a boolean flag followed by a separate "true" or "false" is an error
 // rather than an instance of that name. Errors name every argument or
 // variable the proxy would reject or silently ignore; values other than
-// booleans are not type-checked here (the flag table's mapping to options
-// does that). flags are sorted by name, one per flag (the last occurrence
-// wins, as in pflag); instances keep their order.
-func splitV2(argv []string, env []corev1.EnvVar) (flags, instances []kv, errs field.ErrorList) {
-	argvPath := field.NewPath("argv")
-	return splitV2At(argv, func(i int) *field.Path { return argvPath.Index(i) }, env, field.NewPath("env"))
-}
-
-func splitV2At(argv []string, at func(int) *field.Path, env []corev1.EnvVar, envPath *field.Path) (flags, instances []kv, errs field.ErrorList) {
-	set := map[string]kv{}
+// booleans are not type-checked here (the library's flag table, mapping
+// them to options, does that). flags are sorted by name, one per flag (the
+// last occurrence wins, as in pflag); instances keep their order. at gives
+// the path of each element of argv, envPath that of env.
+func SplitV2(argv []string, at func(int) *field.Path, env []corev1.EnvVar, envPath *field.Path) (flags, instances []Setting, errs field.ErrorList) {
+	set := map[string]Setting{}
 	put := func(f v2Flag, value string, p *field.Path, arg string) {
 		switch {
 		case f.name == "help" || f.name == "version":
@@ -156,7 +155,7 @@ func splitV2At(argv []string, at func(int) *field.Path, env []corev1.EnvVar, env
 			}
 			fallthrough
 		default:
-			set[f.name] = kv{name: f.name, value: value, path: p}
+			set[f.name] = Setting{Name: f.name, Value: value, Path: p}
 		}
 	}
 	// isBoolWord reports whether the argument after a bare boolean flag is a
@@ -173,7 +172,7 @@ func splitV2At(argv []string, at func(int) *field.Path, env []corev1.EnvVar, env
 		a := argv[i]
 		p := at(i)
 		if onlyPositional || len(a) < 2 || a[0] != '-' {
-			instances = append(instances, kv{value: a, path: p})
+			instances = append(instances, Setting{Value: a, Path: p})
 			continue
 		}
 		if a == "--" {
@@ -244,8 +243,8 @@ func splitV2At(argv []string, at func(int) *field.Path, env []corev1.EnvVar, env
 	}
 	if len(instances) > 0 {
 		for _, sub := range v2Subcommands {
-			if instances[0].value == sub {
-				errs = append(errs, field.Invalid(instances[0].path, sub, "runs the proxy's "+sub+" subcommand, not a proxy"))
+			if instances[0].Value == sub {
+				errs = append(errs, field.Invalid(instances[0].Path, sub, "runs the proxy's "+sub+" subcommand, not a proxy"))
 			}
 		}
 	}
@@ -255,17 +254,17 @@ func splitV2At(argv []string, at func(int) *field.Path, env []corev1.EnvVar, env
 	for j, e := range env {
 		last[e.Name] = j
 	}
-	fromEnv := func(name string) (kv, bool) {
+	fromEnv := func(name string) (Setting, bool) {
 		j, ok := last[name]
 		if !ok {
-			return kv{}, false
+			return Setting{}, false
 		}
 		e := env[j]
 		if e.ValueFrom != nil {
-			return kv{path: envPath.Index(j).Child("valueFrom"), from: e.ValueFrom}, true
+			return Setting{Path: envPath.Index(j).Child("valueFrom"), From: e.ValueFrom}, true
 		}
 		// Viper ignores empty variables (AllowEmptyEnv is off).
-		return kv{value: e.Value, path: envPath.Index(j).Child("value")}, e.Value != ""
+		return Setting{Value: e.Value, Path: envPath.Index(j).Child("value")}, e.Value != ""
 	}
 	for _, f := range v2Flags {
 		if _, ok := set[f.name]; ok || f.name == "help" || f.name == "version" {
@@ -282,12 +281,12 @@ func splitV2At(argv []string, at func(int) *field.Path, env []corev1.EnvVar, env
 			if !ok {
 				continue
 			}
-			e.name = f.name
-			if e.from == nil && !f.value {
-				if _, err := strconv.ParseBool(e.value); err != nil {
+			e.Name = f.name
+			if e.From == nil && !f.value {
+				if _, err := strconv.ParseBool(e.Value); err != nil {
 					// The proxy drops a value it cannot parse without a word
 					// (loadConfig ignores the error of Flags().Set).
-					errs = append(errs, field.Invalid(e.path, e.value, n+" is a boolean: true or false (the proxy ignores any other value)"))
+					errs = append(errs, field.Invalid(e.Path, e.Value, n+" is a boolean: true or false (the proxy ignores any other value)"))
 					break
 				}
 			}
@@ -299,8 +298,8 @@ func splitV2At(argv []string, at func(int) *field.Path, env []corev1.EnvVar, env
 	// up to the first one missing; none of them when an argument names an
 	// instance. Variables it never reads are errors: they look like
 	// instances the pod has but the proxy does not serve.
-	const instEnv = v2EnvPrefix + "INSTANCE_CONNECTION_NAME"
-	var envInsts []kv
+	const instEnv = EnvPrefix + "INSTANCE_CONNECTION_NAME"
+	var envInsts []Setting
 	read := map[string]bool{}
 	for _, name := range []string{instEnv, instEnv + "_0"} {
 		if e, ok := fromEnv(name); ok {

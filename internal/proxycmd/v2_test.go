@@ -1,4 +1,4 @@
-package cloudsqlproxy
+package proxycmd
 
 import (
 	"fmt"
@@ -13,19 +13,25 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
+// splitV2 is SplitV2 with argv and env at the roots "argv" and "env".
+func splitV2(argv []string, env []corev1.EnvVar) (flags, instances []Setting, errs field.ErrorList) {
+	p := field.NewPath("argv")
+	return SplitV2(argv, func(i int) *field.Path { return p.Index(i) }, env, field.NewPath("env"))
+}
+
 // showKVs renders settings as name=value@path (valueFrom as <from>), so that
 // a test pins where each one was read from too.
-func showKVs(kvs []kv) []string {
+func showKVs(kvs []Setting) []string {
 	var out []string
 	for _, s := range kvs {
-		v := s.value
-		if s.from != nil {
+		v := s.Value
+		if s.From != nil {
 			v = "<from>"
 		}
-		if s.name != "" {
-			v = s.name + "=" + v
+		if s.Name != "" {
+			v = s.Name + "=" + v
 		}
-		out = append(out, v+"@"+s.path.String())
+		out = append(out, v+"@"+s.Path.String())
 	}
 	return out
 }
