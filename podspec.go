@@ -2,7 +2,6 @@ package cloudsqlproxy
 
 import (
 	"fmt"
-	"path"
 	"reflect"
 	"slices"
 	"strings"
@@ -266,15 +265,11 @@ func (p *Proxy) mayReplace(c *corev1.Container) bool {
 		slices.Contains(argv, "--http-address=0.0.0.0")
 }
 
-// isProxyImage tells a proxy container (this proxy's image, or any image of
-// the v2 or v1 proxy repositories, on any registry) from an unrelated one.
+// isProxyImage tells a proxy container (this proxy's image, which WithImage
+// may have set to anything, or any image proxycmd recognises) from an
+// unrelated one.
 func (p *Proxy) isProxyImage(image string) bool {
-	if image == p.image {
-		return true
-	}
-	repo, _ := imageRef(image)
-	base := path.Base(repo)
-	return base == "cloud-sql-proxy" || base == "gce-proxy"
+	return image == p.image || proxycmd.ImageGeneration(image) != proxycmd.None
 }
 
 // checkPod finds everything in spec that clashes with the proxy.
@@ -302,8 +297,9 @@ func (p *Proxy) checkPod(spec *corev1.PodSpec, at found) field.ErrorList {
 			}
 			// A second proxy would bind the same listeners (and usually the
 			// same health port): the pod would crash-loop on a port clash.
+			// MayRun spares Attach reading every container's command.
 			gen := proxycmd.None
-			if mayRunProxy(c) {
+			if proxycmd.MayRun(c) {
 				gen = proxycmd.Detect(c)
 			}
 			if gen != proxycmd.None {
@@ -346,19 +342,6 @@ func (p *Proxy) checkPod(spec *corev1.PodSpec, at found) field.ErrorList {
 		errs = append(errs, p.checkFresh(spec)...)
 	}
 	return errs
-}
-
-// mayRunProxy is a cheap test that lets through every container that
-// proxyContainerKind can recognise (by the binary's or the image's name),
-// so that Attach does not pay for reading every container's command.
-func mayRunProxy(c *corev1.Container) bool {
-	has := func(s string) bool {
-		return strings.Contains(s, "cloud-sql-proxy") || strings.Contains(s, "cloud_sql_proxy")
-	}
-	if has(c.Image) || strings.Contains(c.Image, "gce-proxy") {
-		return true
-	}
-	return slices.ContainsFunc(c.Command, has) || slices.ContainsFunc(c.Args, has)
 }
 
 // checkFresh finds, in a pod without the proxy, what Detach would remove

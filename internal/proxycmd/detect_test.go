@@ -8,7 +8,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-func TestProxyContainerKind(t *testing.T) {
+// TestDetect also checks MayRun, the prefilter, on every case: it must let
+// through every container Detect finds a proxy in.
+func TestDetect(t *testing.T) {
 	const (
 		v2Image = "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.14.1"
 		v1Image = "gcr.io/cloudsql-docker/gce-proxy:1.33.2"
@@ -84,8 +86,12 @@ func TestProxyContainerKind(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := tt.c.DeepCopy()
-			if got := Detect(c); got != tt.want {
+			got := Detect(c)
+			if got != tt.want {
 				t.Errorf("Detect = %v, want %v", got, tt.want)
+			}
+			if got != None && !MayRun(c) {
+				t.Error("MayRun refuses a container Detect finds a proxy in")
 			}
 			if diff := cmp.Diff(&tt.c, c); diff != "" {
 				t.Errorf("Detect changed the container (-before +after):\n%s", diff)
@@ -94,7 +100,7 @@ func TestProxyContainerKind(t *testing.T) {
 	}
 }
 
-func TestProxyCommandArgv(t *testing.T) {
+func TestReadArgv(t *testing.T) {
 	tests := []struct {
 		name     string
 		c        corev1.Container

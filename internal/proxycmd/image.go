@@ -2,7 +2,10 @@ package proxycmd
 
 import (
 	"path"
+	"slices"
 	"strings"
+
+	corev1 "k8s.io/api/core/v1"
 )
 
 // The proxies' executables: v1 images put it at /cloud_sql_proxy and set no
@@ -29,12 +32,15 @@ func binaryGen(argv0 string) Generation {
 	return None
 }
 
-// ImageGeneration reads the generation from an image reference's last path
+// ImageGeneration is the one test of whether an image is a proxy's, and
+// which. It reads the generation from an image reference's last path
 // element, so that every registry and mirror matches (gcr.io, us., eu. and
 // asia.gcr.io, Artifact Registry, a private registry with a port), with any
 // tag, variant or digest: v2 images are .../cloud-sql-connectors/cloud-sql-proxy,
 // v1 images .../cloudsql-docker/gce-proxy. The repository's other
-// elements are not checked because mirrors rename them.
+// elements are not checked because mirrors rename them; the element is
+// compared without regard to case, as the kubelet would refuse a reference
+// in capitals rather than run something else.
 func ImageGeneration(image string) Generation {
 	repo, _, _ := strings.Cut(image, "@")
 	if i := strings.LastIndexByte(repo, ':'); i > strings.LastIndexByte(repo, '/') {
@@ -47,4 +53,16 @@ func ImageGeneration(image string) Generation {
 		return V1
 	}
 	return None
+}
+
+// MayRun is a cheap test that lets through every container Detect finds a
+// proxy in (by its image, or by a binary's name anywhere in its command or
+// arguments, scripts included), so that a caller scanning a whole pod
+// reads only those containers' commands.
+func MayRun(c *corev1.Container) bool {
+	if ImageGeneration(c.Image) != None {
+		return true
+	}
+	has := func(s string) bool { return strings.Contains(s, V2Binary) || strings.Contains(s, V1Binary) }
+	return slices.ContainsFunc(c.Command, has) || slices.ContainsFunc(c.Args, has)
 }
