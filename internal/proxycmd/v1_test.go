@@ -2,6 +2,7 @@ package proxycmd
 
 import (
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -353,6 +354,17 @@ func TestV1FlagTables(t *testing.T) {
 		explained = append(explained, r.flag)
 		if r.v2 == "" && r.dropped == "" && r.refused == "" {
 			t.Errorf("row %s says nothing", r.flag)
+		}
+	}
+	// v1Renames does what the rows say: each one-to-one mapping is its
+	// row's successor.
+	for _, r := range v1Renames {
+		i := slices.IndexFunc(v1Translations, func(tr v1Translation) bool { return tr.flag == r.v1 })
+		if i < 0 || !strings.HasPrefix(v1Translations[i].v2, "--"+r.v2) {
+			t.Errorf("v1Renames maps -%s to --%s, which its v1Translations row does not say", r.v1, r.v2)
+		}
+		if typ := v1Flags[r.v1]; (typ == v1Bool) != (r.value == nil) {
+			t.Errorf("v1Renames: -%s is a switch exactly when v1 reads it as a boolean", r.v1)
 		}
 	}
 	sort.Strings(listed)

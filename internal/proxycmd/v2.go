@@ -143,131 +143,193 @@ type Setting struct {
 // last occurrence wins, as in pflag); instances keep their order. at gives
 // the path of each element of argv, envPath that of env.
 func SplitV2(argv []string, at func(int) *field.Path, env []corev1.EnvVar, envPath *field.Path) (flags, instances []Setting, errs field.ErrorList) {
-	set := map[string]Setting{}
-	put := func(f v2Flag, value string, p *field.Path, arg string) {
-		switch {
-		case f.name == "help" || f.name == "version":
-			errs = append(errs, field.Invalid(p, arg, "prints --"+f.name+" and exits instead of running the proxy"))
-		case !f.value:
-			if _, err := strconv.ParseBool(value); err != nil {
-				errs = append(errs, field.Invalid(p, value, "--"+f.name+" is a boolean: true or false"))
-				return
-			}
-			fallthrough
-		default:
-			set[f.name] = Setting{Name: f.name, Value: value, Path: p}
-		}
-	}
-	// isBoolWord reports whether the argument after a bare boolean flag is a
-	// value the user meant for it.
-	isBoolWord := func(i int) bool {
-		if i >= len(argv) {
-			return false
-		}
-		_, err := strconv.ParseBool(argv[i])
-		return err == nil
-	}
-	onlyPositional := false
-	for i := 1; i < len(argv); i++ {
-		a := argv[i]
-		p := at(i)
-		if onlyPositional || len(a) < 2 || a[0] != '-' {
-			instances = append(instances, Setting{Value: a, Path: p})
-			continue
-		}
-		if a == "--" {
-			onlyPositional = true
-			continue
-		}
-		body := strings.TrimPrefix(a[1:], "-")
-		name, value, hasValue := strings.Cut(body, "=")
-		f, long := lookupV2Flag(name)
-		if a[1] != '-' && len(name) < 2 {
-			long = false
-		}
-		if a[1] == '-' && !long {
-			if name == "" || name[0] == '-' {
-				errs = append(errs, field.Invalid(p, a, "bad flag syntax"))
-			} else {
-				errs = append(errs, field.Invalid(p, a, "unknown flag --"+name+" (proxy v2.25.3)"))
-			}
-			continue
-		}
-		if long {
-			switch {
-			case hasValue:
-			case !f.value:
-				value = "true"
-				if isBoolWord(i + 1) {
-					errs = append(errs, field.Invalid(at(i+1), argv[i+1], "--"+f.name+" takes no separate value (write --"+f.name+"="+argv[i+1]+"); the proxy reads this as an instance"))
-					i++
-					continue
-				}
-			case i+1 < len(argv):
-				i++
-				value = argv[i]
-			default:
-				errs = append(errs, field.Invalid(p, a, "--"+f.name+" needs a value"))
-				continue
-			}
-			put(f, value, p, a)
-			continue
-		}
-		// A bundle of shorthands, as pflag's parseShortArg reads it.
-		for j := 0; j < len(body); j++ {
-			f, ok := lookupV2Short(body[j])
-			if !ok {
-				errs = append(errs, field.Invalid(p, a, "unknown shorthand flag -"+string(body[j])+" (proxy v2.25.3)"))
-				break
-			}
-			rest := body[j+1:]
-			if strings.HasPrefix(rest, "=") {
-				put(f, rest[1:], p, a)
-				break
-			}
-			if !f.value {
-				put(f, "true", p, a)
-				continue
-			}
-			switch {
-			case rest != "":
-				put(f, rest, p, a)
-			case i+1 < len(argv):
-				i++
-				put(f, argv[i], p, a)
-			default:
-				errs = append(errs, field.Invalid(p, a, "-"+string(body[j])+" (--"+f.name+") needs a value"))
-			}
-			break
-		}
-	}
+	r := v2Reader{set: map[string]Setting{}}
+	instances = r.args(argv, at)
 	if len(instances) > 0 {
 		for _, sub := range v2Subcommands {
 			if instances[0].Value == sub {
-				errs = append(errs, field.Invalid(instances[0].Path, sub, "runs the proxy's "+sub+" subcommand, not a proxy"))
+				r.errs = append(r.errs, field.Invalid(instances[0].Path, sub, "runs the proxy's "+sub+" subcommand, not a proxy"))
 			}
 		}
 	}
+	e := newV2Env(env, envPath)
+	r.envFlags(e)
+	instances = r.envInstances(e, instances)
+	for _, f := range v2Flags {
+		if s, ok := r.set[f.name]; ok {
+			flags = append(flags, s)
+		}
+	}
+	return flags, instances, r.errs
+}
 
-	// Env vars: the last definition of a name wins, as in the kubelet.
+// v2Reader collects what SplitV2 reads: the flags set so far, by name, and
+// the errors.
+type v2Reader struct {
+	set  map[string]Setting
+	errs field.ErrorList
+}
+
+func (r *v2Reader) fail(p *field.Path, value, why string) {
+	r.errs = append(r.errs, field.Invalid(p, value, why))
+}
+
+// put sets flag f to value, read from arg at p.
+func (r *v2Reader) put(f v2Flag, value string, p *field.Path, arg string) {
+	switch {
+	case f.name == "help" || f.name == "version":
+		r.fail(p, arg, "prints --"+f.name+" and exits instead of running the proxy")
+	case !f.value:
+		if _, err := strconv.ParseBool(value); err != nil {
+			r.fail(p, value, "--"+f.name+" is a boolean: true or false")
+			return
+		}
+		fallthrough
+	default:
+		r.set[f.name] = Setting{Name: f.name, Value: value, Path: p}
+	}
+}
+
+// args reads argv's flags into r and returns its positional arguments, the
+// instances.
+func (r *v2Reader) args(argv []string, at func(int) *field.Path) (instances []Setting) {
+	onlyPositional := false
+	for i := 1; i < len(argv); i++ {
+		a := argv[i]
+		switch {
+		case onlyPositional || len(a) < 2 || a[0] != '-':
+			instances = append(instances, Setting{Value: a, Path: at(i)})
+		case a == "--":
+			onlyPositional = true
+		default:
+			i = r.flagArg(argv, i, at)
+		}
+	}
+	return instances
+}
+
+// flagArg reads the flag argument argv[i], and its value from the next
+// argument when it takes one written apart; it returns the index of the
+// last argument read.
+func (r *v2Reader) flagArg(argv []string, i int, at func(int) *field.Path) int {
+	a, p := argv[i], at(i)
+	body := strings.TrimPrefix(a[1:], "-")
+	name, value, hasValue := strings.Cut(body, "=")
+	f, long := lookupV2Flag(name)
+	if a[1] != '-' && len(name) < 2 {
+		long = false
+	}
+	switch {
+	case a[1] == '-' && !long && (name == "" || name[0] == '-'):
+		r.fail(p, a, "bad flag syntax")
+	case a[1] == '-' && !long:
+		r.fail(p, a, "unknown flag --"+name+" (proxy v2.25.3)")
+	case long:
+		return r.longFlag(argv, i, at, f, value, hasValue)
+	default:
+		return r.shorthands(argv, i, p, body)
+	}
+	return i
+}
+
+// longFlag reads the long flag f at argv[i] (with its value when hasValue).
+func (r *v2Reader) longFlag(argv []string, i int, at func(int) *field.Path, f v2Flag, value string, hasValue bool) int {
+	a, p := argv[i], at(i)
+	switch {
+	case hasValue:
+	case !f.value:
+		value = "true"
+		if i+1 < len(argv) && isBoolWord(argv[i+1]) {
+			r.fail(at(i+1), argv[i+1], "--"+f.name+" takes no separate value (write --"+f.name+"="+argv[i+1]+"); the proxy reads this as an instance")
+			return i + 1
+		}
+	case i+1 < len(argv):
+		i++
+		value = argv[i]
+	default:
+		r.fail(p, a, "--"+f.name+" needs a value")
+		return i
+	}
+	r.put(f, value, p, a)
+	return i
+}
+
+// isBoolWord reports whether the argument after a bare boolean flag is a
+// value the user meant for it.
+func isBoolWord(s string) bool {
+	_, err := strconv.ParseBool(s)
+	return err == nil
+}
+
+// shorthands reads a bundle of shorthands, body, at argv[i] (path p), as
+// pflag's parseShortArg reads it.
+func (r *v2Reader) shorthands(argv []string, i int, p *field.Path, body string) int {
+	a := argv[i]
+	for j := 0; j < len(body); j++ {
+		f, ok := lookupV2Short(body[j])
+		if !ok {
+			r.fail(p, a, "unknown shorthand flag -"+string(body[j])+" (proxy v2.25.3)")
+			break
+		}
+		rest := body[j+1:]
+		if strings.HasPrefix(rest, "=") {
+			r.put(f, rest[1:], p, a)
+			break
+		}
+		if !f.value {
+			r.put(f, "true", p, a)
+			continue
+		}
+		switch {
+		case rest != "":
+			r.put(f, rest, p, a)
+		case i+1 < len(argv):
+			i++
+			r.put(f, argv[i], p, a)
+		default:
+			r.fail(p, a, "-"+string(body[j])+" (--"+f.name+") needs a value")
+		}
+		break
+	}
+	return i
+}
+
+// v2Env is a container's env as the proxy sees it.
+type v2Env struct {
+	env  []corev1.EnvVar
+	path *field.Path
+	// last is where each name is last defined: that definition wins, as in
+	// the kubelet.
+	last map[string]int
+}
+
+func newV2Env(env []corev1.EnvVar, path *field.Path) v2Env {
 	last := map[string]int{}
 	for j, e := range env {
 		last[e.Name] = j
 	}
-	fromEnv := func(name string) (Setting, bool) {
-		j, ok := last[name]
-		if !ok {
-			return Setting{}, false
-		}
-		e := env[j]
-		if e.ValueFrom != nil {
-			return Setting{Path: envPath.Index(j).Child("valueFrom"), From: e.ValueFrom}, true
-		}
-		// Viper ignores empty variables (AllowEmptyEnv is off).
-		return Setting{Value: e.Value, Path: envPath.Index(j).Child("value")}, e.Value != ""
+	return v2Env{env: env, path: path, last: last}
+}
+
+// lookup is the variable name as viper reads it.
+func (e v2Env) lookup(name string) (Setting, bool) {
+	j, ok := e.last[name]
+	if !ok {
+		return Setting{}, false
 	}
+	v := e.env[j]
+	if v.ValueFrom != nil {
+		return Setting{Path: e.path.Index(j).Child("valueFrom"), From: v.ValueFrom}, true
+	}
+	// Viper ignores empty variables (AllowEmptyEnv is off).
+	return Setting{Value: v.Value, Path: e.path.Index(j).Child("value")}, v.Value != ""
+}
+
+// envFlags reads the flags no argument set from their CSQL_PROXY_*
+// variables.
+func (r *v2Reader) envFlags(e v2Env) {
 	for _, f := range v2Flags {
-		if _, ok := set[f.name]; ok || f.name == "help" || f.name == "version" {
+		if _, ok := r.set[f.name]; ok || f.name == "help" || f.name == "version" {
 			continue
 		}
 		names := []string{v2EnvName(f.name)}
@@ -277,70 +339,67 @@ func SplitV2(argv []string, at func(int) *field.Path, env []corev1.EnvVar, envPa
 			}
 		}
 		for _, n := range names {
-			e, ok := fromEnv(n)
+			s, ok := e.lookup(n)
 			if !ok {
 				continue
 			}
-			e.Name = f.name
-			if e.From == nil && !f.value {
-				if _, err := strconv.ParseBool(e.Value); err != nil {
-					// The proxy drops a value it cannot parse without a word
-					// (loadConfig ignores the error of Flags().Set).
-					errs = append(errs, field.Invalid(e.Path, e.Value, n+" is a boolean: true or false (the proxy ignores any other value)"))
-					break
-				}
+			s.Name = f.name
+			if s.From == nil && !f.value && !isBoolWord(s.Value) {
+				// The proxy drops a value it cannot parse without a word
+				// (loadConfig ignores the error of Flags().Set).
+				r.fail(s.Path, s.Value, n+" is a boolean: true or false (the proxy ignores any other value)")
+				break
 			}
-			set[f.name] = e
+			r.set[f.name] = s
 			break
 		}
 	}
-	// instanceFromEnv: the unnumbered name, or else _0, then _1, _2, ...
-	// up to the first one missing; none of them when an argument names an
-	// instance. Variables it never reads are errors: they look like
-	// instances the pod has but the proxy does not serve.
-	const instEnv = EnvPrefix + "INSTANCE_CONNECTION_NAME"
-	var envInsts []Setting
+}
+
+// instanceEnv names the variables instanceFromEnv reads instances from.
+const instanceEnv = EnvPrefix + "INSTANCE_CONNECTION_NAME"
+
+// envInstances returns the instances as instanceFromEnv finds them: args,
+// the ones the arguments name, when there are any; else the unnumbered
+// variable, or else _0, then _1, _2, ... up to the first one missing.
+// Variables it never reads are errors: they look like instances the pod
+// has but the proxy does not serve.
+func (r *v2Reader) envInstances(e v2Env, args []Setting) []Setting {
+	var insts []Setting
 	read := map[string]bool{}
-	for _, name := range []string{instEnv, instEnv + "_0"} {
-		if e, ok := fromEnv(name); ok {
-			envInsts, read[name] = append(envInsts, e), true
+	for _, name := range []string{instanceEnv, instanceEnv + "_0"} {
+		if s, ok := e.lookup(name); ok {
+			insts, read[name] = append(insts, s), true
 			break
 		}
 	}
-	for n := 1; len(envInsts) > 0; n++ {
-		name := instEnv + "_" + strconv.Itoa(n)
-		e, ok := fromEnv(name)
+	for n := 1; len(insts) > 0; n++ {
+		name := instanceEnv + "_" + strconv.Itoa(n)
+		s, ok := e.lookup(name)
 		if !ok {
 			break
 		}
-		envInsts, read[name] = append(envInsts, e), true
+		insts, read[name] = append(insts, s), true
 	}
-	positional := len(instances) > 0
-	if !positional {
-		instances = envInsts
-	}
-	for j, e := range env {
-		if last[e.Name] != j || e.ValueFrom == nil && e.Value == "" {
+	for j, v := range e.env {
+		if e.last[v.Name] != j || v.ValueFrom == nil && v.Value == "" {
 			continue
 		}
-		rest, ok := strings.CutPrefix(e.Name, instEnv)
+		rest, ok := strings.CutPrefix(v.Name, instanceEnv)
 		if !ok || rest != "" && !isEnvIndex(rest) {
 			continue
 		}
 		switch {
-		case positional:
-			errs = append(errs, field.Invalid(envPath.Index(j).Child("name"), e.Name, "the proxy ignores it because the arguments name instances"))
-		case !read[e.Name]:
-			errs = append(errs, field.Invalid(envPath.Index(j).Child("name"), e.Name, "the proxy never reads it: it reads "+instEnv+" or else "+instEnv+"_0, then _1, _2, ... up to the first one missing"))
+		case len(args) > 0:
+			r.fail(e.path.Index(j).Child("name"), v.Name, "the proxy ignores it because the arguments name instances")
+		case !read[v.Name]:
+			r.fail(e.path.Index(j).Child("name"), v.Name, "the proxy never reads it: it reads "+instanceEnv+" or else "+instanceEnv+"_0, then _1, _2, ... up to the first one missing")
 		}
 	}
-
-	for _, f := range v2Flags {
-		if e, ok := set[f.name]; ok {
-			flags = append(flags, e)
-		}
+	if len(args) > 0 {
+		return args
 	}
-	return flags, instances, errs
+	return insts
 }
 
 // isEnvIndex reports whether s is "_N" with N a number as strconv.Itoa
