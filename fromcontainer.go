@@ -334,52 +334,6 @@ func numberPorts(global string, queries []url.Values) {
 	}
 }
 
-// adoptsVolume reports whether v is a volume an adopted container brought
-// that this proxy replaces: its key file's Secret or its socket directory,
-// mounted by old and no other container but the ones the proxy wires.
-func (p *Proxy) adoptsVolume(spec *corev1.PodSpec, old *corev1.Container, v corev1.Volume) bool {
-	mounted := slices.ContainsFunc(old.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == v.Name })
-	if !mounted || volumeIndex(p.volumes, v.Name) >= 0 {
-		return false
-	}
-	switch {
-	case v.Secret != nil:
-		for _, pv := range p.volumes {
-			if pv.Secret != nil && pv.Secret.SecretName == v.Secret.SecretName {
-				return !p.mountedElsewhere(spec, old, v.Name, "")
-			}
-		}
-	case v.EmptyDir != nil:
-		for _, m := range p.appMounts {
-			if slices.ContainsFunc(old.VolumeMounts, func(om corev1.VolumeMount) bool {
-				return om.Name == v.Name && path.Clean(om.MountPath) == m.MountPath
-			}) {
-				return !p.mountedElsewhere(spec, old, v.Name, m.MountPath)
-			}
-		}
-	}
-	return false
-}
-
-// mountedElsewhere reports whether a container other than old mounts the
-// volume name anywhere but at socketDir.
-func (p *Proxy) mountedElsewhere(spec *corev1.PodSpec, old *corev1.Container, name, socketDir string) bool {
-	for _, l := range containerLists(spec) {
-		for i := range l.cs {
-			c := &l.cs[i]
-			if c == old {
-				continue
-			}
-			for _, m := range c.VolumeMounts {
-				if m.Name == name && (socketDir == "" || path.Clean(m.MountPath) != socketDir) {
-					return true
-				}
-			}
-		}
-	}
-	return false
-}
-
 func envFromName(e corev1.EnvFromSource) string {
 	switch {
 	case e.ConfigMapRef != nil:
