@@ -61,7 +61,7 @@ func (p *Proxy) Attach(spec *corev1.PodSpec) error {
 	at, errs := p.locate(spec, true)
 	work := spec
 	if at.list != nowhere && len(errs) == 0 {
-		work = p.adopt(spec, at)
+		work = p.takeOver(spec, at)
 	}
 	init, regular := p.place(work, at)
 	errs = append(errs, p.checkPod(work, at)...)

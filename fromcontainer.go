@@ -88,50 +88,16 @@ func (a *adopter) add(o Option) {
 	}
 }
 
+// read carries the container over: its command's flags and instances,
+// then what the container itself sets, then an error for each part of it
+// nothing carried.
 func (a *adopter) read() ([]string, []Option) {
-	c := a.c
 	a.usedMounts, a.usedEnv = map[int]bool{}, map[int]bool{}
-	cmd := proxycmd.Read(a.fld, c)
-	var flags, insts []proxycmd.Setting
-	switch cmd.Gen {
-	case proxycmd.V1, proxycmd.V1Shell:
-		v2, from, errs := proxycmd.TranslateV1Container(a.fld, c)
-		a.errs = append(a.errs, errs...)
-		if len(errs) > 0 {
-			return nil, nil
-		}
-		// A complaint about a translated flag names the v1 argument it
-		// came from: the translation is nothing the user wrote.
-		at := func(i int) *field.Path {
-			if i > 0 && i <= len(from) && from[i-1] != nil {
-				return from[i-1]
-			}
-			return cmd.At(0)
-		}
-		var split field.ErrorList
-		flags, insts, split = proxycmd.SplitV2(append([]string{binary}, v2...), at, nil, a.fld.Child("env"))
-		a.errs = append(a.errs, split...)
-		for i, e := range c.Env {
-			if e.Name == "INSTANCES" {
-				a.usedEnv[i] = true
-			}
-		}
-	default:
-		if len(cmd.Errs) > 0 {
-			a.errs = append(a.errs, cmd.Errs...)
-			return nil, nil
-		}
-		var split field.ErrorList
-		flags, insts, split = proxycmd.SplitV2(cmd.Argv, cmd.At, c.Env, a.fld.Child("env"))
-		a.errs = append(a.errs, split...)
-		for i, e := range c.Env {
-			if strings.HasPrefix(e.Name, proxycmd.EnvPrefix) {
-				a.usedEnv[i] = true
-			}
-		}
-		a.add(WithImage(c.Image))
+	flags, insts, ok := a.command()
+	if !ok {
+		return nil, nil
 	}
-
+	c := a.c
 	a.add(WithName(c.Name))
 	// The copy is the caller's container as read; Attach compares it.
 	read := c.DeepCopy()
@@ -146,6 +112,59 @@ func (a *adopter) read() ([]string, []Option) {
 		a.flag(f)
 	}
 	instances := a.instances(insts)
+	a.leftovers()
+	return instances, a.opts
+}
+
+// command reads the proxy's flags and instances, a v1 proxy's through their
+// v2 translation; ok is false when the command cannot be read at all.
+func (a *adopter) command() (flags, insts []proxycmd.Setting, ok bool) {
+	c := a.c
+	cmd := proxycmd.Read(a.fld, c)
+	var errs field.ErrorList
+	switch cmd.Gen {
+	case proxycmd.V1, proxycmd.V1Shell:
+		v2, from, terrs := proxycmd.TranslateV1Container(a.fld, c)
+		if len(terrs) > 0 {
+			a.errs = append(a.errs, terrs...)
+			return nil, nil, false
+		}
+		// A complaint about a translated flag names the v1 argument it
+		// came from: the translation is nothing the user wrote.
+		at := func(i int) *field.Path {
+			if i > 0 && i <= len(from) && from[i-1] != nil {
+				return from[i-1]
+			}
+			return cmd.At(0)
+		}
+		flags, insts, errs = proxycmd.SplitV2(append([]string{binary}, v2...), at, nil, a.fld.Child("env"))
+		a.useEnv(func(name string) bool { return name == "INSTANCES" })
+	default:
+		if len(cmd.Errs) > 0 {
+			a.errs = append(a.errs, cmd.Errs...)
+			return nil, nil, false
+		}
+		flags, insts, errs = proxycmd.SplitV2(cmd.Argv, cmd.At, c.Env, a.fld.Child("env"))
+		a.useEnv(func(name string) bool { return strings.HasPrefix(name, proxycmd.EnvPrefix) })
+		a.add(WithImage(c.Image))
+	}
+	a.errs = append(a.errs, errs...)
+	return flags, insts, true
+}
+
+// useEnv marks the env vars the proxy's reader accounts for.
+func (a *adopter) useEnv(read func(name string) bool) {
+	for i, e := range a.c.Env {
+		if read(e.Name) {
+			a.usedEnv[i] = true
+		}
+	}
+}
+
+// leftovers reports every part of the container that no setting carried
+// over and the library's container would drop.
+func (a *adopter) leftovers() {
+	c := a.c
 	for i, e := range c.EnvFrom {
 		// The proxy reads CSQL_PROXY_* settings from these at run time;
 		// the library cannot see them, so they would be lost unseen.
@@ -172,7 +191,6 @@ func (a *adopter) read() ([]string, []Option) {
 				fmt.Sprintf("no setting of the proxy uses volume %q here; it would be lost", m.Name)))
 		}
 	}
-	return instances, a.opts
 }
 
 // flag carries one proxy flag over.

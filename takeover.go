@@ -7,17 +7,17 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// adopt gives the pod as it is once the proxy container at at, which this
+// takeOver gives the pod as it is once the proxy container at at, which this
 // proxy replaces, has taken away what only it used and the proxy brings
 // anew: the Secret volume of its key file and its socket directory (with
 // the application's mounts of it), so that a sidecar read by FromContainer
 // migrates without a second copy of either. spec itself is not written; the
 // lists that change are fresh copies.
-func (p *Proxy) adopt(spec *corev1.PodSpec, at found) *corev1.PodSpec {
+func (p *Proxy) takeOver(spec *corev1.PodSpec, at found) *corev1.PodSpec {
 	old, _ := at.container(spec)
 	var gone []string
 	for _, v := range spec.Volumes {
-		if p.adoptsVolume(spec, old, v) {
+		if p.takesOverVolume(spec, old, v) {
 			gone = append(gone, v.Name)
 		}
 	}
@@ -42,10 +42,10 @@ func (p *Proxy) adopt(spec *corev1.PodSpec, at found) *corev1.PodSpec {
 	return &work
 }
 
-// adoptsVolume reports whether v is a volume an adopted container brought
+// takesOverVolume reports whether v is a volume an adopted container brought
 // that this proxy replaces: its key file's Secret or its socket directory,
 // mounted by old and no other container but the ones the proxy wires.
-func (p *Proxy) adoptsVolume(spec *corev1.PodSpec, old *corev1.Container, v corev1.Volume) bool {
+func (p *Proxy) takesOverVolume(spec *corev1.PodSpec, old *corev1.Container, v corev1.Volume) bool {
 	mounted := slices.ContainsFunc(old.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == v.Name })
 	if !mounted || volumeIndex(p.volumes, v.Name) >= 0 {
 		return false
