@@ -5,8 +5,9 @@
 // of the library's Proxy, options or configuration:
 //
 //   - Detect and Read find the proxy a container runs, by its binary or,
-//     when the command does not say, its image (ImageGeneration), also
-//     under an init such as tini or in an sh -c script;
+//     when the command does not say, its image (ImageGeneration, the one
+//     test of a proxy image), also under an init such as tini or in an
+//     sh -c script; MayRun is their cheap prefilter;
 //   - TranslateV1 and TranslateV1Container turn a v1 command line into the
 //     equivalent v2 arguments;
 //   - SplitV2 reads a v2 command line and its CSQL_PROXY_* environment
