@@ -12,13 +12,15 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/yaml"
+
+	"github.com/podspec/cloudsqlproxy/internal/proxycmd"
 )
 
 // TestAdoptManifests reads every manifest under testdata/adopt, each
 // modelled on an upstream example (its header says which), and checks
 // against NAME.want.txt what adoption must keep: which containers run a
-// proxy, and for each the v2 settings, read with splitV2 for a v2 proxy and
-// with translateV1Container for a v1 one, or the errors that stop it. The
+// proxy, and for each the v2 settings, read with proxycmd.SplitV2 for a v2 proxy and
+// with proxycmd.TranslateV1Container for a v1 one, or the errors that stop it. The
 // want files were written by hand from the manifests; -update rewrites them,
 // so review the diff.
 func TestAdoptManifests(t *testing.T) {
@@ -93,31 +95,31 @@ func renderAdoption(spec *corev1.PodSpec) string {
 		for i := range list.cs {
 			c := &list.cs[i]
 			fld := field.NewPath(list.name).Index(i)
-			gen := proxyContainerKind(c)
-			if gen == proxyNone {
+			gen := proxycmd.Detect(c)
+			if gen == proxycmd.None {
 				continue
 			}
 			found = true
 			fmt.Fprintf(&b, "%s %s: %v\n", fld, c.Name, gen)
 			var errs field.ErrorList
 			switch gen {
-			case proxyV1, proxyV1Shell:
+			case proxycmd.V1, proxycmd.V1Shell:
 				var v2 []string
-				v2, errs = translateV1Container(fld, c)
+				v2, _, errs = proxycmd.TranslateV1Container(fld, c)
 				for _, a := range v2 {
 					fmt.Fprintf(&b, "  v2 %s\n", a)
 				}
 			default:
-				cmd := proxyCommand(fld, c)
-				errs = cmd.errs
-				if cmd.argv != nil {
-					var flags, insts []kv
-					flags, insts, errs = splitV2At(cmd.argv, cmd.at, c.Env, fld.Child("env"))
+				cmd := proxycmd.Read(fld, c)
+				errs = cmd.Errs
+				if cmd.Argv != nil {
+					var flags, insts []proxycmd.Setting
+					flags, insts, errs = proxycmd.SplitV2(cmd.Argv, cmd.At, c.Env, fld.Child("env"))
 					for _, f := range flags {
-						fmt.Fprintf(&b, "  flag %s=%s (%s)\n", f.name, showValue(f), f.path)
+						fmt.Fprintf(&b, "  flag %s=%s (%s)\n", f.Name, showValue(f), f.Path)
 					}
 					for _, in := range insts {
-						fmt.Fprintf(&b, "  instance %s (%s)\n", showValue(in), in.path)
+						fmt.Fprintf(&b, "  instance %s (%s)\n", showValue(in), in.Path)
 					}
 				}
 			}
@@ -132,10 +134,10 @@ func renderAdoption(spec *corev1.PodSpec) string {
 	return b.String()
 }
 
-func showValue(s kv) string {
-	switch f := s.from; {
+func showValue(s proxycmd.Setting) string {
+	switch f := s.From; {
 	case f == nil:
-		return s.value
+		return s.Value
 	case f.ConfigMapKeyRef != nil:
 		return "<valueFrom configMapKeyRef " + f.ConfigMapKeyRef.Name + "/" + f.ConfigMapKeyRef.Key + ">"
 	case f.SecretKeyRef != nil:

@@ -82,16 +82,7 @@ func build(pl *plan) *Proxy {
 		r := timing(*c.readiness, defaultReadiness)
 		p.readiness = &r
 	}
-	p.ports = make([]proxyPort, 0, 2+len(pl.insts))
-	p.ports = append(p.ports, proxyPort{c.healthPort, "health check", ""})
-	if pl.usesAdmin() {
-		p.ports = append(p.ports, proxyPort{c.adminPort, "admin", ""})
-	}
-	for _, in := range pl.insts {
-		if in.port != 0 {
-			p.ports = append(p.ports, proxyPort{in.port, "listener of", in.name})
-		}
-	}
+	p.ports = ports(pl)
 
 	if c.mode != modeNative {
 		// A regular container starts in parallel with the application: the
@@ -109,12 +100,37 @@ func build(pl *plan) *Proxy {
 		}
 	}
 
+	p.volumes, p.mounts, p.appMounts = volumes(c)
+	p.appEnv = append(p.appEnv, appEnv(pl)...)
+	return p
+}
+
+// ports lists the ports the proxy listens on, for Attach's clash checks.
+func ports(pl *plan) []proxyPort {
+	c := pl.c
+	out := make([]proxyPort, 0, 2+len(pl.insts))
+	out = append(out, proxyPort{c.healthPort, "health check", ""})
+	if pl.usesAdmin() {
+		out = append(out, proxyPort{c.adminPort, "admin", ""})
+	}
+	for _, in := range pl.insts {
+		if in.port != 0 {
+			out = append(out, proxyPort{in.port, "listener of", in.name})
+		}
+	}
+	return out
+}
+
+// volumes gives the proxy's volumes (the socket directory and the key
+// file's Secret), its own mounts of them, and the application's mount of
+// the socket directory.
+func volumes(c *config) (volumes []corev1.Volume, mounts, appMounts []corev1.VolumeMount) {
 	if c.socketDir != "" {
 		vol := corev1.Volume{Name: c.name + "-sockets", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}
-		p.volumes = append(p.volumes, vol)
+		volumes = append(volumes, vol)
 		mount := corev1.VolumeMount{Name: vol.Name, MountPath: c.socketDir}
-		p.mounts = append(p.mounts, mount)
-		p.appMounts = append(p.appMounts, mount)
+		mounts = append(mounts, mount)
+		appMounts = append(appMounts, mount)
 	}
 	if c.credentialsSecret != "" {
 		// Readable by all: without a pod fsGroup (which would re-own the app's volumes
@@ -125,10 +141,16 @@ func build(pl *plan) *Proxy {
 			SecretName:  c.credentialsSecret,
 			DefaultMode: &mode,
 		}}}
-		p.volumes = append(p.volumes, vol)
-		p.mounts = append(p.mounts, corev1.VolumeMount{Name: vol.Name, MountPath: credentialsDir, ReadOnly: true})
+		volumes = append(volumes, vol)
+		mounts = append(mounts, corev1.VolumeMount{Name: vol.Name, MountPath: credentialsDir, ReadOnly: true})
 	}
+	return volumes, mounts, appMounts
+}
 
+// appEnv gives the variables WithAppEnv asks the application's containers
+// to be given.
+func appEnv(pl *plan) (env []corev1.EnvVar) {
+	c := pl.c
 	for _, ae := range c.appEnv {
 		var in instance
 		for _, cand := range pl.insts {
@@ -137,16 +159,16 @@ func build(pl *plan) *Proxy {
 			}
 		}
 		if ae.env.Host != "" {
-			p.appEnv = append(p.appEnv, corev1.EnvVar{Name: ae.env.Host, Value: c.address})
+			env = append(env, corev1.EnvVar{Name: ae.env.Host, Value: c.address})
 		}
 		if ae.env.Port != "" {
-			p.appEnv = append(p.appEnv, corev1.EnvVar{Name: ae.env.Port, Value: strconv.Itoa(int(in.port))})
+			env = append(env, corev1.EnvVar{Name: ae.env.Port, Value: strconv.Itoa(int(in.port))})
 		}
 		if ae.env.Socket != "" {
-			p.appEnv = append(p.appEnv, corev1.EnvVar{Name: ae.env.Socket, Value: kubeEscape(c.socketDir + "/" + in.name)})
+			env = append(env, corev1.EnvVar{Name: ae.env.Socket, Value: kubeEscape(c.socketDir + "/" + in.name)})
 		}
 	}
-	return p
+	return env
 }
 
 // args renders the proxy's flags in the flag table's order, instances last.

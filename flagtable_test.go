@@ -3,6 +3,7 @@ package cloudsqlproxy
 import (
 	"testing"
 
+	"github.com/podspec/cloudsqlproxy/internal/proxycmd"
 	"github.com/podspec/cloudsqlproxy/internal/proxysrc"
 )
 
@@ -79,11 +80,14 @@ func TestFlagReleases(t *testing.T) {
 	for _, f := range flagTable {
 		rendered[f.name] = true
 	}
+	if proxycmd.Release != DefaultVersion {
+		t.Errorf("proxycmd.Release %s is not DefaultVersion %s: the reader must know the default release's flags (bumpproxy moves both)", proxycmd.Release, DefaultVersion)
+	}
 	readable := map[string]bool{}
-	for _, f := range v2Flags {
-		readable[f.name] = true
-		if _, ok := first["flag "+f.name]; !ok {
-			t.Errorf("v2Flags: --%s is in no release of releases.txt", f.name)
+	for _, name := range proxycmd.FlagNames() {
+		readable[name] = true
+		if _, ok := first["flag "+name]; !ok {
+			t.Errorf("proxycmd's v2Flags: --%s is in no release of releases.txt", name)
 		}
 	}
 	for _, r := range rel {
@@ -91,7 +95,7 @@ func TestFlagReleases(t *testing.T) {
 			continue
 		}
 		if !readable[r.Name] {
-			t.Errorf("--%s (proxy %s) is missing from v2Flags (adoptv2.go): FromContainer would read it as an unknown flag", r.Name, r.Release)
+			t.Errorf("--%s (proxy %s) is missing from v2Flags (internal/proxycmd/v2.go): FromContainer would read it as an unknown flag", r.Name, r.Release)
 		}
 		if _, skip := notOffered[r.Name]; rendered[r.Name] == skip {
 			if skip {

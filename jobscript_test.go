@@ -99,11 +99,14 @@ func jobShells(t *testing.T) map[string][]string {
 
 // jobRun is one run of the wrapper.
 type jobRun struct {
-	cmd   *exec.Cmd
-	out   string // the stand-in's directory
-	cwd   string // the shell's working directory, where a canary would land
-	done  chan error
-	start time.Time
+	cmd *exec.Cmd
+	out string // the stand-in's directory
+	cwd string // the shell's working directory, where a canary would land
+	// exited is closed when the wrapper has exited, with err what Wait
+	// returned.
+	exited chan struct{}
+	err    error
+	start  time.Time
 }
 
 // startJob runs command (a Job-mode container command) under shell with the
@@ -119,7 +122,7 @@ func startJob(t *testing.T, shell []string, command []string, mode string) *jobR
 	}
 	argv := append(append([]string(nil), shell...), command[1:]...)
 	argv[len(shell)+4] = self
-	r := &jobRun{out: t.TempDir(), cwd: t.TempDir(), done: make(chan error, 1)}
+	r := &jobRun{out: t.TempDir(), cwd: t.TempDir(), exited: make(chan struct{})}
 	switch mode {
 	case "missing":
 		argv[len(shell)+4] = filepath.Join(r.out, "cloud-sql-proxy")
@@ -151,7 +154,10 @@ func startJob(t *testing.T, shell []string, command []string, mode string) *jobR
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { r.done <- r.cmd.Wait() }()
+	go func() {
+		r.err = r.cmd.Wait()
+		close(r.exited)
+	}()
 	t.Cleanup(func() {
 		_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
 		if b, _ := os.ReadFile(stderr.Name()); len(b) > 0 {
@@ -165,13 +171,13 @@ func startJob(t *testing.T, shell []string, command []string, mode string) *jobR
 func (r *jobRun) wait(t *testing.T, limit time.Duration) int {
 	t.Helper()
 	select {
-	case err := <-r.done:
+	case <-r.exited:
 		var ee *exec.ExitError
-		if errors.As(err, &ee) {
+		if errors.As(r.err, &ee) {
 			return ee.ExitCode()
 		}
-		if err != nil {
-			t.Fatal(err)
+		if r.err != nil {
+			t.Fatal(r.err)
 		}
 		return 0
 	case <-time.After(limit):
@@ -190,6 +196,14 @@ func (r *jobRun) waitFor(t *testing.T, name string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for !r.exists(name) {
+		select {
+		case <-r.exited:
+			if !r.exists(name) {
+				t.Fatalf("the stand-in never wrote %s: the wrapper exited", name)
+			}
+			return
+		default:
+		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the stand-in never wrote %s", name)
 		}
@@ -372,8 +386,14 @@ func TestJobWrapperScriptNeverEvaluatesItsParameters(t *testing.T) {
 func TestJobWrapperSignalsAndStatus(t *testing.T) {
 	p, _ := hostileJobProxy(t, time.Hour)
 	long := p.Container().Command
-	p, _ = hostileJobProxy(t, time.Second)
-	short := p.Container().Command
+	// The timeout case tries these timeouts, shortest first, until the
+	// stand-in is ready before the timeout passes (see timeoutRuns).
+	timeouts := []time.Duration{time.Second, 5 * time.Second, 25 * time.Second}
+	timeoutCmds := map[time.Duration][]string{}
+	for _, d := range timeouts {
+		p, _ = hostileJobProxy(t, d)
+		timeoutCmds[d] = p.Container().Command
+	}
 	afterStop := []int{0, 3, 143}
 	for name, shell := range jobShells(t) {
 		t.Run(name, func(t *testing.T) {
@@ -415,28 +435,53 @@ func TestJobWrapperSignalsAndStatus(t *testing.T) {
 				}
 			}
 			t.Run("timeout", func(t *testing.T) {
-				// Started together, not as parallel subtests, so that the
-				// seconds they wait out overlap whatever -parallel says.
-				runs := map[int]*jobRun{}
-				for _, status := range afterStop {
-					runs[status] = startJob(t, shell, short, fmt.Sprintf("term=%d", status))
+				pending := afterStop
+				for _, timeout := range timeouts {
+					pending = timeoutRuns(t, shell, timeoutCmds[timeout], timeout, pending)
+					if len(pending) == 0 {
+						return
+					}
+					t.Logf("proxy exiting %v: the stand-in was not ready for SIGTERM when the %v timeout passed; trying a longer timeout", pending, timeout)
 				}
-				for _, status := range afterStop {
-					r := runs[status]
-					r.waitFor(t, "ready")
-					if got := r.wait(t, 30*time.Second); got != status {
-						t.Errorf("proxy exiting %d: wrapper exit status %d after the timeout", status, got)
-					}
-					if !r.exists("term") {
-						t.Errorf("proxy exiting %d: not sent SIGTERM when the timeout passed", status)
-					}
-					if took := time.Since(r.start); took < time.Second {
-						t.Errorf("proxy exiting %d: stopped after %v, before the 1s timeout", status, took)
-					}
-				}
+				t.Errorf("proxy exiting %v: the stand-in was never ready for SIGTERM before the timeout passed", pending)
 			})
 		})
 	}
+}
+
+// timeoutRuns runs the wrapper with timeout for each proxy status, started
+// together so that the seconds they wait out overlap whatever -parallel
+// says. A run proves that the wrapper passes on the status of a proxy it
+// stopped only if the stand-in (a re-exec of this test binary, which takes
+// more than a second to start on a loaded machine) was ready for SIGTERM
+// when the timeout passed; a run in which it was not must still stop no
+// earlier than the timeout, the proxy killed by that SIGTERM (143). late
+// lists the statuses of those runs, for a longer timeout.
+func timeoutRuns(t *testing.T, shell, command []string, timeout time.Duration, statuses []int) (late []int) {
+	t.Helper()
+	runs := map[int]*jobRun{}
+	for _, status := range statuses {
+		runs[status] = startJob(t, shell, command, fmt.Sprintf("term=%d", status))
+	}
+	for _, status := range statuses {
+		r := runs[status]
+		got := r.wait(t, timeout+30*time.Second)
+		if took := time.Since(r.start); took < timeout {
+			t.Errorf("proxy exiting %d: stopped after %v, before the %v timeout", status, took, timeout)
+		}
+		switch {
+		case !r.exists("ready"):
+			if got != 143 {
+				t.Errorf("proxy exiting %d, not yet ready: wrapper exit status %d after the timeout, want 143 (the proxy killed by SIGTERM)", status, got)
+			}
+			late = append(late, status)
+		case got != status:
+			t.Errorf("proxy exiting %d: wrapper exit status %d after the timeout", status, got)
+		case !r.exists("term"):
+			t.Errorf("proxy exiting %d: not sent SIGTERM when the timeout passed", status)
+		}
+	}
+	return late
 }
 
 func containsString(list []string, s string) bool {

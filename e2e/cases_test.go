@@ -346,27 +346,24 @@ func appPodSpec(restartPolicy corev1.RestartPolicy) corev1.PodSpec {
 	}
 }
 
-// workloadKinds are the objects the library's PodSpecOf accepts, in the library's order.
-var workloadKinds = func() []string {
-	var kinds []string
-	for _, k := range cloudsqlproxy.WorkloadKinds() {
-		kinds = append(kinds, k.Kind)
-	}
-	return kinds
-}()
-
 // kindsFor lists the workloads a mode is meant for: a Job-mode proxy ends, so it goes
 // only in pods that complete; a legacy sidecar never ends, so it stays out of Jobs, as the
 // library documents.
 func kindsFor(m mode) []string {
-	switch {
-	case m.job:
-		return []string{"Pod", "Job", "CronJob"}
-	case m.name == "legacy":
-		return []string{"Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "PodTemplate"}
-	default:
-		return workloadKinds
+	var kinds []string
+	for _, k := range cloudsqlproxy.WorkloadKinds() {
+		// batch/v1's kinds (Job, CronJob) run pods that complete; a bare Pod may too.
+		completes := strings.HasPrefix(k.APIVersion, "batch/")
+		switch {
+		case m.job && (completes || k.Kind == "Pod"):
+		case !m.job && m.name == "legacy" && !completes:
+		case !m.job && m.name != "legacy":
+		default:
+			continue
+		}
+		kinds = append(kinds, k.Kind)
 	}
+	return kinds
 }
 
 // newWorkload returns an application workload of kind (before the proxy is attached).

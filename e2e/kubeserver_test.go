@@ -318,14 +318,6 @@ func (k *kubeServer) dryRunCreated(obj runtime.Object) (*unstructured.Unstructur
 	return out, w.list(), err
 }
 
-func resourceOf(kind string) string {
-	return map[string]string{
-		"Pod": "pods", "PodTemplate": "podtemplates", "ReplicationController": "replicationcontrollers",
-		"Deployment": "deployments", "StatefulSet": "statefulsets", "DaemonSet": "daemonsets",
-		"ReplicaSet": "replicasets", "Job": "jobs", "CronJob": "cronjobs",
-	}[kind]
-}
-
 type warnings struct {
 	mu   sync.Mutex
 	text []string

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 
-	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -33,6 +33,8 @@ import (
 	"k8s.io/kubernetes/pkg/registry/core/replicationcontroller"
 	psaapi "k8s.io/pod-security-admission/api"
 	"k8s.io/pod-security-admission/policy"
+
+	"github.com/podspec/cloudsqlproxy"
 )
 
 // ValidateNamespace is the namespace objects are validated in when they name none.
@@ -94,55 +96,76 @@ type created struct {
 	resource string
 }
 
-// prepare defaults obj (a private copy) and finds its strategy and pod template.
+// strategies are the registry strategies the API server creates each kind of
+// cloudsqlproxy.WorkloadKinds with; TestValidateKnowsEveryWorkloadKind keeps them in step.
+var strategies = map[string]rest.RESTCreateStrategy{
+	"Pod":                   pod.Strategy,
+	"PodTemplate":           podtemplate.Strategy,
+	"ReplicationController": replicationcontroller.Strategy,
+	"Deployment":            deployment.Strategy,
+	"StatefulSet":           statefulset.Strategy,
+	"DaemonSet":             daemonset.Strategy,
+	"ReplicaSet":            replicaset.Strategy,
+	"Job":                   job.Strategy,
+	"CronJob":               cronjob.Strategy,
+}
+
+// prepare defaults obj (a private copy) and finds its strategy and pod template, where
+// the library's WorkloadKinds say they are.
 func prepare(obj runtime.Object) (created, *metav1.ObjectMeta, *metav1.ObjectMeta, *corev1.PodSpec, error) {
 	legacyscheme.Scheme.Default(obj)
-	var (
-		res     string
-		s       rest.RESTCreateStrategy
-		meta    *metav1.ObjectMeta
-		podMeta *metav1.ObjectMeta
-		spec    *corev1.PodSpec
-	)
-	switch o := obj.(type) {
-	case *corev1.Pod:
-		res = "pods"
-		s, meta, podMeta, spec = pod.Strategy, &o.ObjectMeta, &o.ObjectMeta, &o.Spec
-	case *corev1.PodTemplate:
-		res = "podtemplates"
-		s, meta, podMeta, spec = podtemplate.Strategy, &o.ObjectMeta, &o.Template.ObjectMeta, &o.Template.Spec
-	case *corev1.ReplicationController:
-		if o.Spec.Template == nil {
-			return created{}, nil, nil, nil, errors.New("ReplicationController without a template")
-		}
-		res = "replicationcontrollers"
-		s, meta, podMeta, spec = replicationcontroller.Strategy, &o.ObjectMeta, &o.Spec.Template.ObjectMeta, &o.Spec.Template.Spec
-	case *appsv1.Deployment:
-		res = "deployments"
-		s, meta, podMeta, spec = deployment.Strategy, &o.ObjectMeta, &o.Spec.Template.ObjectMeta, &o.Spec.Template.Spec
-	case *appsv1.StatefulSet:
-		res = "statefulsets"
-		s, meta, podMeta, spec = statefulset.Strategy, &o.ObjectMeta, &o.Spec.Template.ObjectMeta, &o.Spec.Template.Spec
-	case *appsv1.DaemonSet:
-		res = "daemonsets"
-		s, meta, podMeta, spec = daemonset.Strategy, &o.ObjectMeta, &o.Spec.Template.ObjectMeta, &o.Spec.Template.Spec
-	case *appsv1.ReplicaSet:
-		res = "replicasets"
-		s, meta, podMeta, spec = replicaset.Strategy, &o.ObjectMeta, &o.Spec.Template.ObjectMeta, &o.Spec.Template.Spec
-	case *batchv1.Job:
-		res = "jobs"
-		s, meta, podMeta, spec = job.Strategy, &o.ObjectMeta, &o.Spec.Template.ObjectMeta, &o.Spec.Template.Spec
-	case *batchv1.CronJob:
-		res = "cronjobs"
-		s, meta, podMeta, spec = cronjob.Strategy, &o.ObjectMeta, &o.Spec.JobTemplate.Spec.Template.ObjectMeta, &o.Spec.JobTemplate.Spec.Template.Spec
-	default:
+	k, ok := workloadKindOf(obj)
+	s := strategies[k.Kind]
+	if !ok || s == nil {
 		return created{}, nil, nil, nil, fmt.Errorf("unsupported object %T", obj)
 	}
+	spec, err := cloudsqlproxy.PodSpecOf(obj)
+	if err != nil {
+		return created{}, nil, nil, nil, fmt.Errorf("%s without a template", k.Kind)
+	}
+	meta := objectMetaAt(obj, "metadata")
+	podMeta := objectMetaAt(obj, append(slices.Clone(k.PodSpecPath[:len(k.PodSpecPath)-1]), "metadata")...)
 	if meta.Namespace == "" {
 		meta.Namespace = ValidateNamespace
 	}
-	return created{obj, s, res}, meta, podMeta, spec, nil
+	return created{obj, s, resourceOf(k.Kind)}, meta, podMeta, spec, nil
 }
+
+// workloadKindOf finds obj's type among the library's workload kinds.
+func workloadKindOf(obj runtime.Object) (cloudsqlproxy.WorkloadKind, bool) {
+	for _, k := range cloudsqlproxy.WorkloadKinds() {
+		if reflect.TypeOf(k.New()) == reflect.TypeOf(obj) {
+			return k, true
+		}
+	}
+	return cloudsqlproxy.WorkloadKind{}, false
+}
+
+// objectMetaAt follows JSON field names from obj, a pointer to a struct, through
+// pointers, to an ObjectMeta: path is a WorkloadKind's PodSpecPath with "metadata" for
+// its last element, or just "metadata".
+func objectMetaAt(obj runtime.Object, path ...string) *metav1.ObjectMeta {
+	v := reflect.ValueOf(obj)
+	for _, name := range path {
+		for v.Kind() == reflect.Pointer {
+			v = v.Elem()
+		}
+		t, next := v.Type(), reflect.Value{}
+		for i := 0; i < t.NumField() && !next.IsValid(); i++ {
+			if tag, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); tag == name {
+				next = v.Field(i)
+			}
+		}
+		if !next.IsValid() {
+			panic(fmt.Sprintf("%T has no field %q on the path %q", obj, name, path))
+		}
+		v = next
+	}
+	return v.Addr().Interface().(*metav1.ObjectMeta)
+}
+
+// resourceOf is the API resource of a workload kind: every one's plural is regular.
+func resourceOf(kind string) string { return strings.ToLower(kind) + "s" }
 
 // apiserverCreate converts the defaulted versioned object to its internal type and runs
 // the create path of the generic registry on it.

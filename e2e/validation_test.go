@@ -8,6 +8,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/podspec/cloudsqlproxy"
 )
 
 // TestGeneratedWorkloadsValidate runs every generated workload (each mode, each option
@@ -221,5 +223,21 @@ func TestHandWrittenPods(t *testing.T) {
 			checkRejected(t, "ValidatePod", ValidatePod(p), tt.wantValidate)
 			checkRejected(t, "CheckPodSpec", CheckPodSpec(&p.Spec), tt.wantCheckSpec)
 		})
+	}
+}
+
+// TestValidateKnowsEveryWorkloadKind: ValidateObject finds its way through every kind the
+// library accepts, an empty one of each included, to the pod spec PodSpecOf finds.
+func TestValidateKnowsEveryWorkloadKind(t *testing.T) {
+	for _, k := range cloudsqlproxy.WorkloadKinds() {
+		obj := k.New()
+		c, _, podMeta, spec, err := prepare(obj)
+		if err != nil {
+			t.Errorf("%s: %v", k.Kind, err)
+			continue
+		}
+		if want, _ := cloudsqlproxy.PodSpecOf(obj); spec != want || podMeta == nil || c.s == nil {
+			t.Errorf("%s: prepare found pod spec %p (want %p), pod metadata %p, strategy %v", k.Kind, spec, want, podMeta, c.s)
+		}
 	}
 }

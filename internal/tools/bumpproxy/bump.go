@@ -8,14 +8,16 @@ import (
 	"github.com/podspec/cloudsqlproxy/internal/proxysrc"
 )
 
-var defaultVersionRE = regexp.MustCompile(`(?m)^(\s*DefaultVersion\s*=\s*")([0-9]+\.[0-9]+\.[0-9]+)(")`)
+// versionConst matches the constants that name the default release:
+// DefaultVersion in proxy.go, Release in internal/proxycmd/v2.go.
+var versionConst = regexp.MustCompile(`(?m)^(\s*(?:const\s+)?(?:DefaultVersion|Release)\s*=\s*")([0-9]+\.[0-9]+\.[0-9]+)(")`)
 
-// setDefaultVersion rewrites the DefaultVersion constant of proxy.go and
-// returns the version it had.
+// setDefaultVersion rewrites the constant that names the default release
+// and returns the version it had.
 func setDefaultVersion(src []byte, version string) (out []byte, old string, err error) {
-	m := defaultVersionRE.FindSubmatchIndex(src)
+	m := versionConst.FindSubmatchIndex(src)
 	if m == nil {
-		return nil, "", fmt.Errorf(`no DefaultVersion = "X.Y.Z" constant`)
+		return nil, "", fmt.Errorf(`no DefaultVersion or Release = "X.Y.Z" constant`)
 	}
 	old = string(src[m[4]:m[5]])
 	out = append(append(append([]byte{}, src[:m[4]]...), version...), src[m[5]:]...)

@@ -21,6 +21,10 @@ func TestSetDefaultVersion(t *testing.T) {
 	if diff := cmp.Diff(want, string(out)); diff != "" || old != "2.28.0" {
 		t.Errorf("old %q; (-want +got):\n%s", old, diff)
 	}
+	out, old, err = setDefaultVersion([]byte("// Release is ...\nconst Release = \"2.28.0\"\n"), "2.29.1")
+	if err != nil || old != "2.28.0" || string(out) != "// Release is ...\nconst Release = \"2.29.1\"\n" {
+		t.Errorf("Release: %q %q %v", out, old, err)
+	}
 	if _, _, err := setDefaultVersion([]byte("const V = \"2.28.0\"\n"), "2.29.0"); err == nil {
 		t.Error("no error without a DefaultVersion constant")
 	}

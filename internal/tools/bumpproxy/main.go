@@ -5,7 +5,8 @@
 //
 // It downloads the release's source through the Go module proxy, appends
 // the flags, query parameters and subcommands it adds to
-// internal/proxysrc/releases.txt, sets DefaultVersion, updates the
+// internal/proxysrc/releases.txt, sets DefaultVersion (and the release
+// internal/proxycmd reads flags of), updates the
 // READMEs' lines that name the default version and the image the examples
 // print, regenerates the golden files, and runs the tests that compare the
 // flag tables with the release. Their failures say what to add; the tool
@@ -92,16 +93,23 @@ func updateSources(version string, rootGo []byte) (string, error) {
 			return "", err
 		}
 	}
-	src, err := os.ReadFile("proxy.go")
-	if err != nil {
-		return "", err
-	}
-	out, old, err := setDefaultVersion(src, version)
-	if err != nil {
-		return "", fmt.Errorf("proxy.go: %v", err)
-	}
-	if err := os.WriteFile("proxy.go", out, 0o644); err != nil {
-		return "", err
+	var old string
+	for _, f := range []string{"proxy.go", "internal/proxycmd/v2.go"} {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			return "", err
+		}
+		out, was, err := setDefaultVersion(src, version)
+		if err != nil {
+			return "", fmt.Errorf("%s: %v", f, err)
+		}
+		if old != "" && was != old {
+			return "", fmt.Errorf("%s names release %s, proxy.go %s: make them equal first", f, was, old)
+		}
+		old = was
+		if err := os.WriteFile(f, out, 0o644); err != nil {
+			return "", err
+		}
 	}
 	for _, f := range []string{"README.md", "e2e/README.md"} {
 		if err := rewrite(f, func(s string) (string, int) { return bumpDocs(s, old, version) }); err != nil {

@@ -1,4 +1,4 @@
-package cloudsqlproxy
+package proxycmd
 
 import (
 	"bufio"
@@ -19,8 +19,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// realProxy returns the proxy binary at DefaultVersion that e2e/build-real-systems.sh
-// builds, or skips the test: these tests check what the adopt readers claim
+// realProxy returns the proxy binary at Release that e2e/build-real-systems.sh
+// builds, or skips the test: these tests check what the readers claim
 // about the proxy against the proxy itself.
 func realProxy(t *testing.T) string {
 	t.Helper()
@@ -29,7 +29,7 @@ func realProxy(t *testing.T) string {
 		home, _ := os.UserHomeDir()
 		root = filepath.Join(home, ".cache", "cloudsqlproxy-e2e")
 	}
-	bin := filepath.Join(root, "cloud-sql-proxy-v"+DefaultVersion, "cloud-sql-proxy")
+	bin := filepath.Join(root, "cloud-sql-proxy-v"+Release, "cloud-sql-proxy")
 	if _, err := os.Stat(bin); err != nil {
 		t.Skipf("no real proxy (run bash e2e/build-real-systems.sh proxy): %v", err)
 	}
@@ -180,9 +180,11 @@ func TestSplitV2AgainstRealProxy(t *testing.T) {
 			listeners: []string{a + "@127.0.0.1:" + ps(p1)},
 		},
 		{
-			name:    "a long flag with one dash is read as shorthands (splitV2 reads it as the long flag)",
-			args:    []string{"--token=x", "-port=" + ps(p1), a},
-			errLine: `Error: invalid argument "ort=` + ps(p1) + `" for "-p, --port" flag: strconv.ParseInt: parsing "ort=` + ps(p1) + `": invalid syntax`,
+			name: "a long flag with one dash is read as shorthands (splitV2 reads it as the long flag)",
+			args: []string{"--token=x", "-port=" + ps(p1), a},
+			// pflag's wording of the value's error changed with 2.26's pflag 1.1; the
+			// point is that -port is read as -p with the value "ort=...".
+			errLine: `Error: invalid argument "ort=` + ps(p1) + `" for "-p, --port" flag: must be an integer`,
 		},
 		{
 			name:    "the first positional argument after a boolean flag may be a subcommand",
@@ -205,13 +207,13 @@ func TestSplitV2AgainstRealProxy(t *testing.T) {
 				n, v, _ := strings.Cut(e, "=")
 				env = append(env, corev1.EnvVar{Name: n, Value: v})
 			}
-			_, insts, errs := splitV2(append([]string{v2Entrypoint}, tt.args...), env)
+			_, insts, errs := splitV2(append([]string{V2Entrypoint}, tt.args...), env)
 			if len(errs) > 0 || tt.errLine != "" {
 				return
 			}
 			var names, served []string
 			for _, in := range insts {
-				n, _, _ := strings.Cut(in.value, "?")
+				n, _, _ := strings.Cut(in.Value, "?")
 				names = append(names, n)
 			}
 			for _, l := range listeners {
@@ -242,7 +244,7 @@ func TestTranslateV1AgainstRealProxy(t *testing.T) {
 	portRE := regexp.MustCompile(`((?:^--http-port=)|(?:[?&]port=))(\d+)`)
 	for _, v1 := range tests {
 		t.Run(strings.Join(v1, " "), func(t *testing.T) {
-			v2, errs := translateV1(append([]string{"/cloud_sql_proxy"}, v1...))
+			v2, errs := TranslateV1(append([]string{"/cloud_sql_proxy"}, v1...))
 			if len(errs) > 0 {
 				t.Fatal(errs)
 			}

@@ -10,6 +10,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/podspec/cloudsqlproxy/internal/proxycmd"
 )
 
 // FromContainer reads the settings of an existing Cloud SQL Auth Proxy
@@ -53,7 +55,7 @@ import (
 //	}
 //	p, err := cloudsqlproxy.New(insts[0], append(opts, cloudsqlproxy.WithHealthPort(9090))...)
 func FromContainer(c corev1.Container, volumes []corev1.Volume) (instances []string, opts []Option, err error) {
-	if proxyContainerKind(&c) == proxyNone {
+	if proxycmd.Detect(&c) == proxycmd.None {
 		return nil, nil, fmt.Errorf("%w: container %q (image %q)", ErrNotProxy, c.Name, c.Image)
 	}
 	a := adopter{c: &c, volumes: volumes, fld: field.NewPath("container")}
@@ -86,50 +88,16 @@ func (a *adopter) add(o Option) {
 	}
 }
 
+// read carries the container over: its command's flags and instances,
+// then what the container itself sets, then an error for each part of it
+// nothing carried.
 func (a *adopter) read() ([]string, []Option) {
-	c := a.c
 	a.usedMounts, a.usedEnv = map[int]bool{}, map[int]bool{}
-	cmd := proxyCommand(a.fld, c)
-	var flags, insts []kv
-	switch cmd.gen {
-	case proxyV1, proxyV1Shell:
-		v2, from, errs := translateV1ContainerPaths(a.fld, c)
-		a.errs = append(a.errs, errs...)
-		if len(errs) > 0 {
-			return nil, nil
-		}
-		// A complaint about a translated flag names the v1 argument it
-		// came from: the translation is nothing the user wrote.
-		at := func(i int) *field.Path {
-			if i > 0 && i <= len(from) && from[i-1] != nil {
-				return from[i-1]
-			}
-			return cmd.at(0)
-		}
-		var split field.ErrorList
-		flags, insts, split = splitV2At(append([]string{binary}, v2...), at, nil, a.fld.Child("env"))
-		a.errs = append(a.errs, split...)
-		for i, e := range c.Env {
-			if e.Name == "INSTANCES" {
-				a.usedEnv[i] = true
-			}
-		}
-	default:
-		if len(cmd.errs) > 0 {
-			a.errs = append(a.errs, cmd.errs...)
-			return nil, nil
-		}
-		var split field.ErrorList
-		flags, insts, split = splitV2At(cmd.argv, cmd.at, c.Env, a.fld.Child("env"))
-		a.errs = append(a.errs, split...)
-		for i, e := range c.Env {
-			if strings.HasPrefix(e.Name, "CSQL_PROXY_") {
-				a.usedEnv[i] = true
-			}
-		}
-		a.add(WithImage(c.Image))
+	flags, insts, ok := a.command()
+	if !ok {
+		return nil, nil
 	}
-
+	c := a.c
 	a.add(WithName(c.Name))
 	// The copy is the caller's container as read; Attach compares it.
 	read := c.DeepCopy()
@@ -144,6 +112,59 @@ func (a *adopter) read() ([]string, []Option) {
 		a.flag(f)
 	}
 	instances := a.instances(insts)
+	a.leftovers()
+	return instances, a.opts
+}
+
+// command reads the proxy's flags and instances, a v1 proxy's through their
+// v2 translation; ok is false when the command cannot be read at all.
+func (a *adopter) command() (flags, insts []proxycmd.Setting, ok bool) {
+	c := a.c
+	cmd := proxycmd.Read(a.fld, c)
+	var errs field.ErrorList
+	switch cmd.Gen {
+	case proxycmd.V1, proxycmd.V1Shell:
+		v2, from, terrs := proxycmd.TranslateV1Container(a.fld, c)
+		if len(terrs) > 0 {
+			a.errs = append(a.errs, terrs...)
+			return nil, nil, false
+		}
+		// A complaint about a translated flag names the v1 argument it
+		// came from: the translation is nothing the user wrote.
+		at := func(i int) *field.Path {
+			if i > 0 && i <= len(from) && from[i-1] != nil {
+				return from[i-1]
+			}
+			return cmd.At(0)
+		}
+		flags, insts, errs = proxycmd.SplitV2(append([]string{binary}, v2...), at, nil, a.fld.Child("env"))
+		a.useEnv(func(name string) bool { return name == "INSTANCES" })
+	default:
+		if len(cmd.Errs) > 0 {
+			a.errs = append(a.errs, cmd.Errs...)
+			return nil, nil, false
+		}
+		flags, insts, errs = proxycmd.SplitV2(cmd.Argv, cmd.At, c.Env, a.fld.Child("env"))
+		a.useEnv(func(name string) bool { return strings.HasPrefix(name, proxycmd.EnvPrefix) })
+		a.add(WithImage(c.Image))
+	}
+	a.errs = append(a.errs, errs...)
+	return flags, insts, true
+}
+
+// useEnv marks the env vars the proxy's reader accounts for.
+func (a *adopter) useEnv(read func(name string) bool) {
+	for i, e := range a.c.Env {
+		if read(e.Name) {
+			a.usedEnv[i] = true
+		}
+	}
+}
+
+// leftovers reports every part of the container that no setting carried
+// over and the library's container would drop.
+func (a *adopter) leftovers() {
+	c := a.c
 	for i, e := range c.EnvFrom {
 		// The proxy reads CSQL_PROXY_* settings from these at run time;
 		// the library cannot see them, so they would be lost unseen.
@@ -170,41 +191,40 @@ func (a *adopter) read() ([]string, []Option) {
 				fmt.Sprintf("no setting of the proxy uses volume %q here; it would be lost", m.Name)))
 		}
 	}
-	return instances, a.opts
 }
 
 // flag carries one proxy flag over.
-func (a *adopter) flag(f kv) {
-	if f.from != nil {
-		a.errs = append(a.errs, field.Invalid(f.path, "valueFrom", fmt.Sprintf("--%s is read from a Secret, ConfigMap or field reference, which the library cannot write into the proxy's arguments", f.name)))
+func (a *adopter) flag(f proxycmd.Setting) {
+	if f.From != nil {
+		a.errs = append(a.errs, field.Invalid(f.Path, "valueFrom", fmt.Sprintf("--%s is read from a Secret, ConfigMap or field reference, which the library cannot write into the proxy's arguments", f.Name)))
 		return
 	}
-	switch f.name {
+	switch f.Name {
 	case "port":
-		a.globalPort = f.value
+		a.globalPort = f.Value
 	case "credentials-file":
 		a.credentials(f)
 		return
 	case "unix-socket":
-		a.globalSocket = f.value
-		a.socketDir(f.value)
+		a.globalSocket = f.Value
+		a.socketDir(f.Value)
 	}
-	i, known := flagIndex[f.name]
+	i, known := flagIndex[f.Name]
 	if !known {
-		a.errs = append(a.errs, field.Invalid(f.path, "--"+f.name+"="+f.value, "the library has no option for this flag; the proxy would lose it"))
+		a.errs = append(a.errs, field.Invalid(f.Path, "--"+f.Name+"="+f.Value, "the library has no option for this flag; the proxy would lose it"))
 		return
 	}
-	o, err := adoptFlag(&flagTable[i], f.value, true)
+	o, err := adoptFlag(&flagTable[i], f.Value, true)
 	if err != nil {
-		a.errs = append(a.errs, field.Invalid(f.path, f.value, fmt.Sprintf("--%s: %v", f.name, err)))
+		a.errs = append(a.errs, field.Invalid(f.Path, f.Value, fmt.Sprintf("--%s: %v", f.Name, err)))
 		return
 	}
 	a.add(o)
 }
 
 // credentials turns a key file in a mounted Secret into WithCredentialsSecret.
-func (a *adopter) credentials(f kv) {
-	file := path.Clean(f.value)
+func (a *adopter) credentials(f proxycmd.Setting) {
+	file := path.Clean(f.Value)
 	for i, m := range a.c.VolumeMounts {
 		dir := path.Clean(m.MountPath)
 		rel, ok := strings.CutPrefix(file, dir+"/")
@@ -232,7 +252,7 @@ func (a *adopter) credentials(f kv) {
 		a.add(WithCredentialsSecretKey(key))
 		return
 	}
-	a.errs = append(a.errs, field.Invalid(f.path, f.value,
+	a.errs = append(a.errs, field.Invalid(f.Path, f.Value,
 		"--credentials-file: the key file must be a key of a Secret volume the container mounts, which WithCredentialsSecret can mount again"))
 }
 
@@ -248,7 +268,7 @@ func (a *adopter) socketDir(dir string) {
 // instances carries the instances over; the per-instance listener address
 // and socket directory that v1 translations carry become the proxy-wide
 // options when every instance has the same one.
-func (a *adopter) instances(insts []kv) []string {
+func (a *adopter) instances(insts []proxycmd.Setting) []string {
 	if len(insts) == 0 {
 		a.errs = append(a.errs, field.Required(a.fld.Child("args"), "the proxy names no instance"))
 		return nil
@@ -257,22 +277,22 @@ func (a *adopter) instances(insts []kv) []string {
 	var queries []url.Values
 	shared := map[string]string{}
 	for k, in := range insts {
-		name, query, _ := strings.Cut(in.value, "?")
+		name, query, _ := strings.Cut(in.Value, "?")
 		q, err := url.ParseQuery(query)
 		if err != nil {
-			a.errs = append(a.errs, field.Invalid(in.path, in.value, "query parameters cannot be parsed: "+err.Error()))
+			a.errs = append(a.errs, field.Invalid(in.Path, in.Value, "query parameters cannot be parsed: "+err.Error()))
 			continue
 		}
 		for _, key := range []string{"address", "unix-socket"} {
 			v := q.Get(key)
 			if k > 0 && shared[key] != v {
-				a.errs = append(a.errs, field.Invalid(in.path, in.value, fmt.Sprintf("instances with different %s values cannot share the library's one proxy-wide setting", key)))
+				a.errs = append(a.errs, field.Invalid(in.Path, in.Value, fmt.Sprintf("instances with different %s values cannot share the library's one proxy-wide setting", key)))
 			}
 			shared[key] = v
 			q.Del(key)
 		}
 		if q.Has("unix-socket-path") {
-			a.errs = append(a.errs, field.Invalid(in.path, in.value, "a socket path per instance (unix-socket-path) has no option; use one socket directory"))
+			a.errs = append(a.errs, field.Invalid(in.Path, in.Value, "a socket path per instance (unix-socket-path) has no option; use one socket directory"))
 			q.Del("unix-socket-path")
 		}
 		names = append(names, name)
@@ -287,7 +307,7 @@ func (a *adopter) instances(insts []kv) []string {
 			if !q.Has("port") {
 				// WithPort would give it 5432 (or the next one), which is
 				// right only for PostgreSQL: never change a port silently.
-				a.errs = append(a.errs, field.Invalid(insts[k].path, insts[k].value,
+				a.errs = append(a.errs, field.Invalid(insts[k].Path, insts[k].Value,
 					"the proxy takes this instance's port from its database engine at startup (5432 PostgreSQL, 3306 MySQL, 1433 SQL Server), which the library never leaves to it: write the port the application connects to as ?port=N or --port"))
 			}
 		}
@@ -330,52 +350,6 @@ func numberPorts(global string, queries []url.Values) {
 		prev = next
 		next++
 	}
-}
-
-// adoptsVolume reports whether v is a volume an adopted container brought
-// that this proxy replaces: its key file's Secret or its socket directory,
-// mounted by old and no other container but the ones the proxy wires.
-func (p *Proxy) adoptsVolume(spec *corev1.PodSpec, old *corev1.Container, v corev1.Volume) bool {
-	mounted := slices.ContainsFunc(old.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == v.Name })
-	if !mounted || volumeIndex(p.volumes, v.Name) >= 0 {
-		return false
-	}
-	switch {
-	case v.Secret != nil:
-		for _, pv := range p.volumes {
-			if pv.Secret != nil && pv.Secret.SecretName == v.Secret.SecretName {
-				return !p.mountedElsewhere(spec, old, v.Name, "")
-			}
-		}
-	case v.EmptyDir != nil:
-		for _, m := range p.appMounts {
-			if slices.ContainsFunc(old.VolumeMounts, func(om corev1.VolumeMount) bool {
-				return om.Name == v.Name && path.Clean(om.MountPath) == m.MountPath
-			}) {
-				return !p.mountedElsewhere(spec, old, v.Name, m.MountPath)
-			}
-		}
-	}
-	return false
-}
-
-// mountedElsewhere reports whether a container other than old mounts the
-// volume name anywhere but at socketDir.
-func (p *Proxy) mountedElsewhere(spec *corev1.PodSpec, old *corev1.Container, name, socketDir string) bool {
-	for _, l := range containerLists(spec) {
-		for i := range l.cs {
-			c := &l.cs[i]
-			if c == old {
-				continue
-			}
-			for _, m := range c.VolumeMounts {
-				if m.Name == name && (socketDir == "" || path.Clean(m.MountPath) != socketDir) {
-					return true
-				}
-			}
-		}
-	}
-	return false
 }
 
 func envFromName(e corev1.EnvFromSource) string {

@@ -1,4 +1,4 @@
-package cloudsqlproxy
+package proxycmd
 
 import (
 	"net"
@@ -108,7 +108,7 @@ var v1Translations = []v1Translation{
 	{flag: "version", refused: "v1 prints its version and exits: no proxy runs"},
 }
 
-// translateV1 turns the command line of a v1 proxy (the binary first, then
+// TranslateV1 turns the command line of a v1 proxy (the binary first, then
 // its flags) into the arguments of the equivalent v2 proxy: flags sorted by
 // name (--name=value, or --name for a boolean), then the instances in their v1 order,
 // each with its listener in query parameters. Every setting that v2 cannot
@@ -121,71 +121,96 @@ var v1Translations = []v1Translation{
 // v1 exits 0 on SIGTERM once its connections have closed (runProxy's
 // shutdown channel is closed, not sent to); v2 exits 143 unless told
 // otherwise, so the translation always carries --exit-zero-on-sigterm.
-func translateV1(argv []string) (v2 []string, errs field.ErrorList) {
+func TranslateV1(argv []string) (v2 []string, errs field.ErrorList) {
 	p := field.NewPath("argv")
-	return translateV1At(argv, func(i int) *field.Path { return p.Index(i) }, nil)
-}
-
-// translateV1Container translates the v1 proxy c runs (directly, under an
-// init, or as the single command of a shell script); fld is c's path. v1
-// reads the INSTANCES env var when no -instances flag names one.
-func translateV1Container(fld *field.Path, c *corev1.Container) ([]string, field.ErrorList) {
-	v2, _, errs := translateV1ContainerPaths(fld, c)
+	v2, _, errs = translateV1AtPaths(argv, func(i int) *field.Path { return p.Index(i) }, nil)
 	return v2, errs
 }
 
-// translateV1ContainerPaths is translateV1Container that also returns, for
-// each v2 argument, the field of c it was translated from.
-func translateV1ContainerPaths(fld *field.Path, c *corev1.Container) ([]string, []*field.Path, field.ErrorList) {
-	cmd := proxyCommand(fld, c)
-	if cmd.gen != proxyV1 && cmd.gen != proxyV1Shell {
-		return nil, nil, field.ErrorList{field.Invalid(fld.Child("image"), c.Image, "the container does not run cloud_sql_proxy v1 (found: "+cmd.gen.String()+")")}
+// TranslateV1Container is TranslateV1 for the v1 proxy c runs (directly,
+// under an init, or as the single command of a shell script); fld is c's
+// path. v1 reads the INSTANCES env var when no -instances flag names one.
+// from gives, for each v2 argument, the field of c it was translated from,
+// so that a later complaint about the translation names what the user
+// wrote.
+func TranslateV1Container(fld *field.Path, c *corev1.Container) (v2 []string, from []*field.Path, errs field.ErrorList) {
+	cmd := Read(fld, c)
+	if cmd.Gen != V1 && cmd.Gen != V1Shell {
+		return nil, nil, field.ErrorList{field.Invalid(fld.Child("image"), c.Image, "the container does not run cloud_sql_proxy v1 (found: "+cmd.Gen.String()+")")}
 	}
-	if len(cmd.errs) > 0 {
-		return nil, nil, cmd.errs
+	if len(cmd.Errs) > 0 {
+		return nil, nil, cmd.Errs
 	}
-	if len(cmd.argv) == 0 {
-		return nil, nil, field.ErrorList{field.Required(fld.Child("command"), "the "+c.Image+" image has no ENTRYPOINT: the command must run /"+v1Binary)}
+	if len(cmd.Argv) == 0 {
+		return nil, nil, field.ErrorList{field.Required(fld.Child("command"), "the "+c.Image+" image has no ENTRYPOINT: the command must run /"+V1Binary)}
 	}
-	if path.Base(cmd.argv[0]) != v1Binary {
-		return nil, nil, field.ErrorList{field.Invalid(cmd.at(0), cmd.argv[0], "runs this instead of "+v1Binary+": the proxy's flags cannot be read from it")}
+	if path.Base(cmd.Argv[0]) != V1Binary {
+		return nil, nil, field.ErrorList{field.Invalid(cmd.At(0), cmd.Argv[0], "runs this instead of "+V1Binary+": the proxy's flags cannot be read from it")}
 	}
-	var env *kv
+	var env *Setting
 	for j, e := range c.Env {
 		if e.Name != "INSTANCES" {
 			continue
 		}
 		switch {
 		case e.ValueFrom != nil:
-			env = &kv{name: e.Name, path: fld.Child("env").Index(j).Child("valueFrom"), from: e.ValueFrom}
+			env = &Setting{Name: e.Name, Path: fld.Child("env").Index(j).Child("valueFrom"), From: e.ValueFrom}
 		case e.Value != "":
-			env = &kv{name: e.Name, value: e.Value, path: fld.Child("env").Index(j).Child("value")}
+			env = &Setting{Name: e.Name, Value: e.Value, Path: fld.Child("env").Index(j).Child("value")}
 		default:
 			env = nil
 		}
 	}
-	return translateV1AtPaths(cmd.argv, cmd.at, env)
+	return translateV1AtPaths(cmd.Argv, cmd.At, env)
 }
 
+// v1Arg is one value v1 read: a flag's value or an -instances entry, with
+// the field it came from.
 type v1Arg struct {
 	value string
 	path  *field.Path
 }
 
-func translateV1At(argv []string, at func(int) *field.Path, envInstances *kv) (v2 []string, errs field.ErrorList) {
-	v2, _, errs = translateV1AtPaths(argv, at, envInstances)
-	return v2, errs
+// translateV1AtPaths is TranslateV1 with the paths of argv's elements given
+// by at; it also returns, for each v2 argument, the path of the v1 argument
+// it was translated from.
+func translateV1AtPaths(argv []string, at func(int) *field.Path, envInstances *Setting) (v2 []string, from []*field.Path, errs field.ErrorList) {
+	vals, insts, errs := parseV1(argv, at)
+	if len(insts) == 0 && envInstances != nil {
+		if envInstances.From != nil {
+			errs = append(errs, field.Invalid(envInstances.Path, "", "v1 reads its instances from INSTANCES, whose value is not in the pod spec: write them in -instances"))
+		} else {
+			for _, e := range strings.Split(envInstances.Value, ",") {
+				insts = append(insts, v1Arg{value: e, path: envInstances.Path})
+			}
+		}
+	}
+	t := &v1Translator{vals: vals, errs: errs, out: map[string]string{"exit-zero-on-sigterm": ""}, src: map[string]*field.Path{}}
+	if len(argv) > 0 {
+		t.binary = at(0)
+		t.src["exit-zero-on-sigterm"] = t.binary // v1 itself exited 0
+	}
+	dir, hasDir := t.str("dir")
+	t.fuse(dir, hasDir, len(insts) > 0)
+	instArgs, instFrom := t.instances(insts, dir, hasDir, envInstances != nil && envInstances.From != nil)
+	t.credentials()
+	t.renames()
+	t.host()
+	t.verbose()
+	t.ipAddressTypes()
+	t.healthCheck()
+	t.unsupported()
+	if len(t.errs) > 0 {
+		return nil, nil, t.errs
+	}
+	v2, from = t.flags()
+	return append(v2, instArgs...), append(from, instFrom...), nil
 }
 
-// translateV1AtPaths is translateV1At that also returns, for each v2
-// argument, the path of the v1 argument it was translated from, so that a
-// later complaint about the translation names what the user wrote.
-func translateV1AtPaths(argv []string, at func(int) *field.Path, envInstances *kv) (v2 []string, from []*field.Path, errs field.ErrorList) {
-	vals := map[string]v1Arg{}
-	var insts []v1Arg
-	bad := func(i int, value, why string) { errs = append(errs, field.Invalid(at(i), value, why)) }
-
-	// Parse as flag.Parse did.
+// parseV1 reads argv as v1's flag.Parse did: each flag's value by name (the
+// last occurrence wins) and the -instances entries in order.
+func parseV1(argv []string, at func(int) *field.Path) (vals map[string]v1Arg, insts []v1Arg, errs field.ErrorList) {
+	vals = map[string]v1Arg{}
 	for i := 1; i < len(argv); i++ {
 		s := argv[i]
 		if len(s) < 2 || s[0] != '-' || s == "--" {
@@ -194,152 +219,161 @@ func translateV1AtPaths(argv []string, at func(int) *field.Path, envInstances *k
 				rest++
 			}
 			if rest < len(argv) {
-				bad(rest, argv[rest], "v1 stops reading flags at the first argument that is not one and ignores it and everything after it: remove them or make them flags")
+				errs = append(errs, field.Invalid(at(rest), argv[rest], "v1 stops reading flags at the first argument that is not one and ignores it and everything after it: remove them or make them flags"))
 			}
 			break
 		}
-		body := s[1:]
-		if body[0] == '-' {
-			body = body[1:]
-		}
-		if body == "" || body[0] == '-' || body[0] == '=' {
-			bad(i, s, "bad flag syntax: v1 exits at start")
-			continue
-		}
-		name, value, hasValue := strings.Cut(body, "=")
-		typ, ok := v1Flags[name]
-		if !ok {
-			if name == "help" || name == "h" {
-				bad(i, s, "v1 prints its usage and exits: no proxy runs")
-			} else {
-				bad(i, s, "flag provided but not defined in v1.38.5: v1 exits at start")
-			}
-			continue
-		}
-		if typ == v1Bool {
-			if !hasValue {
-				value = "true"
-			} else if _, err := strconv.ParseBool(value); err != nil {
-				bad(i, s, "-"+name+" is a boolean: true or false (v1 exits at start)")
-				continue
-			}
-		} else if !hasValue {
-			if i+1 >= len(argv) {
-				bad(i, s, "-"+name+" needs a value (v1 exits at start)")
-				continue
-			}
-			i++
-			value = argv[i]
-		}
-		a := v1Arg{value: value, path: at(i)}
-		switch typ {
-		case v1Duration:
-			if _, err := time.ParseDuration(value); err != nil {
-				bad(i, value, "-"+name+" must be a duration such as 30s (v1 exits at start)")
-				continue
-			}
-		case v1Uint:
-			if _, err := strconv.ParseUint(value, 0, 64); err != nil {
-				bad(i, value, "-"+name+" must be a non-negative integer (v1 exits at start)")
-				continue
-			}
-		case v1List:
-			if value != "" {
-				for _, e := range strings.Split(value, ",") {
-					insts = append(insts, v1Arg{value: e, path: a.path})
-				}
-			}
-			continue
-		}
-		vals[name] = a
-	}
-	if len(insts) == 0 && envInstances != nil {
-		if envInstances.from != nil {
-			errs = append(errs, field.Invalid(envInstances.path, "", "v1 reads its instances from INSTANCES, whose value is not in the pod spec: write them in -instances"))
-		} else {
-			for _, e := range strings.Split(envInstances.value, ",") {
-				insts = append(insts, v1Arg{value: e, path: envInstances.path})
-			}
-		}
-	}
-
-	on := func(name string) bool {
-		b, _ := strconv.ParseBool(vals[name].value)
-		return b
-	}
-	str := func(name string) (string, bool) {
-		a, ok := vals[name]
-		return a.value, ok && a.value != ""
-	}
-	refuse := func(name, why string) {
-		a := vals[name]
-		errs = append(errs, field.Invalid(a.path, a.value, "-"+name+": "+why))
-	}
-	out := map[string]string{"exit-zero-on-sigterm": ""}
-	src := map[string]*field.Path{}
-	if len(argv) > 0 {
-		src["exit-zero-on-sigterm"] = at(0) // v1 itself exited 0
-	}
-	put := func(k, v, v1 string) { out[k], src[k] = v, vals[v1].path }
-
-	dir, hasDir := str("dir")
-	if on("fuse") {
+		var (
+			name string
+			a    v1Arg
+			err  *field.Error
+		)
+		name, a, i, err = parseV1Flag(argv, i, at)
 		switch {
-		case !hasDir:
-			refuse("fuse", "v1 needs -dir to mount FUSE on (it exits at start)")
-		case len(insts) > 0:
-			refuse("fuse", "v1 refuses -instances with -fuse (it exits at start)")
-		default:
-			put("fuse", dir, "fuse")
-			if tmp, ok := str("fuse_tmp"); ok {
-				put("fuse-tmp-dir", tmp, "fuse_tmp")
+		case err != nil:
+			errs = append(errs, err)
+		case v1Flags[name] != v1List:
+			vals[name] = a
+		case a.value != "":
+			for _, e := range strings.Split(a.value, ",") {
+				insts = append(insts, v1Arg{value: e, path: a.path})
 			}
 		}
 	}
+	return vals, insts, errs
+}
 
-	// Instances, then whether -dir becomes --unix-socket.
-	type v2Inst struct {
-		name   string
-		params []string // key=value, already escaped
-		inDir  bool     // a socket named after the instance in -dir
-		path   *field.Path
+// parseV1Flag reads the flag at argv[i], and its value from the next
+// argument when it takes one written apart; next is the index of the last
+// argument read.
+func parseV1Flag(argv []string, i int, at func(int) *field.Path) (name string, a v1Arg, next int, err *field.Error) {
+	s := argv[i]
+	bad := func(i int, value, why string) (string, v1Arg, int, *field.Error) {
+		return "", v1Arg{}, i, field.Invalid(at(i), value, why)
 	}
-	var out2 []v2Inst
+	body := strings.TrimPrefix(s[1:], "-")
+	if body == "" || body[0] == '-' || body[0] == '=' {
+		return bad(i, s, "bad flag syntax: v1 exits at start")
+	}
+	name, value, hasValue := strings.Cut(body, "=")
+	typ, ok := v1Flags[name]
+	switch {
+	case !ok && (name == "help" || name == "h"):
+		return bad(i, s, "v1 prints its usage and exits: no proxy runs")
+	case !ok:
+		return bad(i, s, "flag provided but not defined in v1.38.5: v1 exits at start")
+	case typ == v1Bool && !hasValue:
+		value = "true"
+	case typ == v1Bool:
+		if _, err := strconv.ParseBool(value); err != nil {
+			return bad(i, s, "-"+name+" is a boolean: true or false (v1 exits at start)")
+		}
+	case !hasValue && i+1 >= len(argv):
+		return bad(i, s, "-"+name+" needs a value (v1 exits at start)")
+	case !hasValue:
+		i++
+		value = argv[i]
+	}
+	switch typ {
+	case v1Duration:
+		if _, err := time.ParseDuration(value); err != nil {
+			return bad(i, value, "-"+name+" must be a duration such as 30s (v1 exits at start)")
+		}
+	case v1Uint:
+		if _, err := strconv.ParseUint(value, 0, 64); err != nil {
+			return bad(i, value, "-"+name+" must be a non-negative integer (v1 exits at start)")
+		}
+	}
+	return name, v1Arg{value: value, path: at(i)}, i, nil
+}
+
+// v1Translator writes the v2 flags for v1 flags read by parseV1: out maps
+// each v2 flag to its value ("" for a switch), src to the v1 argument it
+// came from.
+type v1Translator struct {
+	vals   map[string]v1Arg
+	errs   field.ErrorList
+	out    map[string]string
+	src    map[string]*field.Path
+	binary *field.Path // argv[0]'s path; nil for an empty argv
+}
+
+func (t *v1Translator) on(name string) bool {
+	b, _ := strconv.ParseBool(t.vals[name].value)
+	return b
+}
+
+func (t *v1Translator) str(name string) (string, bool) {
+	a, ok := t.vals[name]
+	return a.value, ok && a.value != ""
+}
+
+func (t *v1Translator) refuse(name, why string) {
+	a := t.vals[name]
+	t.errs = append(t.errs, field.Invalid(a.path, a.value, "-"+name+": "+why))
+}
+
+func (t *v1Translator) put(v2, value, v1 string) {
+	t.out[v2], t.src[v2] = value, t.vals[v1].path
+}
+
+// fuse translates -fuse, which needs -dir and no instances.
+func (t *v1Translator) fuse(dir string, hasDir, hasInstances bool) {
+	if !t.on("fuse") {
+		return
+	}
+	switch {
+	case !hasDir:
+		t.refuse("fuse", "v1 needs -dir to mount FUSE on (it exits at start)")
+	case hasInstances:
+		t.refuse("fuse", "v1 refuses -instances with -fuse (it exits at start)")
+	default:
+		t.put("fuse", dir, "fuse")
+		if tmp, ok := t.str("fuse_tmp"); ok {
+			t.put("fuse-tmp-dir", tmp, "fuse_tmp")
+		}
+	}
+}
+
+// instances translates the instances into v2 arguments, and -dir into
+// --unix-socket when every instance has its socket there (else into
+// ?unix-socket= on those that do). envFrom says that INSTANCES names them
+// from outside the pod spec, already reported.
+func (t *v1Translator) instances(insts []v1Arg, dir string, hasDir, envFrom bool) (args []string, from []*field.Path) {
+	type v2Inst struct {
+		v1Instance
+		path *field.Path
+	}
+	var out []v2Inst
 	allInDir := true
+	named := 0
 	for _, a := range insts {
 		if a.value == "" {
 			continue // v1 skips empty entries ("a,,b", a trailing comma)
 		}
-		in, ok := translateV1Instance(a, dir, hasDir, &errs)
+		named++
+		in, ok := translateV1Instance(a, dir, hasDir, &t.errs)
 		if !ok {
 			continue
 		}
-		out2 = append(out2, v2Inst{in.name, in.params, in.inDir, a.path})
+		out = append(out, v2Inst{in, a.path})
 		allInDir = allInDir && in.inDir
 	}
-	_, hasProjects := str("projects")
-	_, hasMetadata := str("instances_metadata")
-	named := 0
-	for _, a := range insts {
-		if a.value != "" {
-			named++
-		}
-	}
-	if named == 0 && !on("fuse") && !hasProjects && !hasMetadata && (envInstances == nil || envInstances.from == nil) {
-		p := field.NewPath("argv")
-		if len(argv) > 0 {
-			p = at(0)
+	_, hasProjects := t.str("projects")
+	_, hasMetadata := t.str("instances_metadata")
+	if named == 0 && !t.on("fuse") && !hasProjects && !hasMetadata && !envFrom {
+		p := t.binary
+		if p == nil {
+			p = field.NewPath("argv")
 		}
 		why := "no -instances: v1 would serve every instance of gcloud's active project, which v2 cannot; name the instances"
 		if len(insts) > 0 {
 			// -instances=, : v1 skips the empty names and serves nothing.
 			why = "-instances names no instance: v1 served nothing, and v2 needs at least one"
 		}
-		errs = append(errs, field.Required(p, why))
+		t.errs = append(t.errs, field.Required(p, why))
 	}
-	var instArgs []string
-	var instFrom []*field.Path
-	for _, in := range out2 {
+	for _, in := range out {
 		params := in.params
 		if in.inDir && !allInDir {
 			params = append([]string{"unix-socket=" + queryEscape(dir)}, params...)
@@ -348,123 +382,165 @@ func translateV1AtPaths(argv []string, at func(int) *field.Path, envInstances *k
 		if len(params) > 0 {
 			arg += "?" + strings.Join(params, "&")
 		}
-		instArgs = append(instArgs, arg)
-		instFrom = append(instFrom, in.path)
+		args = append(args, arg)
+		from = append(from, in.path)
 	}
-	if len(out2) > 0 && allInDir {
-		put("unix-socket", dir, "dir")
+	if len(out) > 0 && allInDir {
+		t.put("unix-socket", dir, "dir")
 	}
+	return args, from
+}
 
-	// Authentication as v1's authenticatedClient chose it: the key file
-	// first, ignoring any token.
-	if v, ok := str("credential_file"); ok {
-		put("credentials-file", v, "credential_file")
-	} else {
-		tok, hasTok := str("token")
-		login, hasLogin := str("login_token")
-		switch {
-		case hasLogin && (!hasTok || !on("enable_iam_login")):
-			refuse("login_token", "v1 exits at start unless -token and -enable_iam_login are given too")
-		case hasTok && on("enable_iam_login") && !hasLogin:
-			refuse("token", "with -enable_iam_login v1 exits at start unless -login_token is given too")
-		}
-		if hasTok {
-			put("token", tok, "token")
-		}
-		if hasLogin {
-			put("login-token", login, "login_token")
-		}
+// credentials translates authentication as v1's authenticatedClient chose
+// it: the key file first, ignoring any token.
+func (t *v1Translator) credentials() {
+	if v, ok := t.str("credential_file"); ok {
+		t.put("credentials-file", v, "credential_file")
+		return
 	}
-	if v, ok := str("quota_project"); ok {
-		put("quota-project", v, "quota_project")
+	tok, hasTok := t.str("token")
+	login, hasLogin := t.str("login_token")
+	switch {
+	case hasLogin && (!hasTok || !t.on("enable_iam_login")):
+		t.refuse("login_token", "v1 exits at start unless -token and -enable_iam_login are given too")
+	case hasTok && t.on("enable_iam_login") && !hasLogin:
+		t.refuse("token", "with -enable_iam_login v1 exits at start unless -login_token is given too")
 	}
-	if v, ok := str("host"); ok {
-		if !strings.HasSuffix(v, "/") {
-			refuse("host", "v1 exits at start unless the endpoint ends with /")
-		} else {
-			put("sqladmin-api-endpoint", v, "host")
-		}
+	if hasTok {
+		t.put("token", tok, "token")
 	}
-	if on("enable_iam_login") {
-		put("auto-iam-authn", "", "enable_iam_login")
+	if hasLogin {
+		t.put("login-token", login, "login_token")
 	}
-	if on("skip_failed_instance_config") {
-		put("skip-failed-instance-config", "", "skip_failed_instance_config")
-	}
-	if on("structured_logs") {
-		put("structured-logs", "", "structured_logs")
-	}
-	if on("quiet") {
-		put("quiet", "", "quiet")
-	}
-	if _, ok := vals["verbose"]; ok && !on("verbose") {
-		put("quiet", "", "verbose")
-	}
-	if a, ok := vals["ip_address_types"]; ok {
-		switch ipTypes(a.value) {
-		case "PUBLIC":
-		case "PRIVATE":
-			put("private-ip", "", "ip_address_types")
-		case "PUBLIC,PRIVATE":
-			put("auto-ip", "", "ip_address_types")
-		case "PRIVATE,PUBLIC":
-			refuse("ip_address_types", "v2 cannot prefer private IP and fall back to public: choose --private-ip (private only) or --auto-ip (public first)")
-		default:
-			refuse("ip_address_types", "must be a list of PUBLIC (or PRIMARY) and PRIVATE; v1 could not connect with anything else")
-		}
-	}
-	if v, ok := str("term_timeout"); ok {
-		if d, _ := time.ParseDuration(v); d > 0 {
-			put("max-sigterm-delay", d.String(), "term_timeout")
-		}
-	}
-	if v, ok := str("max_connections"); ok {
-		if n, _ := strconv.ParseUint(v, 0, 64); n > 0 {
-			put("max-connections", strconv.FormatUint(n, 10), "max_connections")
-		}
-	}
-	if on("use_http_health_check") {
-		port := "8090"
-		if v, ok := str("health_check_port"); ok {
-			if n, err := strconv.Atoi(v); err != nil || n < 1 || n > 65535 {
-				refuse("health_check_port", "must be a port number between 1 and 65535")
+}
+
+// v1Renames are the v1 flags that become one v2 flag each: a switch, on
+// when the v1 switch is, or the value, as value converts it. A value that
+// converts to nothing (zero, v1's "no limit") becomes no flag.
+var v1Renames = []struct {
+	v1, v2 string
+	value  func(string) (string, bool) // nil for a switch
+}{
+	{"quota_project", "quota-project", func(v string) (string, bool) { return v, true }},
+	{"enable_iam_login", "auto-iam-authn", nil},
+	{"skip_failed_instance_config", "skip-failed-instance-config", nil},
+	{"structured_logs", "structured-logs", nil},
+	{"quiet", "quiet", nil},
+	{"term_timeout", "max-sigterm-delay", func(v string) (string, bool) {
+		d, _ := time.ParseDuration(v)
+		return d.String(), d > 0
+	}},
+	{"max_connections", "max-connections", func(v string) (string, bool) {
+		n, _ := strconv.ParseUint(v, 0, 64)
+		return strconv.FormatUint(n, 10), n > 0
+	}},
+}
+
+// renames translates the flags v1Renames lists.
+func (t *v1Translator) renames() {
+	for _, r := range v1Renames {
+		if r.value == nil {
+			if t.on(r.v1) {
+				t.put(r.v2, "", r.v1)
 			}
-			port = v
+			continue
 		}
-		put("health-check", "", "use_http_health_check")
-		put("http-address", "0.0.0.0", "use_http_health_check")
-		put("http-port", port, "use_http_health_check")
-		if _, ok := vals["health_check_port"]; ok {
-			src["http-port"] = vals["health_check_port"].path
+		if v, ok := t.str(r.v1); ok {
+			if v, ok = r.value(v); ok {
+				t.put(r.v2, v, r.v1)
+			}
 		}
 	}
-	if hasProjects {
-		refuse("projects", "v2 serves only the instances it is given: list them in -instances")
-	}
-	if hasMetadata {
-		refuse("instances_metadata", "v2 cannot read instances from the metadata server: list them in -instances")
-	}
-	if on("version") {
-		refuse("version", "v1 prints its version and exits: no proxy runs")
-	}
+}
 
-	names := make([]string, 0, len(out))
-	for k := range out {
+// host translates -host, which v1 takes only with a trailing slash.
+func (t *v1Translator) host() {
+	if v, ok := t.str("host"); ok {
+		if !strings.HasSuffix(v, "/") {
+			t.refuse("host", "v1 exits at start unless the endpoint ends with /")
+		} else {
+			t.put("sqladmin-api-endpoint", v, "host")
+		}
+	}
+}
+
+// verbose translates -verbose=false, which hid the connection messages, to
+// --quiet, the nearest v2 has.
+func (t *v1Translator) verbose() {
+	if _, ok := t.vals["verbose"]; ok && !t.on("verbose") {
+		t.put("quiet", "", "verbose")
+	}
+}
+
+// ipAddressTypes translates -ip_address_types into v2's IP switches.
+func (t *v1Translator) ipAddressTypes() {
+	a, ok := t.vals["ip_address_types"]
+	if !ok {
+		return
+	}
+	switch ipTypes(a.value) {
+	case "PUBLIC":
+	case "PRIVATE":
+		t.put("private-ip", "", "ip_address_types")
+	case "PUBLIC,PRIVATE":
+		t.put("auto-ip", "", "ip_address_types")
+	case "PRIVATE,PUBLIC":
+		t.refuse("ip_address_types", "v2 cannot prefer private IP and fall back to public: choose --private-ip (private only) or --auto-ip (public first)")
+	default:
+		t.refuse("ip_address_types", "must be a list of PUBLIC (or PRIMARY) and PRIVATE; v1 could not connect with anything else")
+	}
+}
+
+// healthCheck translates v1's health server, which listened on every
+// interface, on -health_check_port (8090 by default).
+func (t *v1Translator) healthCheck() {
+	if !t.on("use_http_health_check") {
+		return
+	}
+	port := "8090"
+	if v, ok := t.str("health_check_port"); ok {
+		if n, err := strconv.Atoi(v); err != nil || n < 1 || n > 65535 {
+			t.refuse("health_check_port", "must be a port number between 1 and 65535")
+		}
+		port = v
+	}
+	t.put("health-check", "", "use_http_health_check")
+	t.put("http-address", "0.0.0.0", "use_http_health_check")
+	t.put("http-port", port, "use_http_health_check")
+	if a, ok := t.vals["health_check_port"]; ok {
+		t.src["http-port"] = a.path
+	}
+}
+
+// unsupported refuses the flags no v2 setting can stand for.
+func (t *v1Translator) unsupported() {
+	if _, ok := t.str("projects"); ok {
+		t.refuse("projects", "v2 serves only the instances it is given: list them in -instances")
+	}
+	if _, ok := t.str("instances_metadata"); ok {
+		t.refuse("instances_metadata", "v2 cannot read instances from the metadata server: list them in -instances")
+	}
+	if t.on("version") {
+		t.refuse("version", "v1 prints its version and exits: no proxy runs")
+	}
+}
+
+// flags gives the v2 flags, sorted by name, with where each came from.
+func (t *v1Translator) flags() (v2 []string, from []*field.Path) {
+	names := make([]string, 0, len(t.out))
+	for k := range t.out {
 		names = append(names, k)
 	}
 	sort.Strings(names)
 	for _, k := range names {
-		if v := out[k]; v == "" {
+		if v := t.out[k]; v == "" {
 			v2 = append(v2, "--"+k)
 		} else {
 			v2 = append(v2, "--"+k+"="+v)
 		}
-		from = append(from, src[k])
+		from = append(from, t.src[k])
 	}
-	if len(errs) > 0 {
-		return nil, nil, errs
-	}
-	return append(v2, instArgs...), append(from, instFrom...), nil
+	return v2, from
 }
 
 // ipTypes normalises an -ip_address_types list as v1 matched it: case

@@ -16,6 +16,8 @@ import (
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/yaml"
+
+	"github.com/podspec/cloudsqlproxy/internal/proxycmd"
 )
 
 // FuzzFromContainer feeds FromContainer containers made of arbitrary text
@@ -114,7 +116,7 @@ func checkFromContainer(t *testing.T, c corev1.Container, vols []corev1.Volume, 
 	var proxies []string
 	for _, l := range containerLists(&spec) {
 		for i := range l.cs {
-			if proxyContainerKind(&l.cs[i]) != proxyNone {
+			if proxycmd.Detect(&l.cs[i]) != proxycmd.None {
 				proxies = append(proxies, l.name+"/"+l.cs[i].Name)
 			}
 		}
@@ -401,7 +403,7 @@ func TestFuzzFromContainerSeeds(t *testing.T) {
 				if diff := cmp.Diff(spec.Volumes, vols); diff != "" {
 					t.Errorf("%s: the encoding loses volumes (-want +got):\n%s", c.Name, diff)
 				}
-				if proxyContainerKind(&c) == proxyNone {
+				if proxycmd.Detect(&c) == proxycmd.None {
 					continue
 				}
 				if _, _, err := FromContainer(got, vols); err != nil {

@@ -1,4 +1,4 @@
-package cloudsqlproxy
+package proxycmd
 
 import (
 	"fmt"
@@ -14,19 +14,25 @@ import (
 	"github.com/podspec/cloudsqlproxy/internal/proxysrc"
 )
 
+// splitV2 is SplitV2 with argv and env at the roots "argv" and "env".
+func splitV2(argv []string, env []corev1.EnvVar) (flags, instances []Setting, errs field.ErrorList) {
+	p := field.NewPath("argv")
+	return SplitV2(argv, func(i int) *field.Path { return p.Index(i) }, env, field.NewPath("env"))
+}
+
 // showKVs renders settings as name=value@path (valueFrom as <from>), so that
 // a test pins where each one was read from too.
-func showKVs(kvs []kv) []string {
+func showKVs(kvs []Setting) []string {
 	var out []string
 	for _, s := range kvs {
-		v := s.value
-		if s.from != nil {
+		v := s.Value
+		if s.From != nil {
 			v = "<from>"
 		}
-		if s.name != "" {
-			v = s.name + "=" + v
+		if s.Name != "" {
+			v = s.Name + "=" + v
 		}
-		out = append(out, v+"@"+s.path.String())
+		out = append(out, v+"@"+s.Path.String())
 	}
 	return out
 }
@@ -208,7 +214,7 @@ func TestSplitV2(t *testing.T) {
 }
 
 // TestV2FlagTable checks v2Flags against the proxy's own source at
-// DefaultVersion when the Go module cache has it (e2e/build-real-systems.sh
+// Release when the Go module cache has it (e2e/build-real-systems.sh
 // puts it there): every flag NewCommand registers on the root command, with
 // its shorthand and whether it takes a value, and no other. On drift it
 // says what to change. It is skipped without the source.
@@ -218,14 +224,14 @@ func TestV2FlagTable(t *testing.T) {
 		got = append(got, v2Flag{name: f.Name, short: f.Short, value: f.Value})
 	}
 	if diff := cmp.Diff(v2Flags, got, cmp.AllowUnexported(v2Flag{})); diff != "" {
-		t.Errorf("v2Flags against cmd/root.go of proxy %s (-table +source):\n%s", DefaultVersion, diff)
+		t.Errorf("v2Flags against cmd/root.go of proxy %s (-table +source):\n%s", Release, diff)
 		have := map[string]v2Flag{}
 		for _, f := range v2Flags {
 			have[f.name] = f
 		}
 		for _, f := range got {
 			if old, ok := have[f.name]; !ok || old != f {
-				t.Errorf("set this entry in v2Flags (adoptv2.go), keeping it sorted: %s; then give the flag an entry in flagTable with its release (flagtable.go), or list it in notOffered (flagtable_test.go) with the reason the library has no option for it", v2FlagLiteral(f))
+				t.Errorf("set this entry in v2Flags (internal/proxycmd/v2.go), keeping it sorted: %s; then give the flag an entry in flagTable with its release (flagtable.go), or list it in notOffered (flagtable_test.go) with the reason the library has no option for it", v2FlagLiteral(f))
 			}
 		}
 	}
@@ -246,11 +252,11 @@ func v2FlagLiteral(f v2Flag) string {
 	return s + "}"
 }
 
-// proxyV2Source reads a file of the proxy module at DefaultVersion from the
+// proxyV2Source reads a file of the proxy module at Release from the
 // module cache, or skips the test.
 func proxyV2Source(t *testing.T, file string) []byte {
 	t.Helper()
-	return moduleSource(t, "github.com/!google!cloud!platform/cloud-sql-proxy/v2@v"+DefaultVersion, file)
+	return moduleSource(t, "github.com/!google!cloud!platform/cloud-sql-proxy/v2@v"+Release, file)
 }
 
 // moduleSource reads a file of a module (its escaped path@version) from the

@@ -1,168 +1,13 @@
-package cloudsqlproxy
+package proxycmd
 
 import (
 	"path"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// proxyGen says which Cloud SQL Auth Proxy, if any, a container runs.
-type proxyGen int
-
-const (
-	proxyNone proxyGen = iota
-	// proxyV1 runs cloud_sql_proxy 1.x: Go flag syntax, -instances=.
-	proxyV1
-	// proxyV1Shell runs cloud_sql_proxy 1.x from a shell command string
-	// (sh -c "... /cloud_sql_proxy -instances=..."), as the v1 alpine image
-	// was often used: its flags are words inside the script.
-	proxyV1Shell
-	// proxyV2 runs cloud-sql-proxy 2.x: pflag syntax, instances as
-	// arguments.
-	proxyV2
-	// proxyV2Shell runs cloud-sql-proxy 2.x from a shell command string.
-	proxyV2Shell
-)
-
-func (g proxyGen) String() string {
-	switch g {
-	case proxyV1:
-		return "v1"
-	case proxyV1Shell:
-		return "v1 (shell)"
-	case proxyV2:
-		return "v2"
-	case proxyV2Shell:
-		return "v2 (shell)"
-	}
-	return "none"
-}
-
-// The proxies' executables: v1 images put it at /cloud_sql_proxy and set no
-// ENTRYPOINT (cloudsql-proxy v1.38.5 Dockerfile, Dockerfile.alpine); v2
-// images at /cloud-sql-proxy with ENTRYPOINT ["/cloud-sql-proxy"]
-// (cloud-sql-proxy v2.25.3 Dockerfile, Dockerfile.alpine).
-const (
-	v1Binary     = "cloud_sql_proxy"
-	v2Binary     = "cloud-sql-proxy"
-	v2Entrypoint = "/cloud-sql-proxy"
-)
-
-func binaryGen(argv0 string) proxyGen {
-	switch path.Base(argv0) {
-	case v1Binary:
-		return proxyV1
-	case v2Binary:
-		return proxyV2
-	}
-	return proxyNone
-}
-
-// proxyImageGen reads the generation from an image reference's last path
-// element, so that every registry and mirror matches (gcr.io, us., eu. and
-// asia.gcr.io, Artifact Registry, a private registry with a port), with any
-// tag, variant or digest: v2 images are .../cloud-sql-connectors/cloud-sql-proxy,
-// v1 images .../cloudsql-docker/gce-proxy. The repository's other
-// elements are not checked because mirrors rename them.
-func proxyImageGen(image string) proxyGen {
-	repo, _, _ := strings.Cut(image, "@")
-	if i := strings.LastIndexByte(repo, ':'); i > strings.LastIndexByte(repo, '/') {
-		repo = repo[:i]
-	}
-	switch strings.ToLower(repo[strings.LastIndexByte(repo, '/')+1:]) {
-	case "cloud-sql-proxy":
-		return proxyV2
-	case "gce-proxy":
-		return proxyV1
-	}
-	return proxyNone
-}
-
-// proxyContainerKind says whether c runs a Cloud SQL Auth Proxy, and which,
-// whatever its name: by the binary its command runs (directly, under an init
-// like tini, or in a shell command string) and, when the command does not
-// say, by its image. A shell script that runs something else, and a v2
-// container that runs one of the proxy's subcommands (wait, shutdown), run
-// no proxy, whatever the image.
-func proxyContainerKind(c *corev1.Container) proxyGen {
-	return proxyCommand(field.NewPath("container"), c).gen
-}
-
-// proxyCmd is how a container starts its proxy.
-type proxyCmd struct {
-	gen proxyGen
-	// argv is the proxy's command line, the binary first: the container's
-	// command and args (after the image's ENTRYPOINT when there is no
-	// command, without an init such as tini), or the words of a shell
-	// script. It is nil when a script cannot be split into one command.
-	argv []string
-	// at names the field each element of argv comes from; every word of a
-	// script comes from the script's element.
-	at func(i int) *field.Path
-	// errs say why a script's words cannot be taken as the proxy's argv.
-	errs field.ErrorList
-}
-
-// inits are programs that run their arguments as a command.
-var inits = map[string]bool{"tini": true, "dumb-init": true, "catatonit": true}
-
 var shells = map[string]bool{"sh": true, "ash": true, "bash": true, "dash": true, "ksh": true, "zsh": true}
-
-// proxyCommand finds the proxy in c; fld is c's path, for errors.
-func proxyCommand(fld *field.Path, c *corev1.Container) proxyCmd {
-	imageGen := proxyImageGen(c.Image)
-	var argv []string
-	var paths []*field.Path
-	for i, a := range c.Command {
-		argv, paths = append(argv, a), append(paths, fld.Child("command").Index(i))
-	}
-	if len(c.Command) == 0 {
-		switch imageGen {
-		case proxyV2:
-			argv, paths = append(argv, v2Entrypoint), append(paths, fld.Child("image"))
-		case proxyNone:
-			// The arguments go to an ENTRYPOINT this package cannot see.
-			return proxyCmd{}
-		}
-	}
-	for i, a := range c.Args {
-		argv, paths = append(argv, a), append(paths, fld.Child("args").Index(i))
-	}
-	cmd := proxyCmd{argv: argv, at: func(i int) *field.Path { return paths[i] }}
-
-	// Skip inits: `tini [options] [--] program args...`.
-	for len(cmd.argv) > 0 && inits[path.Base(cmd.argv[0])] {
-		k := 1
-		for k < len(cmd.argv) && strings.HasPrefix(cmd.argv[k], "-") {
-			k++
-			if cmd.argv[k-1] == "--" {
-				break
-			}
-		}
-		skip := k
-		cmd.argv = cmd.argv[skip:]
-		prev := cmd.at
-		cmd.at = func(i int) *field.Path { return prev(i + skip) }
-	}
-
-	if len(cmd.argv) > 0 && isShell(cmd.argv) {
-		return shellCommand(cmd, imageGen)
-	}
-	if len(cmd.argv) > 0 {
-		cmd.gen = binaryGen(cmd.argv[0])
-	}
-	if cmd.gen == proxyNone {
-		// A wrapper of its own, or no command on a v1 image (which has no
-		// ENTRYPOINT and so cannot start): the image says what it is.
-		cmd.gen = imageGen
-	}
-	if cmd.gen == proxyV2 && runsV2Subcommand(cmd.argv) {
-		return proxyCmd{}
-	}
-	return cmd
-}
 
 // isShell reports whether argv starts a shell, directly or as busybox.
 func isShell(argv []string) bool {
@@ -174,14 +19,14 @@ func isShell(argv []string) bool {
 }
 
 // shellCommand finds the proxy in `sh [options] -c script [name [args]]`.
-func shellCommand(cmd proxyCmd, imageGen proxyGen) proxyCmd {
+func shellCommand(cmd Command, imageGen Generation) Command {
 	i := 1
-	if path.Base(cmd.argv[0]) == "busybox" {
+	if path.Base(cmd.Argv[0]) == "busybox" {
 		i = 2
 	}
 	hasC := false
-	for ; i < len(cmd.argv); i++ {
-		a := cmd.argv[i]
+	for ; i < len(cmd.Argv); i++ {
+		a := cmd.Argv[i]
 		if a == "--" {
 			i++
 			break
@@ -197,72 +42,40 @@ func shellCommand(cmd proxyCmd, imageGen proxyGen) proxyCmd {
 			hasC = true
 		}
 	}
-	if !hasC || i >= len(cmd.argv) {
+	if !hasC || i >= len(cmd.Argv) {
 		// A script file, or an interactive shell: nothing to read. On a
 		// proxy image it most likely starts the proxy, which Attach must
 		// not double and FromContainer cannot read.
-		if imageGen == proxyNone {
-			return proxyCmd{}
+		if imageGen == None {
+			return Command{}
 		}
-		gen := proxyV2Shell
-		if imageGen == proxyV1 {
-			gen = proxyV1Shell
+		gen := V2Shell
+		if imageGen == V1 {
+			gen = V1Shell
 		}
-		return proxyCmd{gen: gen, errs: field.ErrorList{field.Invalid(cmd.at(0), cmd.argv[0],
+		return Command{Gen: gen, Errs: field.ErrorList{field.Invalid(cmd.At(0), cmd.Argv[0],
 			"the proxy image runs a shell script file, whose command cannot be read: write the proxy's command in the container")}}
 	}
-	script, scriptPath := cmd.argv[i], cmd.at(i)
+	script, scriptPath := cmd.Argv[i], cmd.At(i)
 	toks, err := lexShell(script)
 	if err != "" {
-		return proxyCmd{}
+		return Command{}
 	}
 	bin := commandWord(toks)
 	switch binaryGen(bin) {
-	case proxyV1:
-		cmd.gen = proxyV1Shell
-	case proxyV2:
-		cmd.gen = proxyV2Shell
+	case V1:
+		cmd.Gen = V1Shell
+	case V2:
+		cmd.Gen = V2Shell
 	default:
-		return proxyCmd{}
+		return Command{}
 	}
-	cmd.at = func(int) *field.Path { return scriptPath }
-	cmd.argv, cmd.errs = scriptArgv(toks, scriptPath)
-	if cmd.gen == proxyV2Shell && cmd.argv != nil && runsV2Subcommand(cmd.argv) {
-		return proxyCmd{}
+	cmd.At = func(int) *field.Path { return scriptPath }
+	cmd.Argv, cmd.Errs = scriptArgv(toks, scriptPath)
+	if cmd.Gen == V2Shell && cmd.Argv != nil && runsV2Subcommand(cmd.Argv) {
+		return Command{}
 	}
 	return cmd
-}
-
-// runsV2Subcommand reports whether argv's first positional argument, as
-// cobra finds it (skipping flags and the values of flags that take one),
-// names a subcommand.
-func runsV2Subcommand(argv []string) bool {
-	for i := 1; i < len(argv); i++ {
-		a := argv[i]
-		if a == "--" {
-			return false
-		}
-		if len(a) < 2 || a[0] != '-' {
-			for _, s := range v2Subcommands {
-				if a == s {
-					return true
-				}
-			}
-			return false
-		}
-		if strings.Contains(a, "=") {
-			continue
-		}
-		name := strings.TrimLeft(a, "-")
-		f, ok := lookupV2Flag(name)
-		if !ok && len(name) == 1 {
-			f, ok = lookupV2Short(name[0])
-		}
-		if ok && f.value {
-			i++
-		}
-	}
-	return false
 }
 
 // shToken is a word or an operator of a shell command string.
@@ -398,7 +211,7 @@ func commandWord(toks []shToken) string {
 		case !cmdPos:
 		case commandPrefixes[t.word] || isAssignment(t.word):
 		default:
-			if binaryGen(t.word) != proxyNone {
+			if binaryGen(t.word) != None {
 				return t.word
 			}
 			cmdPos = false

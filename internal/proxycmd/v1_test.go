@@ -1,7 +1,8 @@
-package cloudsqlproxy
+package proxycmd
 
 import (
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -238,7 +239,7 @@ func TestTranslateV1(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, errs := translateV1(tt.argv)
+			got, errs := TranslateV1(tt.argv)
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("translateV1 (-want +got):\n%s", diff)
 			}
@@ -329,9 +330,9 @@ func TestTranslateV1Container(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, errs := translateV1Container(pathOf("spec").Child("containers").Index(1), &tt.c)
+			got, _, errs := TranslateV1Container(pathOf("spec").Child("containers").Index(1), &tt.c)
 			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("translateV1Container (-want +got):\n%s", diff)
+				t.Errorf("TranslateV1Container (-want +got):\n%s", diff)
 			}
 			if diff := cmp.Diff(tt.errs, showErrs(errs)); diff != "" {
 				t.Errorf("errors (-want +got):\n%s\n%v", diff, errs)
@@ -353,6 +354,17 @@ func TestV1FlagTables(t *testing.T) {
 		explained = append(explained, r.flag)
 		if r.v2 == "" && r.dropped == "" && r.refused == "" {
 			t.Errorf("row %s says nothing", r.flag)
+		}
+	}
+	// v1Renames does what the rows say: each one-to-one mapping is its
+	// row's successor.
+	for _, r := range v1Renames {
+		i := slices.IndexFunc(v1Translations, func(tr v1Translation) bool { return tr.flag == r.v1 })
+		if i < 0 || !strings.HasPrefix(v1Translations[i].v2, "--"+r.v2) {
+			t.Errorf("v1Renames maps -%s to --%s, which its v1Translations row does not say", r.v1, r.v2)
+		}
+		if typ := v1Flags[r.v1]; (typ == v1Bool) != (r.value == nil) {
+			t.Errorf("v1Renames: -%s is a switch exactly when v1 reads it as a boolean", r.v1)
 		}
 	}
 	sort.Strings(listed)
@@ -395,7 +407,7 @@ func TestQueryEscape(t *testing.T) {
 }
 
 // FuzzTranslateV1 feeds translateV1 command lines (one argument a line) and
-// translateV1Container the same text as a sh -c script. Neither may panic
+// TranslateV1Container the same text as a sh -c script. Neither may panic
 // or vary between runs; a translation without errors is a v2 command line
 // splitV2 reads without a complaint, every flag named and known, with an
 // instance or --fuse; a translation with errors is nothing at all.
@@ -414,16 +426,16 @@ func FuzzTranslateV1(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		argv := append([]string{"/cloud_sql_proxy"}, strings.Split(s, "\n")...)
-		v2, errs := translateV1(argv)
-		again, errs2 := translateV1(argv)
+		v2, errs := TranslateV1(argv)
+		again, errs2 := TranslateV1(argv)
 		if !cmp.Equal(v2, again) || !cmp.Equal(showErrs(errs), showErrs(errs2)) {
 			t.Fatalf("not deterministic: %q %v, then %q %v", v2, errs, again, errs2)
 		}
 		checkV2Translation(t, v2, errs)
 
 		c := corev1.Container{Image: "gcr.io/cloudsql-docker/gce-proxy:1.33.2-alpine", Command: []string{"/bin/sh", "-c", s}}
-		v2c, errsc := translateV1Container(pathOf("c"), &c)
-		again, errs2 = translateV1Container(pathOf("c"), &c)
+		v2c, _, errsc := TranslateV1Container(pathOf("c"), &c)
+		again, _, errs2 = TranslateV1Container(pathOf("c"), &c)
 		if !cmp.Equal(v2c, again) || !cmp.Equal(showErrs(errsc), showErrs(errs2)) {
 			t.Fatalf("container: not deterministic: %q %v, then %q %v", v2c, errsc, again, errs2)
 		}
@@ -459,7 +471,7 @@ func checkV2Translation(t *testing.T, v2 []string, errs []*field.Error) {
 	if !served {
 		t.Fatalf("%q serves no instance", v2)
 	}
-	flags, insts, errs := splitV2(append([]string{v2Entrypoint}, v2...), nil)
+	flags, insts, errs := splitV2(append([]string{V2Entrypoint}, v2...), nil)
 	if len(errs) > 0 {
 		t.Fatalf("splitV2 of %q: %v", v2, errs)
 	}

@@ -2,20 +2,14 @@ package cloudsqlproxy
 
 import (
 	"fmt"
-	"path"
-	"reflect"
 	"slices"
-	"strings"
 
-	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/podspec/cloudsqlproxy/internal/podres"
+	"github.com/podspec/cloudsqlproxy/internal/proxycmd"
 )
 
 // list says which of the pod's container lists holds a container.
@@ -67,7 +61,7 @@ func (p *Proxy) Attach(spec *corev1.PodSpec) error {
 	at, errs := p.locate(spec, true)
 	work := spec
 	if at.list != nowhere && len(errs) == 0 {
-		work = p.adopt(spec, at)
+		work = p.takeOver(spec, at)
 	}
 	init, regular := p.place(work, at)
 	errs = append(errs, p.checkPod(work, at)...)
@@ -94,41 +88,6 @@ func (p *Proxy) Attach(spec *corev1.PodSpec) error {
 		spec.Volumes = append(slices.Clip(spec.Volumes), missing...)
 	}
 	return nil
-}
-
-// adopt gives the pod as it is once the proxy container at at, which this
-// proxy replaces, has taken away what only it used and the proxy brings
-// anew: the Secret volume of its key file and its socket directory (with
-// the application's mounts of it), so that a sidecar read by FromContainer
-// migrates without a second copy of either. spec itself is not written; the
-// lists that change are fresh copies.
-func (p *Proxy) adopt(spec *corev1.PodSpec, at found) *corev1.PodSpec {
-	old, _ := at.container(spec)
-	var gone []string
-	for _, v := range spec.Volumes {
-		if p.adoptsVolume(spec, old, v) {
-			gone = append(gone, v.Name)
-		}
-	}
-	if len(gone) == 0 {
-		return spec
-	}
-	work := *spec
-	work.Volumes = slices.DeleteFunc(slices.Clone(spec.Volumes), func(v corev1.Volume) bool { return slices.Contains(gone, v.Name) })
-	unmount := func(cs []corev1.Container) []corev1.Container {
-		out := slices.Clone(cs)
-		for i := range out {
-			if out[i].Name == p.Name() {
-				continue
-			}
-			out[i].VolumeMounts = nilIfEmpty(slices.DeleteFunc(slices.Clone(out[i].VolumeMounts), func(m corev1.VolumeMount) bool {
-				return slices.Contains(gone, m.Name)
-			}))
-		}
-		return out
-	}
-	work.InitContainers, work.Containers = unmount(spec.InitContainers), unmount(spec.Containers)
-	return &work
 }
 
 // place gives the pod's container lists with the proxy where Attach puts
@@ -233,7 +192,7 @@ func (p *Proxy) locate(spec *corev1.PodSpec, forAttach bool) (found, field.Error
 	if at.list != nowhere {
 		c, p2 := at.container(spec)
 		switch {
-		case !p.isProxyImage(c.Image) && proxyContainerKind(c) == proxyNone:
+		case !p.isProxyImage(c.Image) && proxycmd.Detect(c) == proxycmd.None:
 			errs = append(errs, field.Invalid(p2.Child("image"), c.Image,
 				fmt.Sprintf("container %q has the proxy's name but does not run a Cloud SQL Auth Proxy image; refusing to replace it (choose another name with WithName)", name)))
 		case forAttach && !p.mayReplace(c):
@@ -265,15 +224,11 @@ func (p *Proxy) mayReplace(c *corev1.Container) bool {
 		slices.Contains(argv, "--http-address=0.0.0.0")
 }
 
-// isProxyImage tells a proxy container (this proxy's image, or any image of
-// the v2 or v1 proxy repositories, on any registry) from an unrelated one.
+// isProxyImage tells a proxy container (this proxy's image, which WithImage
+// may have set to anything, or any image proxycmd recognises) from an
+// unrelated one.
 func (p *Proxy) isProxyImage(image string) bool {
-	if image == p.image {
-		return true
-	}
-	repo, _ := imageRef(image)
-	base := path.Base(repo)
-	return base == "cloud-sql-proxy" || base == "gce-proxy"
+	return image == p.image || proxycmd.ImageGeneration(image) != proxycmd.None
 }
 
 // checkPod finds everything in spec that clashes with the proxy.
@@ -301,11 +256,12 @@ func (p *Proxy) checkPod(spec *corev1.PodSpec, at found) field.ErrorList {
 			}
 			// A second proxy would bind the same listeners (and usually the
 			// same health port): the pod would crash-loop on a port clash.
-			gen := proxyNone
-			if mayRunProxy(c) {
-				gen = proxyContainerKind(c)
+			// MayRun spares Attach reading every container's command.
+			gen := proxycmd.None
+			if proxycmd.MayRun(c) {
+				gen = proxycmd.Detect(c)
 			}
-			if gen != proxyNone {
+			if gen != proxycmd.None {
 				errs = append(errs, field.Invalid(field.NewPath(l.name).Index(i).Child("name"), c.Name,
 					fmt.Sprintf("container %q already runs a Cloud SQL Auth Proxy (%s); attaching %q beside it would run two: replace it by naming this proxy %q (WithName), or remove it first", c.Name, gen, name, c.Name)))
 				continue
@@ -345,19 +301,6 @@ func (p *Proxy) checkPod(spec *corev1.PodSpec, at found) field.ErrorList {
 		errs = append(errs, p.checkFresh(spec)...)
 	}
 	return errs
-}
-
-// mayRunProxy is a cheap test that lets through every container that
-// proxyContainerKind can recognise (by the binary's or the image's name),
-// so that Attach does not pay for reading every container's command.
-func mayRunProxy(c *corev1.Container) bool {
-	has := func(s string) bool {
-		return strings.Contains(s, "cloud-sql-proxy") || strings.Contains(s, "cloud_sql_proxy")
-	}
-	if has(c.Image) || strings.Contains(c.Image, "gce-proxy") {
-		return true
-	}
-	return slices.ContainsFunc(c.Command, has) || slices.ContainsFunc(c.Args, has)
 }
 
 // checkFresh finds, in a pod without the proxy, what Detach would remove
@@ -544,112 +487,4 @@ func envIndex(env []corev1.EnvVar, name string) int {
 
 func mountIndex(ms []corev1.VolumeMount, mountPath string) int {
 	return slices.IndexFunc(ms, func(m corev1.VolumeMount) bool { return m.MountPath == mountPath })
-}
-
-// WorkloadKind is a kind of object with a pod spec inside, as [PodSpecOf]
-// finds it.
-type WorkloadKind struct {
-	// APIVersion and Kind are the object's type, such as "apps/v1" and
-	// "Deployment": the one version current Kubernetes serves the kind as.
-	APIVersion, Kind string
-	// PodSpecPath is where a manifest keeps the pod spec, such as
-	// ["spec", "template", "spec"].
-	PodSpecPath []string
-
-	newObject func() runtime.Object
-	podSpec   func(runtime.Object) (*corev1.PodSpec, bool)
-}
-
-// New returns an empty object of the kind, with its type set, in which
-// [PodSpecOf] finds the pod spec (a ReplicationController comes with an
-// empty template).
-func (k WorkloadKind) New() runtime.Object { return k.newObject() }
-
-// workloadKinds is the one table of workload kinds; PodSpecOf, the command
-// and the tests all read it.
-var workloadKinds = []WorkloadKind{
-	workload("v1", "Pod", func(o *corev1.Pod) *corev1.PodSpec { return &o.Spec }, "spec"),
-	workload("apps/v1", "Deployment", func(o *appsv1.Deployment) *corev1.PodSpec { return &o.Spec.Template.Spec }, "spec", "template", "spec"),
-	workload("apps/v1", "StatefulSet", func(o *appsv1.StatefulSet) *corev1.PodSpec { return &o.Spec.Template.Spec }, "spec", "template", "spec"),
-	workload("apps/v1", "DaemonSet", func(o *appsv1.DaemonSet) *corev1.PodSpec { return &o.Spec.Template.Spec }, "spec", "template", "spec"),
-	workload("apps/v1", "ReplicaSet", func(o *appsv1.ReplicaSet) *corev1.PodSpec { return &o.Spec.Template.Spec }, "spec", "template", "spec"),
-	workload("v1", "ReplicationController", func(o *corev1.ReplicationController) *corev1.PodSpec {
-		if o.Spec.Template == nil {
-			return nil
-		}
-		return &o.Spec.Template.Spec
-	}, "spec", "template", "spec"),
-	workload("v1", "PodTemplate", func(o *corev1.PodTemplate) *corev1.PodSpec { return &o.Template.Spec }, "template", "spec"),
-	workload("batch/v1", "Job", func(o *batchv1.Job) *corev1.PodSpec { return &o.Spec.Template.Spec }, "spec", "template", "spec"),
-	workload("batch/v1", "CronJob", func(o *batchv1.CronJob) *corev1.PodSpec { return &o.Spec.JobTemplate.Spec.Template.Spec },
-		"spec", "jobTemplate", "spec", "template", "spec"),
-}
-
-// workload makes a table entry for the object type T, whose pod spec spec
-// finds.
-func workload[T any, PT interface {
-	*T
-	runtime.Object
-}](apiVersion, kind string, spec func(PT) *corev1.PodSpec, path ...string) WorkloadKind {
-	return WorkloadKind{
-		APIVersion:  apiVersion,
-		Kind:        kind,
-		PodSpecPath: path,
-		newObject: func() runtime.Object {
-			obj := PT(new(T))
-			obj.GetObjectKind().SetGroupVersionKind(schema.FromAPIVersionAndKind(apiVersion, kind))
-			if rc, ok := any(obj).(*corev1.ReplicationController); ok {
-				rc.Spec.Template = &corev1.PodTemplateSpec{}
-			}
-			return obj
-		},
-		podSpec: func(obj runtime.Object) (*corev1.PodSpec, bool) {
-			o, ok := obj.(PT)
-			if !ok || o == nil {
-				return nil, false
-			}
-			s := spec(o)
-			return s, s != nil
-		},
-	}
-}
-
-// WorkloadKinds lists every kind [PodSpecOf] accepts, in a fixed order.
-// The result is a fresh copy.
-func WorkloadKinds() []WorkloadKind {
-	out := slices.Clone(workloadKinds)
-	for i := range out {
-		out[i].PodSpecPath = slices.Clone(out[i].PodSpecPath)
-	}
-	return out
-}
-
-// PodSpecOf returns a pointer to the pod spec inside a workload object, so
-// that [Proxy.Attach] changes the object itself: the spec of a Pod, or the
-// pod template's spec of every other kind [WorkloadKinds] lists
-// (PodTemplate, ReplicationController, Deployment, StatefulSet, DaemonSet,
-// ReplicaSet, Job and CronJob; core/v1, apps/v1 and batch/v1 types). Any
-// other object is an error wrapping [ErrUnsupportedKind]; so is a nil
-// object or a ReplicationController without a template.
-func PodSpecOf(obj runtime.Object) (*corev1.PodSpec, error) {
-	for _, k := range workloadKinds {
-		if spec, ok := k.podSpec(obj); ok {
-			return spec, nil
-		}
-	}
-	return nil, fmt.Errorf("%w: %s", ErrUnsupportedKind, kindOf(obj))
-}
-
-func kindOf(obj runtime.Object) string {
-	if obj == nil {
-		return "nil"
-	}
-	// A typed nil would panic in GetObjectKind.
-	if v := reflect.ValueOf(obj); v.Kind() == reflect.Pointer && v.IsNil() {
-		return fmt.Sprintf("nil %T", obj)
-	}
-	if k := obj.GetObjectKind().GroupVersionKind().Kind; k != "" {
-		return k
-	}
-	return strings.TrimPrefix(fmt.Sprintf("%T", obj), "*")
 }

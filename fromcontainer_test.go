@@ -11,6 +11,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"sigs.k8s.io/yaml"
+
+	"github.com/podspec/cloudsqlproxy/internal/proxycmd"
 )
 
 // TestAdoptManifestsGolden migrates every manifest under testdata/adopt the
@@ -59,7 +61,7 @@ func adoptAll(t *testing.T, spec *corev1.PodSpec) string {
 	for _, l := range containerLists(spec) {
 		for i := range l.cs {
 			c := l.cs[i]
-			if proxyContainerKind(&c) == proxyNone {
+			if proxycmd.Detect(&c) == proxycmd.None {
 				continue
 			}
 			before := spec.DeepCopy()
