@@ -416,3 +416,39 @@ func TestApplyBuildErrorFailsProgram(t *testing.T) {
 		t.Errorf("RunErr = %q, want it to contain the library's %q", err, want)
 	}
 }
+
+// TestSidecarOutputHelpersRefuseClashes: the helpers that merge the
+// proxy's parts into the app's refuse what Attach refuses, failing the
+// program with an error that errors.Is finds as ErrConflict.
+func TestSidecarOutputHelpersRefuseClashes(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		pod  func(sc csqlpulumi.SidecarOutput) *pcorev1.PodSpecArgs
+	}{
+		{"env", func(sc csqlpulumi.SidecarOutput) *pcorev1.PodSpecArgs {
+			return &pcorev1.PodSpecArgs{Containers: pcorev1.ContainerArray{pcorev1.ContainerArgs{Name: pulumi.String("app"),
+				Env: sc.Env(pcorev1.EnvVarArgs{Name: pulumi.String("DB_SOCKET"), Value: pulumi.String("/elsewhere")})}}}
+		}},
+		{"mount", func(sc csqlpulumi.SidecarOutput) *pcorev1.PodSpecArgs {
+			return &pcorev1.PodSpecArgs{Containers: pcorev1.ContainerArray{pcorev1.ContainerArgs{Name: pulumi.String("app"),
+				VolumeMounts: sc.VolumeMounts(pcorev1.VolumeMountArgs{Name: pulumi.String("mine"), MountPath: pulumi.String("/cloudsql")})}}}
+		}},
+		{"volume", func(sc csqlpulumi.SidecarOutput) *pcorev1.PodSpecArgs {
+			return &pcorev1.PodSpecArgs{Containers: pcorev1.ContainerArray{pcorev1.ContainerArgs{Name: pulumi.String("app")}},
+				Volumes: sc.PodVolumes(pcorev1.VolumeArgs{Name: pulumi.String("cloudsql-proxy-sockets")})}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := run(t, func(ctx *pulumi.Context) error {
+				sc := csqlpulumi.Apply(pulumi.String(inst), func(name string) (*cloudsqlproxy.Proxy, error) {
+					return cloudsqlproxy.New(name, cloudsqlproxy.WithUnixSocket("/cloudsql"),
+						cloudsqlproxy.WithAppEnv(name, cloudsqlproxy.AppEnv{Socket: "DB_SOCKET"}))
+				})
+				return register(ctx, false, tt.pod(sc))
+			})
+			if !errors.Is(err, cloudsqlproxy.ErrConflict) {
+				t.Errorf("RunErr = %v, want an error wrapping ErrConflict", err)
+			}
+		})
+	}
+}
