@@ -60,9 +60,12 @@ func convertTo[A any](root string, src any) (A, error) {
 
 // convertible maps the name of a k8s.io/api core/v1 type to its Args and
 // Array types in pulumi-kubernetes, which share the name (FooArgs,
-// FooArray). Keying by name lets a k8s.io/api newer than the one this
-// module is built with pass a type that the SDK knows (SleepAction, say)
-// without naming it here; a type missing from the table is an error.
+// FooArray). Keying by name keeps k8s.io/api types out of the table, so
+// that the module builds with the oldest k8s.io/api the core supports and
+// still converts these types from a newer one. Types that the oldest
+// supported SDK (v4.1.1) lacks, such as SleepAction and AppArmorProfile,
+// are not listed: a set field of theirs is an error, like any type
+// missing here.
 var convertible = func() map[string]argTypes {
 	m := map[string]argTypes{}
 	add := func(args, array any) {
