@@ -591,3 +591,36 @@ func ExampleProxy_AttachTo() {
 	// {"version":1,"container":"cloudsql-proxy","env":[{"container":"app","name":"DB_HOST","value":"127.0.0.1"}]}
 	// true 0 [] map[]
 }
+
+// The parts Attach adds, for a caller that assembles the pod with other
+// types than k8s.io/api's, such as an infrastructure-as-code SDK.
+func ExampleProxy_NativeSidecar() {
+	p, _ := cloudsqlproxy.New("my-project:us-central1:db")
+	legacy, _ := cloudsqlproxy.New("my-project:us-central1:db", cloudsqlproxy.WithLegacySidecar())
+	fmt.Println("default:", p.NativeSidecar(), "legacy:", legacy.NativeSidecar())
+	// Output:
+	// default: true legacy: false
+}
+
+func ExampleProxy_AppEnv() {
+	p, _ := cloudsqlproxy.New("my-project:us-central1:db", cloudsqlproxy.ForJob(0),
+		cloudsqlproxy.WithAppEnv("my-project:us-central1:db", cloudsqlproxy.AppEnv{Host: "DB_HOST", Port: "DB_PORT"}))
+	for _, e := range p.AppEnv() {
+		fmt.Printf("%s=%s\n", e.Name, e.Value)
+	}
+	// Output:
+	// CSQL_PROXY_QUIT_URLS=http://localhost:9091/quitquitquit
+	// DB_HOST=127.0.0.1
+	// DB_PORT=5432
+}
+
+func ExampleProxy_AppVolumeMounts() {
+	p, _ := cloudsqlproxy.New("my-project:us-central1:db", cloudsqlproxy.WithUnixSocket("/cloudsql"))
+	for _, m := range p.AppVolumeMounts() {
+		fmt.Println(m.Name, m.MountPath)
+	}
+	fmt.Println(p.Volumes()[0].Name)
+	// Output:
+	// cloudsql-proxy-sockets /cloudsql
+	// cloudsql-proxy-sockets
+}
