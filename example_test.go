@@ -624,3 +624,35 @@ func ExampleProxy_AppVolumeMounts() {
 	// cloudsql-proxy-sockets /cloudsql
 	// cloudsql-proxy-sockets
 }
+
+// FromPod is the adoption policy in one call: find the pod's own proxy
+// (any name, v1 or v2, either container list), read its settings, lay the
+// options given over them, and return the Proxy that Attach puts in its
+// place.
+func ExampleFromPod() {
+	spec := corev1.PodSpec{
+		Containers: []corev1.Container{
+			{Name: "app", Image: "example.com/app:1"},
+			{Name: "cloudsql-proxy", Image: "gcr.io/cloudsql-docker/gce-proxy:1.33.2",
+				Command: []string{"/cloud_sql_proxy", "-instances=my-project:us-central1:db=tcp:5432"}},
+		},
+	}
+	p, err := cloudsqlproxy.FromPod(nil, &spec, cloudsqlproxy.WithImage(cloudsqlproxy.DefaultImage))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := p.Attach(&spec); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(containerNames(spec.InitContainers), containerNames(spec.Containers))
+	fmt.Println(spec.InitContainers[0].Args[len(spec.InitContainers[0].Args)-1])
+
+	_, err = cloudsqlproxy.FromPod(nil, &corev1.PodSpec{Containers: spec.Containers[:1]})
+	fmt.Println(errors.Is(err, cloudsqlproxy.ErrNoProxy))
+	// Output:
+	// [cloudsql-proxy] [app]
+	// my-project:us-central1:db?port=5432
+	// true
+}

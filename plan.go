@@ -52,6 +52,15 @@ type config struct {
 
 // defaultConfig is every default of New in one place; each is documented
 // on the option that changes it.
+// apply applies opts in order; a nil Option is skipped.
+func (c *config) apply(opts []Option) {
+	for _, o := range opts {
+		if o != nil {
+			o.apply(c)
+		}
+	}
+}
+
 func defaultConfig(instance string) config {
 	return config{
 		instances:  []string{instance},

@@ -117,12 +117,14 @@ func (pp proxyPort) String() string {
 // in an error that wraps [ErrInvalidConfig].
 func New(instance string, opts ...Option) (*Proxy, error) {
 	c := defaultConfig(instance)
-	for _, o := range opts {
-		if o != nil {
-			o.apply(&c)
-		}
-	}
-	p := resolve(&c)
+	c.apply(opts)
+	return newFromConfig(&c)
+}
+
+// newFromConfig resolves, validates and builds a configuration whose
+// options have been applied.
+func newFromConfig(c *config) (*Proxy, error) {
+	p := resolve(c)
 	if errs, version := validate(&p); len(errs) > 0 {
 		return nil, &configError{errs.ToAggregate(), version}
 	}

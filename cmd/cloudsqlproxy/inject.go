@@ -667,76 +667,37 @@ func recordedProxy(annotations map[string]string) string {
 // adopted proxy with other flags adopts the original again. With
 // --adopt=false the pod's own proxy is left to Attach to refuse. Without
 // --instance (p nil) a pod with no proxy of its own gives nil: it is left
-// alone.
+// alone. The policy is the library's FromPod; this only lays the flags
+// over it and words its errors.
 func (t *transformer) adoptFor(spec *corev1.PodSpec, meta *metav1.ObjectMeta, p *cloudsqlproxy.Proxy, opts []cloudsqlproxy.Option, path *field.Path) (*cloudsqlproxy.Proxy, []string) {
 	if !t.adopt {
 		return p, nil
 	}
-	base := spec
-	if _, recorded := meta.Annotations[cloudsqlproxy.StatusAnnotation]; recorded {
-		base = spec.DeepCopy()
-		if _, err := cloudsqlproxy.DetachFrom(meta.DeepCopy(), base); err != nil {
-			return nil, libraryErrors(err, path)
-		}
-	}
-	type found struct {
-		at    *field.Path
-		name  string
-		insts []string
-		opts  []cloudsqlproxy.Option
-		err   error
-	}
-	var proxies []found
-	for _, l := range []struct {
-		name string
-		cs   []corev1.Container
-	}{{"initContainers", base.InitContainers}, {"containers", base.Containers}} {
-		for i, c := range l.cs {
-			insts, opts, err := cloudsqlproxy.FromContainer(c, base.Volumes)
-			if errors.Is(err, cloudsqlproxy.ErrNotProxy) {
-				continue
-			}
-			proxies = append(proxies, found{path.Child(l.name).Index(i), c.Name, insts, opts, err})
-		}
-	}
-	switch {
-	case len(proxies) == 0:
-		return p, nil
-	case len(proxies) > 1:
-		if p == nil {
-			return nil, []string{fmt.Sprintf("%s: the workload runs %d Cloud SQL proxies; remove all but one, or give --instance", path, len(proxies))}
-		}
-		return p, nil // Attach names each one it refuses
-	}
-	f := proxies[0]
-	if f.err != nil {
-		var out []string
-		for _, e := range libraryErrors(f.err, f.at) {
-			// FromContainer names the container's fields from "container".
-			out = append(out, strings.Replace(e, f.at.String()+".container.", f.at.String()+".", 1)+" (to replace this proxy without its settings, use --adopt=false and remove it first)")
-		}
-		return nil, out
-	}
-	insts := f.insts
-	if len(t.instances) > 0 {
-		insts = t.instances
-	}
-	all := slices.Clip(f.opts)
-	for _, in := range insts[1:] {
+	all := slices.Clip(opts)
+	for _, in := range t.instances {
 		all = append(all, cloudsqlproxy.WithInstance(in))
 	}
-	adopted, err := cloudsqlproxy.New(insts[0], append(all, opts...)...)
-	if err != nil {
+	adopted, err := cloudsqlproxy.FromPod(meta, spec, all...)
+	var ae *cloudsqlproxy.AdoptError
+	switch {
+	case err == nil:
+		return adopted, nil
+	case errors.Is(err, cloudsqlproxy.ErrNoProxy):
+		return p, nil
+	case errors.As(err, &ae):
 		var out []string
-		for _, e := range configErrors(err, nil) {
-			out = append(out, fmt.Sprintf("%s: adopting this proxy: %s", f.at, e))
+		for _, e := range configErrors(ae.Err, nil) {
+			out = append(out, fmt.Sprintf("%s.%s: adopting this proxy: %s", path, ae.Container, e))
+		}
+		return nil, out
+	case errors.Is(err, cloudsqlproxy.ErrInvalidConfig):
+		out := libraryErrors(err, path)
+		for i := range out {
+			out[i] += " (to replace this proxy without its settings, use --adopt=false and remove it first)"
 		}
 		return nil, out
 	}
-	if adopted.Name() != f.name {
-		return nil, []string{fmt.Sprintf("%s: --container-name %s would add a second proxy beside the adopted %q; an adopted proxy keeps its name", f.at, adopted.Name(), f.name)}
-	}
-	return adopted, nil
+	return nil, libraryErrors(err, path)
 }
 
 // podLevelResources is the library's check of pod-level resources, for the

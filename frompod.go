@@ -1,0 +1,128 @@
+package cloudsqlproxy
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/podspec/cloudsqlproxy/internal/proxycmd"
+)
+
+// ErrNoProxy: FromPod was given a pod that runs no Cloud SQL Auth Proxy
+// (after taking out what an earlier [Proxy.AttachTo] recorded).
+var ErrNoProxy = errors.New("cloudsqlproxy: the pod runs no Cloud SQL Auth Proxy")
+
+// An AdoptError is FromPod's error when the settings it read from the
+// pod's proxy do not make a valid Proxy together with the options given:
+// Err is [New]'s error, whose field paths name options, and Container is
+// the path of the proxy container in the pod spec, so that a caller can
+// say which container it was adopting.
+type AdoptError struct {
+	Container *field.Path
+	Err       error
+}
+
+// Error names the container, then New's error.
+func (e *AdoptError) Error() string {
+	return fmt.Sprintf("%s: adopting this proxy: %v", e.Container, e.Err)
+}
+
+// Unwrap returns New's error, so that errors.Is finds [ErrInvalidConfig]
+// and [ErrUnsupportedVersion] through it.
+func (e *AdoptError) Unwrap() error { return e.Err }
+
+// FromPod returns the Proxy that takes over the Cloud SQL Auth Proxy a pod
+// already runs, with its settings as [FromContainer] reads them and opts
+// laid over them, ready for [Proxy.Attach] or [Proxy.AttachTo] on the same
+// pod. It is the adoption policy of the command's inject, for any caller
+// (an operator, a webhook, an infrastructure-as-code program):
+//
+//   - A pod that an earlier [Proxy.AttachTo] changed is read as it was
+//     before (meta holds the record; meta may be nil), so that adopting
+//     again with other options starts from the original proxy.
+//   - The proxy may be in either container list, under any name, v1 or v2.
+//     A pod with none is [ErrNoProxy]; a pod with two or more is an error
+//     naming each (wrapping [ErrConflict]): which one to keep is the
+//     owner's decision.
+//   - Options given win over the adopted settings. [WithInstance] options
+//     given replace the adopted instances as a whole (the first one given
+//     becomes the first instance); without them the adopted ones stay.
+//   - The adopted proxy keeps its container name: a [WithName] of another
+//     name would put a second proxy beside it, and is an error.
+//
+// FromPod changes neither meta nor spec. A setting it cannot carry over is
+// an error naming the container's field in the pod spec (as
+// "initContainers[0].args[2]"), wrapping [ErrInvalidConfig]; settings that
+// do not go together with opts are an [*AdoptError].
+func FromPod(meta *metav1.ObjectMeta, spec *corev1.PodSpec, opts ...Option) (*Proxy, error) {
+	if spec == nil {
+		return nil, ErrNilPodSpec
+	}
+	base := spec
+	if meta != nil {
+		if _, recorded := meta.Annotations[StatusAnnotation]; recorded {
+			base = spec.DeepCopy()
+			if _, err := DetachFrom(meta.DeepCopy(), base); err != nil {
+				return nil, err
+			}
+		}
+	}
+	c, at, err := onlyProxy(base)
+	if err != nil {
+		return nil, err
+	}
+	a := adopter{c: c, volumes: base.Volumes, fld: at}
+	insts, adopted := a.read()
+	if len(a.errs) > 0 {
+		return nil, &configError{errs: a.errs.ToAggregate()}
+	}
+	cfg := defaultConfig(insts[0])
+	cfg.instances = slices.Clone(insts)
+	cfg.apply(adopted)
+	n := len(cfg.instances)
+	cfg.apply(opts)
+	if len(cfg.instances) > n {
+		cfg.instances = slices.Clone(cfg.instances[n:])
+	}
+	if cfg.name != c.Name {
+		return nil, &AdoptError{Container: at, Err: &configError{errs: field.ErrorList{field.Invalid(field.NewPath("WithName"), cfg.name,
+			fmt.Sprintf("the adopted proxy keeps its name %q: another name would put a second proxy beside it", c.Name))}.ToAggregate()}}
+	}
+	p, err := newFromConfig(&cfg)
+	if err != nil {
+		return nil, &AdoptError{Container: at, Err: err}
+	}
+	return p, nil
+}
+
+// onlyProxy finds the pod's one proxy container and its path.
+func onlyProxy(spec *corev1.PodSpec) (*corev1.Container, *field.Path, error) {
+	var found []*field.Path
+	var c *corev1.Container
+	for _, l := range containerLists(spec) {
+		for i := range l.cs {
+			if proxycmd.Detect(&l.cs[i]) == proxycmd.None {
+				continue
+			}
+			found = append(found, field.NewPath(l.name).Index(i))
+			if c == nil {
+				c = &l.cs[i]
+			}
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, nil, ErrNoProxy
+	case 1:
+		return c, found[0], nil
+	}
+	var errs field.ErrorList
+	for _, p := range found {
+		errs = append(errs, field.Forbidden(p, fmt.Sprintf("one of %d Cloud SQL proxies in the pod: keep one, remove the others, then adopt it", len(found))))
+	}
+	return nil, nil, fmt.Errorf("%w: %w", ErrConflict, errs.ToAggregate())
+}
