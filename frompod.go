@@ -12,9 +12,15 @@ import (
 	"github.com/podspec/cloudsqlproxy/internal/proxycmd"
 )
 
-// ErrNoProxy: FromPod was given a pod that runs no Cloud SQL Auth Proxy
-// (after taking out what an earlier [Proxy.AttachTo] recorded).
-var ErrNoProxy = errors.New("cloudsqlproxy: the pod runs no Cloud SQL Auth Proxy")
+var (
+	// ErrNoProxy: FromPod was given a pod that runs no Cloud SQL Auth Proxy
+	// (after taking out what an earlier [Proxy.AttachTo] recorded).
+	ErrNoProxy = errors.New("cloudsqlproxy: the pod runs no Cloud SQL Auth Proxy")
+	// ErrStandaloneProxy: FromPod was given a pod whose only container is
+	// the proxy, serving other pods through a Service (upstream's
+	// k8s-service pattern). It is no sidecar: leave it as it is.
+	ErrStandaloneProxy = errors.New("cloudsqlproxy: the proxy is the pod's only container, not a sidecar")
+)
 
 // An AdoptError is FromPod's error when the settings it read from the
 // pod's proxy do not make a valid Proxy together with the options given:
@@ -47,7 +53,8 @@ func (e *AdoptError) Unwrap() error { return e.Err }
 //   - The proxy may be in either container list, under any name, v1 or v2.
 //     A pod with none is [ErrNoProxy]; a pod with two or more is an error
 //     naming each (wrapping [ErrConflict]): which one to keep is the
-//     owner's decision.
+//     owner's decision. A pod whose only regular container is the proxy
+//     runs it for other pods and is [ErrStandaloneProxy].
 //   - Options given win over the adopted settings. [WithInstance] options
 //     given replace the adopted instances as a whole (the first one given
 //     becomes the first instance); without them the adopted ones stay.
@@ -74,6 +81,9 @@ func FromPod(meta *metav1.ObjectMeta, spec *corev1.PodSpec, opts ...Option) (*Pr
 	c, at, err := onlyProxy(base)
 	if err != nil {
 		return nil, err
+	}
+	if len(base.Containers) == 0 || (len(base.Containers) == 1 && c == &base.Containers[0]) {
+		return nil, fmt.Errorf("%w: %s %q", ErrStandaloneProxy, at, c.Name)
 	}
 	a := adopter{c: c, volumes: base.Volumes, fld: at}
 	insts, adopted := a.read()

@@ -181,3 +181,38 @@ func TestFromPodErrors(t *testing.T) {
 		t.Errorf("the two-proxies error does not name the second: %v", err)
 	}
 }
+
+// TestStandaloneProxy: a pod that runs the proxy alone, behind a Service,
+// is no sidecar case; FromPod says so, and Attach never writes a pod
+// without containers.
+func TestStandaloneProxy(t *testing.T) {
+	spec := corev1.PodSpec{Containers: []corev1.Container{{Name: "cloud-sql-proxy",
+		Image: "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.14.1",
+		Args:  []string{"--address=0.0.0.0", "--port=5432", fromPodInst}}}}
+	if _, err := FromPod(nil, &spec); !errors.Is(err, ErrStandaloneProxy) {
+		t.Errorf("FromPod: %v, want ErrStandaloneProxy", err)
+	}
+	insts, opts, err := FromContainer(spec.Containers[0], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(insts[0], opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := spec.DeepCopy()
+	err = p.Attach(&spec)
+	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "containers: Required value: the proxy is the pod's only container") {
+		t.Errorf("Attach: %v", err)
+	}
+	if diff := cmp.Diff(before, &spec); diff != "" {
+		t.Errorf("Attach changed the spec (-before +after):\n%s", diff)
+	}
+	legacy, err := New(insts[0], append(opts, WithLegacySidecar())...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := legacy.Attach(spec.DeepCopy()); err != nil {
+		t.Errorf("legacy Attach, which keeps the proxy a regular container: %v", err)
+	}
+}

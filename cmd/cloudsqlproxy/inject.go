@@ -84,6 +84,10 @@ type transformer struct {
 	scalars *yamledit.ScalarCache // shared by the documents, see renderer
 	// rewritten says where documents were written anew rather than edited.
 	rewritten []string
+	// notes say, workload by workload, what a migration changed or left
+	// alone and why; cur is the workload being changed, which they name.
+	notes []string
+	cur   ref
 }
 
 // ref names a document, or an item of a List document, in errors.
@@ -247,6 +251,7 @@ func (t *transformer) warnings() []string {
 	for _, r := range t.rewritten {
 		w = append(w, "note: "+r+": its layout (YAML anchors, aliases or merge keys, comments inside flow collections) cannot be edited in place, so remove cannot give back its exact text")
 	}
+	w = append(w, t.notes...)
 	var skipped []string
 	if t.optedOut > 0 {
 		skipped = append(skipped, plural(t.optedOut, "workload")+" annotated "+injectAnnotation+`: "false"`)
@@ -303,6 +308,7 @@ func (t *transformer) object(obj map[string]any, r ref, prefix *field.Path, at [
 	if err := pl.metadataHoldsRecord(); err != nil {
 		return []string{r.report(err.Error())}
 	}
+	t.cur = r
 	merged, newMeta, changed, errs := t.podSpec(pl.spec, pl.tmpl, podSpec, p, opts, pl.specPath, pl.metaPath)
 	if len(errs) > 0 {
 		for i := range errs {
@@ -575,8 +581,9 @@ func (t *transformer) podSpec(orig, meta map[string]any, spec *corev1.PodSpec, p
 	name := ""
 	if t.action == inject {
 		var errs []string
-		p, errs = t.adoptFor(spec, &om, p, opts, path)
-		if len(errs) > 0 {
+		var standalone bool
+		p, standalone, errs = t.adoptFor(spec, &om, p, opts, path)
+		if len(errs) > 0 || standalone {
 			return nil, nil, false, errs
 		}
 		if p == nil {
@@ -667,11 +674,11 @@ func recordedProxy(annotations map[string]string) string {
 // adopted proxy with other flags adopts the original again. With
 // --adopt=false the pod's own proxy is left to Attach to refuse. Without
 // --instance (p nil) a pod with no proxy of its own gives nil: it is left
-// alone. The policy is the library's FromPod; this only lays the flags
+// alone; so is a pod whose only container is a proxy (standalone, noted). The policy is the library's FromPod; this only lays the flags
 // over it and words its errors.
-func (t *transformer) adoptFor(spec *corev1.PodSpec, meta *metav1.ObjectMeta, p *cloudsqlproxy.Proxy, opts []cloudsqlproxy.Option, path *field.Path) (*cloudsqlproxy.Proxy, []string) {
+func (t *transformer) adoptFor(spec *corev1.PodSpec, meta *metav1.ObjectMeta, p *cloudsqlproxy.Proxy, opts []cloudsqlproxy.Option, path *field.Path) (_ *cloudsqlproxy.Proxy, standalone bool, _ []string) {
 	if !t.adopt {
-		return p, nil
+		return p, false, nil
 	}
 	all := slices.Clip(opts)
 	for _, in := range t.instances {
@@ -681,23 +688,26 @@ func (t *transformer) adoptFor(spec *corev1.PodSpec, meta *metav1.ObjectMeta, p 
 	var ae *cloudsqlproxy.AdoptError
 	switch {
 	case err == nil:
-		return adopted, nil
+		return adopted, false, nil
 	case errors.Is(err, cloudsqlproxy.ErrNoProxy):
-		return p, nil
+		return p, false, nil
+	case errors.Is(err, cloudsqlproxy.ErrStandaloneProxy):
+		t.notes = append(t.notes, fmt.Sprintf("note: %s: left alone: its only container is a Cloud SQL proxy that serves other pods (upstream's k8s-service pattern), not a sidecar", t.cur.at(path.String())))
+		return nil, true, nil
 	case errors.As(err, &ae):
 		var out []string
 		for _, e := range configErrors(ae.Err, nil) {
 			out = append(out, fmt.Sprintf("%s.%s: adopting this proxy: %s", path, ae.Container, e))
 		}
-		return nil, out
+		return nil, false, out
 	case errors.Is(err, cloudsqlproxy.ErrInvalidConfig):
 		out := libraryErrors(err, path)
 		for i := range out {
 			out[i] += " (to replace this proxy without its settings, use --adopt=false and remove it first)"
 		}
-		return nil, out
+		return nil, false, out
 	}
-	return nil, libraryErrors(err, path)
+	return nil, false, libraryErrors(err, path)
 }
 
 // podLevelResources is the library's check of pod-level resources, for the
