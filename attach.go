@@ -64,14 +64,15 @@ func (p *Proxy) Attach(spec *corev1.PodSpec) error {
 		work = p.takeOver(spec, at)
 	}
 	init, regular := p.place(work, at)
-	if len(regular) == 0 {
+	errs = append(errs, p.checkPod(work, at)...)
+	if len(regular) == 0 && len(work.Containers) > 0 && len(errs) == 0 {
 		// The proxy was the pod's only container (upstream's k8s-service
 		// pattern): as a native sidecar it would leave the pod without one,
-		// which the API server rejects.
+		// which the API server rejects. A spec with no container yet is
+		// one being built, which gets its containers after the proxy.
 		errs = append(errs, field.Required(field.NewPath("containers"),
 			"the proxy is the pod's only container: a proxy serving other pods is no sidecar, leave it as it is"))
 	}
-	errs = append(errs, p.checkPod(work, at)...)
 	pod, _ := podres.Of(spec)
 	errs = append(errs, podres.Check(pod, init, regular, p.Name())...)
 	if len(errs) > 0 {
