@@ -10,7 +10,8 @@
 # Idempotent: a binary already in the cache is kept. The tests call this script themselves
 # for whatever is missing, so running it first only makes the build times visible.
 #
-# Usage: e2e/build-real-systems.sh [proxy] [etcd] [kube-apiserver] [kubelet]   (default: all four)
+# Usage: e2e/build-real-systems.sh [proxy] [etcd] [kube-apiserver] [kubelet]
+#        (default: the first three; the kubelet tier asks for the kubelet itself)
 # Env:   CLOUDSQLPROXY_E2E_CACHE          cache root (default $HOME/.cache/cloudsqlproxy-e2e)
 #        CLOUDSQLPROXY_E2E_PROXY_VERSION  proxy version, e.g. 2.25.3 (default: the library's
 #                                         DefaultVersion)
@@ -23,7 +24,7 @@ mkdir -p "$cache"
 
 components=("$@")
 if [ ${#components[@]} -eq 0 ]; then
-	components=(proxy etcd kube-apiserver kubelet)
+	components=(proxy etcd kube-apiserver)
 fi
 
 proxy_version=${CLOUDSQLPROXY_E2E_PROXY_VERSION:-}
