@@ -163,7 +163,7 @@ func (n *node) startKubelet(bin string) error {
 	n.push(n.removeSandboxes)
 	cmd, err := n.daemon("kubelet", bin, "--config", cfgPath,
 		"--root-dir", filepath.Join(n.dir, "kubelet"), "--cert-dir", filepath.Join(n.dir, "kubelet-pki"),
-		"--hostname-override", nodeName, "--v", "3")
+		"--hostname-override", nodeName, "--v", verbosity())
 	if err != nil {
 		return err
 	}
@@ -180,6 +180,15 @@ func (n *node) startKubelet(bin string) error {
 	// that has been up for a while.
 	time.Sleep(1500 * time.Millisecond)
 	return nil
+}
+
+// verbosity is the kubelet's log level: 3 logs every probe result and pod sync, which the
+// failure reports show; CLOUDSQLPROXY_E2E_KUBELET_V raises it to study the kubelet.
+func verbosity() string {
+	if v := os.Getenv("CLOUDSQLPROXY_E2E_KUBELET_V"); v != "" {
+		return v
+	}
+	return "3"
 }
 
 func (n *node) deleteAllPods() error {

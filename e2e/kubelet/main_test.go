@@ -22,6 +22,8 @@ const (
 	enableEnv = "CLOUDSQLPROXY_E2E_KUBELET"
 	// nodeEnv carries the running node from the guard process to the test process.
 	nodeEnv = "CLOUDSQLPROXY_E2E_KUBELET_NODE"
+	// keepLogsEnv names a directory that receives the daemons' logs before the teardown.
+	keepLogsEnv = "CLOUDSQLPROXY_E2E_KUBELET_KEEP_LOGS"
 )
 
 // theNode is the node every test runs its pods on, set in the test process.
@@ -71,6 +73,13 @@ func guard() int {
 		return 1
 	}
 	code := runChild(n)
+	if dst := os.Getenv(keepLogsEnv); dst != "" {
+		for _, name := range []string{"kubelet.log", "containerd.log"} {
+			if b, err := os.ReadFile(filepath.Join(n.dir, name)); err == nil {
+				_ = os.WriteFile(filepath.Join(dst, name), b, 0o644)
+			}
+		}
+	}
 	if err := n.stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "kubelet tier: teardown left the host changed:", err)
 		return 1

@@ -15,6 +15,8 @@ type dialResult struct {
 	pod    string
 	ok     map[string]bool          // container -> first dial connected
 	gap    map[string]time.Duration // container -> proxy ready line to its DIAL line
+	ready  time.Time                // the proxy's ready line
+	dial   map[string]time.Time     // container -> its DIAL line
 	status *corev1.Pod
 }
 
@@ -36,12 +38,14 @@ func measureDials(t *testing.T, count, batch int, proxy string, dialers []string
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				r := dialResult{pod: name, ok: map[string]bool{}, gap: map[string]time.Duration{}}
+				r := dialResult{pod: name, ok: map[string]bool{}, gap: map[string]time.Duration{}, dial: map[string]time.Time{}}
 				for _, c := range dialers {
 					dial := n.waitLog(t, name, c, "DIAL ", 3*time.Minute)
 					r.ok[c] = strings.Contains(dial.text, "DIAL OK")
+					r.dial[c] = dial.at
 					if ready, found := firstLine(n.logs(name, proxy), readyLine); found {
 						r.gap[c] = dial.at.Sub(ready.at)
+						r.ready = ready.at
 					}
 				}
 				if pods, err := n.pods(); err == nil {
