@@ -126,14 +126,6 @@ func isReady(p *corev1.Pod) bool {
 	return false
 }
 
-// containerRunning reports whether the named (init or app) container is running.
-func containerRunning(name string) func(*corev1.Pod) bool {
-	return func(p *corev1.Pod) bool {
-		s := containerStatus(p, name)
-		return s != nil && s.State.Running != nil
-	}
-}
-
 func containerStatus(p *corev1.Pod, name string) *corev1.ContainerStatus {
 	for _, list := range [][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses} {
 		for i := range list {
