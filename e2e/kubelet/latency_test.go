@@ -66,8 +66,8 @@ var gates = []gate{
 // library's gates and the alternatives a pod spec can express, and splits it with the
 // kubelet's own log: proxy ready -> startup probe passed -> kubelet starts the app ->
 // app dials. It reports the numbers. What it asserts holds on any machine, however busy:
-// every dial connected, after the proxy's ready line, and with a startup probe the
-// kubelet started the application only after the probe passed.
+// every dial connected, and with a startup probe the kubelet started the application
+// only after the probe passed (both from the kubelet's own log, in its own order).
 func TestStartupLatency(t *testing.T) {
 	for _, g := range gates {
 		t.Run(g.name, func(t *testing.T) {

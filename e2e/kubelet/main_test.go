@@ -62,6 +62,11 @@ func TestMain(m *testing.M) {
 }
 
 func guard() int {
+	// First, so that a machine without root or a bridge fails with that, not a build error.
+	if err := checkHost(); err != nil {
+		fmt.Fprintln(os.Stderr, "kubelet tier: cannot run here:", err)
+		return 1
+	}
 	images, kubelet, err := prepare()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "kubelet tier: cannot run here:", err)

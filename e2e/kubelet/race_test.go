@@ -63,7 +63,9 @@ func measureDials(t *testing.T, count, batch int, proxy string, dialers []string
 }
 
 // requireNoRefusal fails for every container of every pod whose first dial did not connect,
-// or that dialed before the proxy said it was ready.
+// or whose proxy never logged that it was ready. The order of the two log lines is not
+// checked: containerd stamps each container's lines as it reads them, and on a loaded
+// machine it may read the application's pipe before the proxy's.
 func requireNoRefusal(t *testing.T, results []dialResult, dialers []string) {
 	t.Helper()
 	for _, r := range results {
@@ -71,8 +73,8 @@ func requireNoRefusal(t *testing.T, results []dialResult, dialers []string) {
 			if !r.ok[c] {
 				t.Errorf("pod %s: %s's first dial did not connect\n%s", r.pod, c, theNode.allLogs(r.pod))
 			}
-			if gap, found := r.gap[c]; !found || gap < 0 {
-				t.Errorf("pod %s: %s dialed %v after the proxy's ready line (found: %v)", r.pod, c, gap, found)
+			if _, found := r.gap[c]; !found {
+				t.Errorf("pod %s: the proxy never logged %q\n%s", r.pod, readyLine, theNode.allLogs(r.pod))
 			}
 		}
 	}
