@@ -5,10 +5,13 @@
 #                    so its dependencies are the release's own, not this module's)
 #   etcd             the version k8s.io/kubernetes pins, via the tool directive in e2e/go.mod
 #   kube-apiserver   the k8s.io/kubernetes version in e2e/go.mod
+#   kubelet          the same version, same module (it shares kube-apiserver's compile cache);
+#                    for the kubelet tier
 # Idempotent: a binary already in the cache is kept. The tests call this script themselves
 # for whatever is missing, so running it first only makes the build times visible.
 #
-# Usage: e2e/build-real-systems.sh [proxy] [etcd] [kube-apiserver]   (default: all three)
+# Usage: e2e/build-real-systems.sh [proxy] [etcd] [kube-apiserver] [kubelet]
+#        (default: the first three; the kubelet tier asks for the kubelet itself)
 # Env:   CLOUDSQLPROXY_E2E_CACHE          cache root (default $HOME/.cache/cloudsqlproxy-e2e)
 #        CLOUDSQLPROXY_E2E_PROXY_VERSION  proxy version, e.g. 2.25.3 (default: the library's
 #                                         DefaultVersion)
@@ -53,18 +56,20 @@ build() {
 			go build -o "$tmp/etcd" go.etcd.io/etcd/server/v3
 			mv "$tmp/etcd" "$bin"
 			;;
-		kube-apiserver)
-			# The version stamp is what `make` would set; without it the server reports
+		kube-apiserver | kubelet)
+			# The version stamp is what `make` would set; without it the binary reports
 			# v0.0.0-master. Feature defaults follow the binary's built-in 1.x version either way.
+			# Both build with the same environment so that the packages they share (most of
+			# k8s.io/kubernetes) compile once into the Go build cache.
 			local minor=${version#v1.}
 			minor=${minor%%.*}
-			go build -o "$tmp/kube-apiserver" -ldflags "\
+			go build -o "$tmp/$name" -ldflags "\
 -X k8s.io/component-base/version.gitVersion=$version \
 -X k8s.io/component-base/version.gitMajor=1 \
 -X k8s.io/component-base/version.gitMinor=$minor \
 -X k8s.io/component-base/version.gitTreeState=clean" \
-				k8s.io/kubernetes/cmd/kube-apiserver
-			mv "$tmp/kube-apiserver" "$bin"
+				"k8s.io/kubernetes/cmd/$name"
+			mv "$tmp/$name" "$bin"
 			;;
 		esac
 	fi
@@ -83,8 +88,9 @@ for c in "${components[@]}"; do
 		;;
 	etcd) build etcd "$etcd_version" etcd ;;
 	kube-apiserver) build kube-apiserver "$k8s_version" kube-apiserver ;;
+	kubelet) build kubelet "$k8s_version" kubelet ;;
 	*)
-		echo "unknown component $c (want proxy, etcd or kube-apiserver)" >&2
+		echo "unknown component $c (want proxy, etcd, kube-apiserver or kubelet)" >&2
 		exit 2
 		;;
 	esac

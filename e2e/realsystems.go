@@ -17,6 +17,7 @@ const (
 	ComponentProxy         = "proxy"
 	ComponentEtcd          = "etcd"
 	ComponentKubeAPIServer = "kube-apiserver"
+	ComponentKubelet       = "kubelet"
 )
 
 // CacheEnv overrides the cache root (default $HOME/.cache/cloudsqlproxy-e2e).
@@ -24,7 +25,7 @@ const CacheEnv = "CLOUDSQLPROXY_E2E_CACHE"
 
 // Built is one real binary and the version it was built at.
 type Built struct {
-	Component string // ComponentProxy, ComponentEtcd or ComponentKubeAPIServer
+	Component string // ComponentProxy, ComponentEtcd, ComponentKubeAPIServer or ComponentKubelet
 	Version   string // as the module proxy names it, e.g. "v2.25.3"
 	Path      string // the executable, inside the cache
 }
@@ -34,10 +35,10 @@ var (
 	built   = map[string]Built{}
 )
 
-// RealBinary returns the cached binary of component (ComponentProxy, ComponentEtcd or
-// ComponentKubeAPIServer), building it first when the cache lacks it. The proxy is built at
-// the version the library defaults to (or $CLOUDSQLPROXY_E2E_PROXY_VERSION); etcd and
-// kube-apiserver at the versions this module's go.mod pins. It runs build-real-systems.sh so there is one recipe for the
+// RealBinary returns the cached binary of component (ComponentProxy, ComponentEtcd,
+// ComponentKubeAPIServer or ComponentKubelet), building it first when the cache lacks it. The proxy is built at
+// the version the library defaults to (or $CLOUDSQLPROXY_E2E_PROXY_VERSION); etcd,
+// kube-apiserver and the kubelet at the versions this module's go.mod pins. It runs build-real-systems.sh so there is one recipe for the
 // developer's shell, CI and the tests.
 func RealBinary(component string) (Built, error) {
 	builtMu.Lock()
