@@ -45,9 +45,11 @@ import (
 // (the first for New, the others with [WithInstance]) or connect to others
 // instead; options given to New after the adopted ones win (except that
 // WithPort cannot move an instance the container gave a port of its own,
-// which keeps its ?port=). A TCP instance whose port the proxy would take
-// from its database engine is refused: the library always writes the port,
-// and 5432 would be wrong for MySQL and SQL Server. For example:
+// which keeps its ?port=). The library always writes a port: for a TCP
+// instance whose port the proxy takes from its database engine (5432
+// PostgreSQL, 3306 MySQL, 1433 SQL Server), New needs [WithPort] (or the
+// instance's ?port=) with the port the application connects to, rather
+// than guessing 5432. For example:
 //
 //	insts, opts, err := cloudsqlproxy.FromContainer(old, spec.Volumes)
 //	for _, in := range insts[1:] {
@@ -303,13 +305,16 @@ func (a *adopter) instances(insts []proxycmd.Setting) []string {
 		numberPorts(a.globalPort, queries)
 	}
 	if tcp && a.globalPort == "" {
+		var engine []string
 		for k, q := range queries {
 			if !q.Has("port") {
-				// WithPort would give it 5432 (or the next one), which is
-				// right only for PostgreSQL: never change a port silently.
-				a.errs = append(a.errs, field.Invalid(insts[k].Path, insts[k].Value,
-					"the proxy takes this instance's port from its database engine at startup (5432 PostgreSQL, 3306 MySQL, 1433 SQL Server), which the library never leaves to it: write the port the application connects to as ?port=N or --port"))
+				engine = append(engine, names[k])
 			}
+		}
+		if len(engine) > 0 {
+			// WithPort's default 5432 is right only for PostgreSQL: New
+			// asks for the port instead of changing it silently.
+			a.add(optionFunc(func(cfg *config) { cfg.enginePorts = engine }))
 		}
 	}
 	for k, q := range queries {

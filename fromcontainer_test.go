@@ -123,7 +123,6 @@ func TestFromContainerRefusesWhatItCannotCarry(t *testing.T) {
 		"named port": {func(c *corev1.Container) {
 			c.Ports = []corev1.ContainerPort{{Name: "metrics", ContainerPort: 9090}}
 		}, `container.ports[0].name: Invalid value: "metrics"`},
-		"engine's port": {func(c *corev1.Container) { c.Args = []string{"my-project:us-central1:db"} }, "from its database engine"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := *base.DeepCopy()
@@ -198,5 +197,35 @@ func TestFromContainerKeepsBuiltInMetrics(t *testing.T) {
 				t.Errorf("metrics arguments (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestFromContainerEnginePort: a TCP instance whose port the proxy takes
+// from its database engine (the seed's own sidecar) is read; New then asks
+// for WithPort rather than writing 5432, right only for PostgreSQL, and
+// takes the instance with it.
+func TestFromContainerEnginePort(t *testing.T) {
+	c := corev1.Container{Name: "cloud-sql-proxy", Image: "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.14.1",
+		Args: []string{"--address", "0.0.0.0", "--structured-logs", "my-proj:europe-north1:inst"}}
+	insts, opts, err := FromContainer(c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = New(insts[0], opts...)
+	if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "WithPort: Required value: the adopted proxy took the port of my-proj:europe-north1:inst from its database engine") {
+		t.Errorf("New without WithPort: %v", err)
+	}
+	p, err := New(insts[0], append(opts, WithPort(3306))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if args := p.Container().Args; args[len(args)-1] != "my-proj:europe-north1:inst?port=3306" {
+		t.Errorf("instance %q, want it on 3306", args[len(args)-1])
+	}
+	if _, err := New("my-proj:europe-north1:other", opts...); err != nil {
+		t.Errorf("New for another instance than the adopted one still asks for its port: %v", err)
+	}
+	if _, err := New(insts[0]+"?port=3307", opts...); err != nil {
+		t.Errorf("New with the instance's own ?port=: %v", err)
 	}
 }

@@ -120,6 +120,24 @@ func validateInstances(p *plan) field.ErrorList {
 
 func validPort(n int32) bool { return n >= 1 && n <= 65535 }
 
+// validateEnginePorts asks for the port of each adopted instance that took
+// its port from its database engine and still has none written: the
+// library would otherwise give it WithPort's default, right only for
+// PostgreSQL.
+func validateEnginePorts(p *plan) field.ErrorList {
+	if p.c.portSet || p.c.socketDir != "" {
+		return nil
+	}
+	var errs field.ErrorList
+	for _, in := range p.insts {
+		if !in.queryPort && slices.Contains(p.c.enginePorts, in.name) {
+			errs = append(errs, field.Required(field.NewPath("WithPort"), fmt.Sprintf(
+				"the adopted proxy took the port of %s from its database engine (5432 PostgreSQL, 3306 MySQL, 1433 SQL Server); give the port the application connects to with WithPort or the instance's ?port=", in.name)))
+		}
+	}
+	return errs
+}
+
 func validatePorts(p *plan) field.ErrorList {
 	var errs field.ErrorList
 	c := p.c
@@ -129,6 +147,7 @@ func validatePorts(p *plan) field.ErrorList {
 	if !validPort(c.port) {
 		errs = append(errs, field.Invalid(field.NewPath("WithPort"), c.port, "must be between 1 and 65535"))
 	}
+	errs = append(errs, validateEnginePorts(p)...)
 	if c.portSet && c.socketDir != "" {
 		errs = append(errs, field.Invalid(field.NewPath("WithPort"), c.port, "cannot be combined with WithUnixSocket"))
 	}

@@ -725,6 +725,8 @@ func TestAdoptListenersAgainstRealProxy(t *testing.T) {
 		// fixedPort is a port the original listens on that the test cannot
 		// move, as the proxy picks it itself.
 		fixedPort string
+		// opts are given to the adoption besides the moved ports.
+		opts []cloudsqlproxy.Option
 	}
 	var cases []runCase
 	for _, a := range adoptions(t) {
@@ -748,7 +750,12 @@ func TestAdoptListenersAgainstRealProxy(t *testing.T) {
 	engine := shape("an instance without a port, which the proxy takes from its engine", []string{"my-project:us-central1:shop-mysql"})
 	engine.fixedPort = "3306"
 	engine.refused = "from its database engine"
-	cases = append(cases,
+	// With the port the application connects to given, it is adopted and
+	// listens where the original does.
+	enginePort := shape("an instance without a port, adopted with WithPort", []string{"my-project:us-central1:shop-mysql"})
+	enginePort.fixedPort = "3306"
+	enginePort.opts = []cloudsqlproxy.Option{cloudsqlproxy.WithPort(3306)}
+	cases = append(cases, enginePort,
 		shape("--port numbers the instances without their own port", []string{"--port=6000", pgA, pgB + "?port=7000", pgC}),
 		shape("CSQL_PROXY_PORT numbers the instances without their own port", []string{pgA, pgB + "?port=7000", pgC},
 			corev1.EnvVar{Name: "CSQL_PROXY_PORT", Value: "6000"}),
@@ -757,7 +764,10 @@ func TestAdoptListenersAgainstRealProxy(t *testing.T) {
 	)
 	for _, rc := range cases {
 		t.Run(rc.name, func(t *testing.T) {
-			t.Parallel()
+			if rc.fixedPort == "" {
+				// The cases on a port the proxy picks itself run one by one.
+				t.Parallel()
+			}
 			if rc.fixedPort != "" {
 				l, err := net.Listen("tcp", "127.0.0.1:"+rc.fixedPort)
 				if err != nil {
@@ -780,9 +790,9 @@ func TestAdoptListenersAgainstRealProxy(t *testing.T) {
 				t.Fatalf("the original: %v; want it to fail with %q", err, rc.originalFails)
 			}
 			*orig = old
-			_, err = adoptIn(spec, old,
+			_, err = adoptIn(spec, old, append([]cloudsqlproxy.Option{
 				cloudsqlproxy.WithHealthPort(int32(mustAtoi(t, move(strconv.Itoa(int(cloudsqlproxy.DefaultHealthPort)))))),
-				cloudsqlproxy.WithAdminPort(int32(mustAtoi(t, move(strconv.Itoa(int(cloudsqlproxy.DefaultAdminPort)))))))
+				cloudsqlproxy.WithAdminPort(int32(mustAtoi(t, move(strconv.Itoa(int(cloudsqlproxy.DefaultAdminPort))))))}, rc.opts...)...)
 			if rc.refused != "" {
 				if err == nil || !strings.Contains(err.Error(), rc.refused) {
 					t.Fatalf("adopting: %v, want a refusal with %q", err, rc.refused)

@@ -122,3 +122,18 @@ func TestAdoptNamesTheApplication(t *testing.T) {
 		}
 	}
 }
+
+// TestAdoptSeedSidecarWithPort: the seed's own sidecar takes its port from
+// the database engine; inject refuses it naming --port, and adopts it with
+// --port, keeping its instance, key-file Secret and address.
+func TestAdoptSeedSidecarWithPort(t *testing.T) {
+	r := runCLI("", "inject", "--port", "5432", "-f", "../../testdata/adopt/seed-sidecar.yaml")
+	if r.code != 0 {
+		t.Fatalf("exit %d:\n%s", r.code, r.stderr)
+	}
+	for _, want := range []string{"- my-proj:europe-north1:inst?port=5432\n", "secretName: db-creds\n", "- --address=0.0.0.0\n", "restartPolicy: Always\n"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("the output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}
