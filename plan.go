@@ -21,13 +21,13 @@ type appEnvFor struct {
 
 // config is what the options write, starting from defaultConfig.
 type config struct {
-	instances         []string
-	port              int32
-	portSet           bool
+	instances []string
+	port      int32
+	portSet   bool
 	// enginePorts are the instances an adopted proxy let take their port
 	// from their database engine: New needs WithPort (or their ?port=) for
 	// them, since it always writes a port.
-	enginePorts []string
+	enginePorts       []string
 	healthPort        int32
 	adminPort         int32
 	name              string
