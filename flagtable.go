@@ -122,7 +122,8 @@ var flagTable = []proxyFlag{
 	{name: "psc", option: "WithPSC", cli: "psc", usage: "connect over Private Service Connect", section: secInstances, kind: switchFlag,
 		since: sincePSC, conflicts: "private-ip", why: "the proxy accepts one IP type"},
 	{name: "auto-ip", option: "WithAutoIP", cli: "auto-ip", section: secInstances, kind: switchFlag, since: version{2, 2, 0},
-		usage: "connect to the first IP the SQL Admin API lists (v1's\nbehaviour; prefer --private-ip)", conflicts: "private-ip"},
+		usage: "connect to the first IP the SQL Admin API lists (v1's\nbehaviour; prefer --private-ip)", conflicts: "private-ip",
+		render: renderAutoIP},
 	{name: "auto-iam-authn", option: "WithAutoIAMAuthn", cli: "auto-iam-authn", section: secInstances, kind: switchFlag,
 		usage: "log in to the database as the pod's IAM principal"},
 	// The key file is where WithCredentialsSecret mounts it; adopting a
@@ -481,6 +482,23 @@ func dnsSubdomain(_ *plan, option string, v string) field.ErrorList {
 		errs = append(errs, field.Invalid(optionPath(option), v, msg))
 	}
 	return errs
+}
+
+// renderAutoIP renders --auto-ip when asked for, or for an adopted v1
+// proxy's IP preference while nothing else chooses the IP type.
+func renderAutoIP(p *plan) (string, bool) {
+	if p.flagOn("auto-ip") {
+		return "", true
+	}
+	if !p.c.v1AutoIP || p.flagOn("private-ip") || p.flagOn("psc") {
+		return "", false
+	}
+	for _, in := range p.insts {
+		if in.privateIP != nil || in.psc != nil {
+			return "", false
+		}
+	}
+	return "", true
 }
 
 // computePlatforms are the values the proxy accepts for --compute-platform

@@ -31,10 +31,10 @@ import (
 // volume becomes [WithCredentialsSecret]. What the library always decides
 // itself is not carried over: the health server's address (0.0.0.0, which
 // the kubelet's probes need), structured logs, exit 0 on SIGTERM, probes,
-// lifecycle hooks and the security context. A v1 container without
-// -ip_address_types is read as public IP only, as upstream's migration guide
-// translates it, although v1 itself then fell back to private IP: give
-// [WithAutoIP] or [WithPrivateIP] for an instance with no public IP. Anything else that cannot be
+// lifecycle hooks and the security context. A v1 container connects as v1
+// did: without -ip_address_types (v1's PUBLIC,PRIVATE) it gets --auto-ip,
+// public IP if the instance has one, else private, unless [WithPrivateIP]
+// or [WithPSC] given to New chooses the IP type. Anything else that cannot be
 // carried over (a flag without an option, a value from a Secret, an
 // environment variable or mount the library would drop) is an error naming
 // the container's field and the value, wrapping [ErrInvalidConfig]; nothing
@@ -82,6 +82,8 @@ type adopter struct {
 	// globalPort and globalSocket are --port and --unix-socket, which
 	// decide the instances' ports.
 	globalPort, globalSocket string
+	// v1 is set for a v1 proxy, read through its v2 translation.
+	v1 bool
 }
 
 func (a *adopter) add(o Option) {
@@ -126,6 +128,7 @@ func (a *adopter) command() (flags, insts []proxycmd.Setting, ok bool) {
 	var errs field.ErrorList
 	switch cmd.Gen {
 	case proxycmd.V1, proxycmd.V1Shell:
+		a.v1 = true
 		v2, from, terrs := proxycmd.TranslateV1Container(a.fld, c)
 		if len(terrs) > 0 {
 			a.errs = append(a.errs, terrs...)
@@ -210,6 +213,11 @@ func (a *adopter) flag(f proxycmd.Setting) {
 	case "unix-socket":
 		a.globalSocket = f.Value
 		a.socketDir(f.Value)
+	case "auto-ip":
+		if a.v1 {
+			a.add(optionFunc(func(cfg *config) { cfg.v1AutoIP = true }))
+			return
+		}
 	}
 	i, known := flagIndex[f.Name]
 	if !known {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -227,5 +228,45 @@ func TestFromContainerEnginePort(t *testing.T) {
 	}
 	if _, err := New(insts[0]+"?port=3307", opts...); err != nil {
 		t.Errorf("New with the instance's own ?port=: %v", err)
+	}
+}
+
+// TestFromContainerV1IPPreference: a v1 proxy without -ip_address_types
+// connected as v1 did (public IP, else private), which v2 calls --auto-ip;
+// an IP type chosen with New's options wins over it rather than clashing.
+func TestFromContainerV1IPPreference(t *testing.T) {
+	c := corev1.Container{Name: "cloudsql-proxy", Image: "gcr.io/cloudsql-docker/gce-proxy:1.33.2",
+		Command: []string{"/cloud_sql_proxy", "-instances=my-project:us-central1:db=tcp:5432"}}
+	insts, opts, err := FromContainer(c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		more []Option
+		inst string
+		want []string // the IP switches rendered
+	}{
+		{"as v1", nil, insts[0], []string{"--auto-ip"}},
+		{"private IP given", []Option{WithPrivateIP()}, insts[0], []string{"--private-ip"}},
+		{"PSC given", []Option{WithPSC()}, insts[0], []string{"--psc"}},
+		{"per instance", nil, "my-project:us-central1:db?private-ip=true", nil},
+		{"auto-ip given", []Option{WithAutoIP()}, insts[0], []string{"--auto-ip"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := New(tt.inst, append(slices.Clip(opts), tt.more...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, a := range p.Container().Args {
+				if a == "--auto-ip" || a == "--private-ip" || a == "--psc" {
+					got = append(got, a)
+				}
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("IP switches (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -27,7 +27,11 @@ type config struct {
 	// enginePorts are the instances an adopted proxy let take their port
 	// from their database engine: New needs WithPort (or their ?port=) for
 	// them, since it always writes a port.
-	enginePorts       []string
+	enginePorts []string
+	// v1AutoIP is a v1 proxy's IP preference (public, else private), read
+	// as --auto-ip unless an IP type is chosen some other way: unlike a v2
+	// container's own --auto-ip, it yields to WithPrivateIP and WithPSC.
+	v1AutoIP          bool
 	healthPort        int32
 	adminPort         int32
 	name              string

@@ -81,8 +81,8 @@ var v1Translations = []v1Translation{
 		dropped: "beside -credential_file, which v1 used instead",
 		refused: "without both -token and -enable_iam_login: v1 exits at start"},
 	{flag: "enable_iam_login", v2: "--auto-iam-authn"},
-	{flag: "ip_address_types", v2: "PUBLIC (or PRIMARY) -> nothing (v2's default); PRIVATE -> --private-ip; PUBLIC,PRIVATE -> --auto-ip " +
-		"(public if the instance has one, else private: v1's order)",
+	{flag: "ip_address_types", v2: "PUBLIC (or PRIMARY) -> nothing (v2's default); PRIVATE -> --private-ip; PUBLIC,PRIVATE (v1's default, also when " +
+		"the flag is absent) -> --auto-ip (public if the instance has one, else private: v1's order)",
 		refused: "PRIVATE,PUBLIC, and any other list: v2 cannot prefer private and fall back to public"},
 	{flag: "term_timeout", v2: "--max-sigterm-delay"},
 	{flag: "max_connections", v2: "--max-connections"},
@@ -476,6 +476,10 @@ func (t *v1Translator) verbose() {
 func (t *v1Translator) ipAddressTypes() {
 	a, ok := t.vals["ip_address_types"]
 	if !ok {
+		// v1's default was PUBLIC,PRIVATE: public IP, else private. Read
+		// as public only (v2's default), a private-only instance would
+		// stop working.
+		t.out["auto-ip"], t.src["auto-ip"] = "", t.binary
 		return
 	}
 	switch ipTypes(a.value) {

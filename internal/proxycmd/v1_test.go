@@ -18,7 +18,9 @@ func TestTranslateV1(t *testing.T) {
 		b = "my-project:us-central1:users"
 		c = "my-project:europe-west1:audit"
 	)
-	const ez = "--exit-zero-on-sigterm"
+	// ai is v1's IP preference (public, else private), which a v1 proxy
+	// without -ip_address_types had.
+	const ez, ai = "--exit-zero-on-sigterm", "--auto-ip"
 	tests := []struct {
 		name string
 		argv []string
@@ -28,60 +30,60 @@ func TestTranslateV1(t *testing.T) {
 		{
 			name: "upstream sidecar with a service account key",
 			argv: []string{"/cloud_sql_proxy", "-log_debug_stdout", "-instances=" + a + "=tcp:5432", "-credential_file=/secrets/service_account.json"},
-			want: []string{"--credentials-file=/secrets/service_account.json", ez, a + "?port=5432"},
+			want: []string{ai, "--credentials-file=/secrets/service_account.json", ez, a + "?port=5432"},
 		},
 		{
 			name: "upstream health check",
 			argv: []string{"/cloud_sql_proxy", "-instances=" + a + "=tcp:5432", "-use_http_health_check", "-health_check_port=8091", "-credential_file=/secrets/service_account.json"},
-			want: []string{"--credentials-file=/secrets/service_account.json", ez, "--health-check", "--http-address=0.0.0.0", "--http-port=8091", a + "?port=5432"},
+			want: []string{ai, "--credentials-file=/secrets/service_account.json", ez, "--health-check", "--http-address=0.0.0.0", "--http-port=8091", a + "?port=5432"},
 		},
 		{
 			name: "health check on v1's default port",
 			argv: []string{"/cloud_sql_proxy", "-instances=" + a + "=tcp:5432", "-use_http_health_check"},
-			want: []string{ez, "--health-check", "--http-address=0.0.0.0", "--http-port=8090", a + "?port=5432"},
+			want: []string{ai, ez, "--health-check", "--http-address=0.0.0.0", "--http-port=8090", a + "?port=5432"},
 		},
 		{
 			name: "every socket in -dir",
 			argv: []string{"/cloud_sql_proxy", "-dir", "/cloudsql", "-instances=" + a + "," + b},
-			want: []string{ez, "--unix-socket=/cloudsql", a, b},
+			want: []string{ai, ez, "--unix-socket=/cloudsql", a, b},
 		},
 		{
 			name: "sockets in -dir beside a TCP listener",
 			argv: []string{"/cloud_sql_proxy", "-dir=/cloudsql", "-instances=" + a + "," + b + "=tcp:5433"},
-			want: []string{ez, a + "?unix-socket=/cloudsql", b + "?port=5433"},
+			want: []string{ai, ez, a + "?unix-socket=/cloudsql", b + "?port=5433"},
 		},
 		{
 			name: "a TCP listener before sockets in -dir",
 			argv: []string{"/cloud_sql_proxy", "-dir=/cloudsql", "-instances=" + b + "=tcp:5433," + a},
-			want: []string{ez, b + "?port=5433", a + "?unix-socket=/cloudsql"},
+			want: []string{ai, ez, b + "?port=5433", a + "?unix-socket=/cloudsql"},
 		},
 		{
 			name: "socket paths, absolute and relative to -dir",
 			argv: []string{"/cloud_sql_proxy", "-dir=/cloudsql", "-instances=" + a + "=unix:/sockets/orders," + b + "=unix:users.sock"},
-			want: []string{ez, a + "?unix-socket-path=/sockets/orders", b + "?unix-socket-path=/cloudsql/users.sock"},
+			want: []string{ai, ez, a + "?unix-socket-path=/sockets/orders", b + "?unix-socket-path=/cloudsql/users.sock"},
 		},
 		{
 			name: "-dir unused by TCP listeners is dropped",
 			argv: []string{"/cloud_sql_proxy", "-dir=/cloudsql", "-instances=" + a + "=tcp:5432"},
-			want: []string{ez, a + "?port=5432"},
+			want: []string{ai, ez, a + "?port=5432"},
 		},
 		{
 			name: "TCP hosts",
 			argv: []string{"/cloud_sql_proxy", "-instances=" +
 				a + "=tcp:0.0.0.0:5432," + b + "=tcp:localhost:5433," + c + "=tcp:[::1]:5434",
 				"-instances=" + a + "=tcp6:5435," + b + "=tcp::5436," + c + "=tcp4:127.0.0.1:5437," + a + "=tcp6:localhost:5438"},
-			want: []string{ez, a + "?address=0.0.0.0&port=5432", b + "?port=5433", c + "?address=::1&port=5434",
+			want: []string{ai, ez, a + "?address=0.0.0.0&port=5432", b + "?port=5433", c + "?address=::1&port=5434",
 				a + "?address=::1&port=5435", b + "?address=0.0.0.0&port=5436", c + "?port=5437", a + "?address=::1&port=5438"},
 		},
 		{
 			name: "repeated -instances keep their order; empty entries are skipped",
 			argv: []string{"/cloud_sql_proxy", "--instances=" + b + "=tcp:5001,," + a + "=tcp:5000,", "-instances", c + "=tcp:5002"},
-			want: []string{ez, b + "?port=5001", a + "?port=5000", c + "?port=5002"},
+			want: []string{ai, ez, b + "?port=5001", a + "?port=5000", c + "?port=5002"},
 		},
 		{
 			name: "a domain-scoped project",
 			argv: []string{"/cloud_sql_proxy", "-instances=example.com:my-project:us-central1:db=tcp:5432"},
-			want: []string{ez, "example.com:my-project:us-central1:db?port=5432"},
+			want: []string{ai, ez, "example.com:my-project:us-central1:db?port=5432"},
 		},
 		{
 			name: "every mapped flag, single and double dash, separate values",
@@ -104,7 +106,7 @@ func TestTranslateV1(t *testing.T) {
 		{
 			name: "-verbose=false becomes --quiet",
 			argv: []string{"/cloud_sql_proxy", "-verbose=false", "-instances=" + a + "=tcp:5432"},
-			want: []string{ez, "--quiet", a + "?port=5432"},
+			want: []string{ai, ez, "--quiet", a + "?port=5432"},
 		},
 		{
 			name: "IP address types v2 has",
@@ -120,27 +122,27 @@ func TestTranslateV1(t *testing.T) {
 			name: "dropped flags",
 			argv: []string{"/cloud_sql_proxy", "-instances=" + a + "=tcp:5432", "-check_region", "-fd_rlimit=1024",
 				"-refresh_config_throttle=5s", "-verbose", "-log_debug_stdout=false", "-health_check_port=9000", "-fuse_tmp=/tmp/f"},
-			want: []string{ez, a + "?port=5432"},
+			want: []string{ai, ez, a + "?port=5432"},
 		},
 		{
 			name: "FUSE",
 			argv: []string{"/cloud_sql_proxy", "-fuse", "-dir=/cloudsql", "-fuse_tmp=/tmp/fuse"},
-			want: []string{ez, "--fuse=/cloudsql", "--fuse-tmp-dir=/tmp/fuse"},
+			want: []string{ai, ez, "--fuse=/cloudsql", "--fuse-tmp-dir=/tmp/fuse"},
 		},
 		{
 			name: "env var references in connection names stay for the kubelet",
 			argv: []string{"/cloud_sql_proxy", "-instances=$(DB_INSTANCE)=tcp:5432"},
-			want: []string{ez, "$(DB_INSTANCE)?port=5432"},
+			want: []string{ai, ez, "$(DB_INSTANCE)?port=5432"},
 		},
 		{
 			name: "query metacharacters in a socket path are escaped",
 			argv: []string{"/cloud_sql_proxy", "-instances=" + a + "=unix:/s/a b&c+d%e#f;g?h"},
-			want: []string{ez, a + "?unix-socket-path=/s/a%20b%26c%2Bd%25e%23f%3Bg%3Fh"},
+			want: []string{ai, ez, a + "?unix-socket-path=/s/a%20b%26c%2Bd%25e%23f%3Bg%3Fh"},
 		},
 		{
 			name: "last value of a flag wins",
 			argv: []string{"/cloud_sql_proxy", "-credential_file=/a.json", "-instances=" + a + "=tcp:5432", "--credential_file", "/b.json"},
-			want: []string{"--credentials-file=/b.json", ez, a + "?port=5432"},
+			want: []string{ai, "--credentials-file=/b.json", ez, a + "?port=5432"},
 		},
 		{
 			name: "flags v2 has no setting for, and values v1 rejects, all at once",
@@ -162,7 +164,7 @@ func TestTranslateV1(t *testing.T) {
 		{
 			name: "a key file wins over tokens, as in v1",
 			argv: []string{"/cloud_sql_proxy", "-instances=" + a + "=tcp:5432", "-token=t", "-login_token=l", "-credential_file=/k.json"},
-			want: []string{"--credentials-file=/k.json", ez, a + "?port=5432"},
+			want: []string{ai, "--credentials-file=/k.json", ez, a + "?port=5432"},
 		},
 		{
 			name: "a token for IAM login needs a login token",
@@ -272,13 +274,13 @@ func TestTranslateV1Container(t *testing.T) {
 			name: "INSTANCES from env when no -instances",
 			c: corev1.Container{Image: img, Command: []string{"/cloud_sql_proxy", "-dir=/cloudsql"},
 				Env: []corev1.EnvVar{{Name: "INSTANCES", Value: "x"}, {Name: "INSTANCES", Value: a + "=tcp:5432," + a}}},
-			want: []string{"--exit-zero-on-sigterm", a + "?port=5432", a + "?unix-socket=/cloudsql"},
+			want: []string{"--auto-ip", "--exit-zero-on-sigterm", a + "?port=5432", a + "?unix-socket=/cloudsql"},
 		},
 		{
 			name: "-instances wins over INSTANCES",
 			c: corev1.Container{Image: img, Command: []string{"/cloud_sql_proxy", "-instances=" + a + "=tcp:5432"},
 				Env: []corev1.EnvVar{{Name: "INSTANCES", ValueFrom: secret}}},
-			want: []string{"--exit-zero-on-sigterm", a + "?port=5432"},
+			want: []string{"--auto-ip", "--exit-zero-on-sigterm", a + "?port=5432"},
 		},
 		{
 			name: "INSTANCES from a Secret",
@@ -300,7 +302,7 @@ func TestTranslateV1Container(t *testing.T) {
 			name: "a shell-wrapped v1",
 			c: corev1.Container{Image: img + "-alpine", Command: []string{"/bin/sh", "-c"},
 				Args: []string{"exec /cloud_sql_proxy -instances=" + a + "=tcp:5432 \\\n  -credential_file=/secrets/key.json\n"}},
-			want: []string{"--credentials-file=/secrets/key.json", "--exit-zero-on-sigterm", a + "?port=5432"},
+			want: []string{"--auto-ip", "--credentials-file=/secrets/key.json", "--exit-zero-on-sigterm", a + "?port=5432"},
 		},
 		{
 			name: "a shell script that is more than the proxy",
