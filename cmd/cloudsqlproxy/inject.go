@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -80,6 +79,9 @@ type transformer struct {
 	noProxy   int // left alone: no --instance and no proxy of their own
 	optedOut  int // selected, and annotated to be left alone
 	helmTests int // selected, and Helm test hooks
+
+	// flagNames words the library's problems with the command's flags.
+	flagNames flagNames
 
 	scalars *yamledit.ScalarCache // shared by the documents, see renderer
 	// rewritten says where documents were written anew rather than edited.
@@ -303,7 +305,7 @@ func (t *transformer) object(obj map[string]any, r ref, prefix *field.Path, at [
 	if err := pl.metadataHoldsRecord(); err != nil {
 		return []string{r.report(err.Error())}
 	}
-	merged, newMeta, changed, errs := t.podSpec(pl.spec, pl.tmpl, podSpec, p, opts, pl.specPath, pl.metaPath)
+	merged, newMeta, changed, errs := t.podSpec(pl.spec, pl.tmpl, podSpec, p, opts, pl.specPath, pl.objPath)
 	if len(errs) > 0 {
 		for i := range errs {
 			errs[i] = r.report(errs[i])
@@ -387,7 +389,7 @@ func (t *transformer) namedFor(p *cloudsqlproxy.Proxy, opts []cloudsqlproxy.Opti
 	named, err := cloudsqlproxy.New(t.instances[0], append(all, opts...)...)
 	if err != nil {
 		var problems []string
-		for _, e := range configErrors(err, nil) {
+		for _, e := range t.flagNames.config(err) {
 			problems = append(problems, fmt.Sprintf("%s: --application-name-from-workload: %s", r.at("metadata.name"), e))
 		}
 		return nil, nil, problems
@@ -405,6 +407,7 @@ type place struct {
 	spec       map[string]any
 	tmpl       map[string]any // the metadata, nil when there is none
 	specPath   *field.Path
+	objPath    *field.Path // of the holder: where the record's paths start
 	metaPath   *field.Path
 }
 
@@ -428,6 +431,7 @@ func placeOf(obj map[string]any, path []string, prefix *field.Path) (*place, err
 	for _, k := range pl.holderPath {
 		metaPath = childPath(metaPath, k)
 	}
+	pl.objPath = metaPath
 	pl.metaPath = childPath(metaPath, "metadata")
 	return pl, nil
 }
@@ -556,9 +560,10 @@ func setNested(obj map[string]any, path []string, v map[string]any) {
 // onto the original map (see yamledit.Merge); meta is the metadata beside the
 // spec, where the injection record lives, and comes back changed or as it
 // was (nil when there is none). spec is the zero PodSpec inside a fresh
-// typed object; path and metaPath are the spec's and metadata's places in
-// the document.
-func (t *transformer) podSpec(orig, meta map[string]any, spec *corev1.PodSpec, p *cloudsqlproxy.Proxy, opts []cloudsqlproxy.Option, path, metaPath *field.Path) (map[string]any, map[string]any, bool, []string) {
+// typed object; path and objPath are the places in the document of the
+// spec and of the object holding it and the metadata.
+func (t *transformer) podSpec(orig, meta map[string]any, spec *corev1.PodSpec, p *cloudsqlproxy.Proxy, opts []cloudsqlproxy.Option, path, objPath *field.Path) (map[string]any, map[string]any, bool, []string) {
+	metaPath := childPath(objPath, "metadata")
 	conv := runtime.DefaultUnstructuredConverter
 	if err := conv.FromUnstructured(orig, spec); err != nil {
 		return nil, nil, false, decodeErrors(orig, reflect.TypeOf(spec).Elem(), path, err)
@@ -575,7 +580,7 @@ func (t *transformer) podSpec(orig, meta map[string]any, spec *corev1.PodSpec, p
 	name := ""
 	if t.action == inject {
 		var errs []string
-		p, errs = t.adoptFor(spec, &om, p, opts, path)
+		p, errs = t.adoptFor(spec, &om, p, opts, path, objPath)
 		if len(errs) > 0 {
 			return nil, nil, false, errs
 		}
@@ -590,7 +595,8 @@ func (t *transformer) podSpec(orig, meta map[string]any, spec *corev1.PodSpec, p
 			err = podLevelResources(orig, spec, p.Name())
 		}
 	} else {
-		name = recordedProxy(om.Annotations)
+		// DetachFrom reports a record it cannot read.
+		name, _ = cloudsqlproxy.RecordedProxy(&om)
 		var found bool
 		found, err = cloudsqlproxy.DetachFrom(&om, spec)
 		if err == nil && !found && p != nil {
@@ -599,10 +605,7 @@ func (t *transformer) podSpec(orig, meta map[string]any, spec *corev1.PodSpec, p
 		}
 	}
 	if err != nil {
-		if errors.Is(err, cloudsqlproxy.ErrBadRecord) {
-			return nil, nil, false, libraryErrors(err, metaPath.Child("annotations").Key(cloudsqlproxy.StatusAnnotation))
-		}
-		return nil, nil, false, libraryErrors(err, path)
+		return nil, nil, false, t.problems(err, path, objPath)
 	}
 	r1, err := conv.ToUnstructured(spec)
 	if err != nil {
@@ -648,18 +651,6 @@ func withAnnotations(meta map[string]any, annotations map[string]string) map[str
 	return out
 }
 
-// recordedProxy is the proxy container's name in an injection record, or
-// "" when there is none (DetachFrom reports a record it cannot read).
-func recordedProxy(annotations map[string]string) string {
-	var rec struct {
-		Container string `json:"container"`
-	}
-	if json.Unmarshal([]byte(annotations[cloudsqlproxy.StatusAnnotation]), &rec) != nil {
-		return ""
-	}
-	return rec.Container
-}
-
 // adoptFor gives the proxy to attach: for a pod that runs a Cloud SQL proxy
 // of its own (hand-written, v1, any name), the one that keeps its settings
 // with the flags laid over them; otherwise p. A pod injected before is
@@ -668,7 +659,7 @@ func recordedProxy(annotations map[string]string) string {
 // --adopt=false the pod's own proxy is left to Attach to refuse. Without
 // --instance (p nil) a pod with no proxy of its own gives nil: it is left
 // alone.
-func (t *transformer) adoptFor(spec *corev1.PodSpec, meta *metav1.ObjectMeta, p *cloudsqlproxy.Proxy, opts []cloudsqlproxy.Option, path *field.Path) (*cloudsqlproxy.Proxy, []string) {
+func (t *transformer) adoptFor(spec *corev1.PodSpec, meta *metav1.ObjectMeta, p *cloudsqlproxy.Proxy, opts []cloudsqlproxy.Option, path, objPath *field.Path) (*cloudsqlproxy.Proxy, []string) {
 	if !t.adopt {
 		return p, nil
 	}
@@ -676,7 +667,7 @@ func (t *transformer) adoptFor(spec *corev1.PodSpec, meta *metav1.ObjectMeta, p 
 	if _, recorded := meta.Annotations[cloudsqlproxy.StatusAnnotation]; recorded {
 		base = spec.DeepCopy()
 		if _, err := cloudsqlproxy.DetachFrom(meta.DeepCopy(), base); err != nil {
-			return nil, libraryErrors(err, path)
+			return nil, t.problems(err, path, objPath)
 		}
 	}
 	type found struct {
@@ -711,9 +702,11 @@ func (t *transformer) adoptFor(spec *corev1.PodSpec, meta *metav1.ObjectMeta, p 
 	f := proxies[0]
 	if f.err != nil {
 		var out []string
-		for _, e := range libraryErrors(f.err, f.at) {
-			// FromContainer names the container's fields from "container".
-			out = append(out, strings.Replace(e, f.at.String()+".container.", f.at.String()+".", 1)+" (to replace this proxy without its settings, use --adopt=false and remove it first)")
+		for _, pr := range cloudsqlproxy.Problems(f.err) {
+			// FromContainer's paths start at "container", which is f.at
+			// here; FromPod's will start at the pod spec.
+			at := f.at.String() + strings.TrimPrefix(pr.Field.String(), "container")
+			out = append(out, at+": "+pr.FieldError(t.flagNames.name).ErrorBody()+" (to replace this proxy without its settings, use --adopt=false and remove it first)")
 		}
 		return nil, out
 	}
@@ -728,7 +721,7 @@ func (t *transformer) adoptFor(spec *corev1.PodSpec, meta *metav1.ObjectMeta, p 
 	adopted, err := cloudsqlproxy.New(insts[0], append(all, opts...)...)
 	if err != nil {
 		var out []string
-		for _, e := range configErrors(err, nil) {
+		for _, e := range t.flagNames.config(err) {
 			out = append(out, fmt.Sprintf("%s: adopting this proxy: %s", f.at, e))
 		}
 		return nil, out
@@ -751,29 +744,29 @@ func podLevelResources(orig map[string]any, spec *corev1.PodSpec, proxy string) 
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &pod); err != nil {
 		return nil // not the proxy's field: the API server will name what is wrong
 	}
-	if errs := podres.Check(&pod, spec.InitContainers, spec.Containers, proxy); len(errs) > 0 {
-		return fmt.Errorf("%w: %w", cloudsqlproxy.ErrConflict, errs.ToAggregate())
+	var errs []error
+	for _, o := range podres.Check(&pod, spec.InitContainers, spec.Containers, proxy) {
+		pr := &cloudsqlproxy.Problem{Field: o.Path, Type: field.ErrorTypeInvalid, BadValue: o.Budget,
+			Reason: cloudsqlproxy.ReasonNoRoom, Detail: o.Detail}
+		if o.Requests {
+			pr.Other = field.NewPath("WithResources")
+		}
+		errs = append(errs, pr)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", cloudsqlproxy.ErrConflict, utilerrors.NewAggregate(errs))
 	}
 	return nil
 }
 
-// libraryErrors turns the library's error into one line per field error,
-// with field paths from the document's root.
-func libraryErrors(err error, path *field.Path) []string {
-	var agg utilerrors.Aggregate
-	if !errors.As(err, &agg) {
-		return []string{fmt.Sprintf("%s: %v", path, err)}
+// problems formats an error of the library about the pod spec at path; a
+// record's problems are about the object at objPath that holds its
+// metadata.
+func (t *transformer) problems(err error, path, objPath *field.Path) []string {
+	if errors.Is(err, cloudsqlproxy.ErrBadRecord) {
+		return t.flagNames.pod(err, objPath)
 	}
-	var out []string
-	for _, e := range agg.Errors() {
-		var fe *field.Error
-		if errors.As(e, &fe) {
-			out = append(out, path.String()+"."+fe.Field+": "+optionNames.Replace(fe.ErrorBody()))
-		} else {
-			out = append(out, fmt.Sprintf("%s: %v", path, e))
-		}
-	}
-	return out
+	return t.flagNames.pod(err, path)
 }
 
 // decodeErrors finds every value of the pod spec that its Go type cannot
