@@ -70,13 +70,13 @@ func (p *Proxy) Attach(spec *corev1.PodSpec) error {
 		// pattern): as a native sidecar it would leave the pod without one,
 		// which the API server rejects. A spec with no container yet is
 		// one being built, which gets its containers after the proxy.
-		errs = append(errs, field.Required(field.NewPath("containers"),
-			"the proxy is the pod's only container: a proxy serving other pods is no sidecar, leave it as it is"))
+		errs = append(errs, &Problem{Field: field.NewPath("containers"), Type: field.ErrorTypeRequired, Reason: ReasonPodUnsupported,
+			Detail: "the proxy is the pod's only container: a proxy serving other pods is no sidecar, leave it as it is"})
 	}
 	pod, _ := podres.Of(spec)
-	errs = append(errs, podres.Check(pod, init, regular, p.Name())...)
+	errs = append(errs, overruns(podres.Check(pod, init, regular, p.Name()))...)
 	if len(errs) > 0 {
-		return fmt.Errorf("%w: %w", ErrConflict, errs.ToAggregate())
+		return fmt.Errorf("%w: %w", ErrConflict, errs.aggregate())
 	}
 	if len(p.appEnv) > 0 || len(p.appMounts) > 0 {
 		if p.mode == modeNative {
@@ -170,8 +170,8 @@ func (p *Proxy) wire(cs []corev1.Container, proxyName string) []corev1.Container
 
 // locate finds the container with the proxy's name and checks that it is
 // one the proxy may replace.
-func (p *Proxy) locate(spec *corev1.PodSpec, forAttach bool) (found, field.ErrorList) {
-	var errs field.ErrorList
+func (p *Proxy) locate(spec *corev1.PodSpec, forAttach bool) (found, problems) {
+	var errs problems
 	name := p.Name()
 	at := found{}
 	// Names are unique across both lists; a second container of the
@@ -186,7 +186,8 @@ func (p *Proxy) locate(spec *corev1.PodSpec, forAttach bool) (found, field.Error
 				continue
 			}
 			if at.list != nowhere {
-				errs = append(errs, field.Duplicate(field.NewPath(l.name).Index(i).Child("name"), name))
+				np := field.NewPath(l.name).Index(i).Child("name")
+				errs = append(errs, problemOf(np, field.Duplicate(np, name), ReasonNameInUse))
 				continue
 			}
 			at = found{l.list, i}
@@ -194,18 +195,21 @@ func (p *Proxy) locate(spec *corev1.PodSpec, forAttach bool) (found, field.Error
 	}
 	for i := range spec.EphemeralContainers {
 		if spec.EphemeralContainers[i].Name == name {
-			errs = append(errs, field.Duplicate(field.NewPath("ephemeralContainers").Index(i).Child("name"), name))
+			np := field.NewPath("ephemeralContainers").Index(i).Child("name")
+			errs = append(errs, problemOf(np, field.Duplicate(np, name), ReasonNameInUse))
 		}
 	}
 	if at.list != nowhere {
 		c, p2 := at.container(spec)
 		switch {
 		case !p.isProxyImage(c.Image) && proxycmd.Detect(c) == proxycmd.None:
-			errs = append(errs, field.Invalid(p2.Child("image"), c.Image,
-				fmt.Sprintf("container %q has the proxy's name but does not run a Cloud SQL Auth Proxy image; refusing to replace it (choose another name with WithName)", name)))
+			errs = append(errs, invalid(p2.Child("image"), c.Image, ReasonNameInUse,
+				fmt.Sprintf("container %q has the proxy's name but does not run a Cloud SQL Auth Proxy image; refusing to replace it: choose another name", name)).
+				involving(field.NewPath("WithName")))
 		case forAttach && !p.mayReplace(c):
-			errs = append(errs, field.Invalid(p2.Child("args"), c.Args,
-				fmt.Sprintf("container %q runs a Cloud SQL proxy that the library did not build and this proxy was not read from: replacing it would drop its settings; build the proxy with FromContainer from that container to keep them, or remove it first", name)))
+			errs = append(errs, invalid(p2.Child("args"), c.Args, ReasonNameInUse,
+				fmt.Sprintf("container %q runs a Cloud SQL proxy that the library did not build and this proxy was not read from: replacing it would drop its settings; read the proxy from that container to keep them, or remove it first", name)).
+				involving(field.NewPath("FromContainer")))
 		}
 	}
 	return at, errs
@@ -240,19 +244,19 @@ func (p *Proxy) isProxyImage(image string) bool {
 }
 
 // checkPod finds everything in spec that clashes with the proxy.
-func (p *Proxy) checkPod(spec *corev1.PodSpec, at found) field.ErrorList {
-	var errs field.ErrorList
+func (p *Proxy) checkPod(spec *corev1.PodSpec, at found) problems {
+	var errs problems
 	name := p.Name()
 	if spec.HostNetwork {
-		errs = append(errs, field.Invalid(field.NewPath("hostNetwork"), true,
+		errs = append(errs, invalid(field.NewPath("hostNetwork"), true, ReasonPodUnsupported,
 			"the proxy would bind its ports on the node's network, shared with every other host-network pod there"))
 	}
 	if spec.OS != nil && spec.OS.Name == corev1.Windows {
-		errs = append(errs, field.Invalid(field.NewPath("os", "name"), string(spec.OS.Name),
+		errs = append(errs, invalid(field.NewPath("os", "name"), string(spec.OS.Name), ReasonPodUnsupported,
 			"the proxy's images are Linux-only, and its Linux security context is forbidden in a Windows pod"))
 	}
 	if p.mode == modeJob && (spec.RestartPolicy == "" || spec.RestartPolicy == corev1.RestartPolicyAlways) {
-		errs = append(errs, field.Invalid(field.NewPath("restartPolicy"), string(spec.RestartPolicy),
+		errs = append(errs, invalid(field.NewPath("restartPolicy"), string(spec.RestartPolicy), ReasonPodUnsupported,
 			"a Job-mode proxy needs a pod that can complete (Never or OnFailure); restartPolicy Always (the default) restarts it forever"))
 	}
 
@@ -270,8 +274,9 @@ func (p *Proxy) checkPod(spec *corev1.PodSpec, at found) field.ErrorList {
 				gen = proxycmd.Detect(c)
 			}
 			if gen != proxycmd.None {
-				errs = append(errs, field.Invalid(field.NewPath(l.name).Index(i).Child("name"), c.Name,
-					fmt.Sprintf("container %q already runs a Cloud SQL Auth Proxy (%s); attaching %q beside it would run two: replace it by naming this proxy %q (WithName), or remove it first", c.Name, gen, name, c.Name)))
+				errs = append(errs, invalid(field.NewPath(l.name).Index(i).Child("name"), c.Name, ReasonSecondProxy,
+					fmt.Sprintf("container %q already runs a Cloud SQL Auth Proxy (%s); attaching %q beside it would run two: replace it by naming this proxy %q, or remove it first", c.Name, gen, name, c.Name)).
+					involving(field.NewPath("WithName")))
 				continue
 			}
 			// Paths are built only for an error: building them for every
@@ -280,12 +285,12 @@ func (p *Proxy) checkPod(spec *corev1.PodSpec, at found) field.ErrorList {
 			for j, port := range c.Ports {
 				for _, mine := range p.ports {
 					if port.ContainerPort == mine.number {
-						errs = append(errs, field.Invalid(pp(j).Child("containerPort"), port.ContainerPort,
+						errs = append(errs, invalid(pp(j).Child("containerPort"), port.ContainerPort, ReasonPortInUse,
 							fmt.Sprintf("container %q declares port %d, which the proxy %q uses for its %s", c.Name, port.ContainerPort, name, mine)))
 					}
 				}
 				if port.Name == HealthPortName {
-					errs = append(errs, field.Invalid(pp(j).Child("name"), port.Name,
+					errs = append(errs, invalid(pp(j).Child("name"), port.Name, ReasonNameInUse,
 						fmt.Sprintf("container %q declares the port name %q, which the proxy %q uses for its health checks", c.Name, port.Name, name)))
 				}
 			}
@@ -301,7 +306,7 @@ func (p *Proxy) checkPod(spec *corev1.PodSpec, at found) field.ErrorList {
 
 	for _, v := range p.volumes {
 		if i := volumeIndex(spec.Volumes, v.Name); i >= 0 && !equality.Semantic.DeepEqual(spec.Volumes[i], v) {
-			errs = append(errs, field.Invalid(field.NewPath("volumes").Index(i), v.Name,
+			errs = append(errs, invalid(field.NewPath("volumes").Index(i), v.Name, ReasonNameInUse,
 				fmt.Sprintf("the pod already has a volume named %q with other content than the proxy's", v.Name)))
 		}
 	}
@@ -314,24 +319,24 @@ func (p *Proxy) checkPod(spec *corev1.PodSpec, at found) field.ErrorList {
 // checkFresh finds, in a pod without the proxy, what Detach would remove
 // although Attach did not add it: an environment variable, mount or volume
 // equal to one the proxy sets. Refusing it keeps Detach an exact undo.
-func (p *Proxy) checkFresh(spec *corev1.PodSpec) field.ErrorList {
+func (p *Proxy) checkFresh(spec *corev1.PodSpec) problems {
 	if len(p.appEnv) == 0 && len(p.appMounts) == 0 && len(p.volumes) == 0 {
 		return nil
 	}
-	var errs field.ErrorList
-	const why = "; Attach adds it and Detach removes it, so the pod must not have it before the proxy %q is attached"
+	var errs problems
+	const why = "; attaching the proxy adds it and taking the proxy out removes it, so the pod must not have it before the proxy %q is attached"
 	for _, l := range containerLists(spec) {
 		for i := range l.cs {
 			c := &l.cs[i]
 			for j, e := range c.Env {
 				if p.setsEnv(e) {
-					errs = append(errs, field.Invalid(field.NewPath(l.name).Index(i).Child("env").Index(j).Child("name"), e.Name,
+					errs = append(errs, invalid(field.NewPath(l.name).Index(i).Child("env").Index(j).Child("name"), e.Name, ReasonAlreadyPresent,
 						fmt.Sprintf("container %q already sets %s to the proxy's value"+why, c.Name, e.Name, p.Name())))
 				}
 			}
 			for j, m := range c.VolumeMounts {
 				if p.addsMount(m) {
-					errs = append(errs, field.Invalid(field.NewPath(l.name).Index(i).Child("volumeMounts").Index(j).Child("mountPath"), m.MountPath,
+					errs = append(errs, invalid(field.NewPath(l.name).Index(i).Child("volumeMounts").Index(j).Child("mountPath"), m.MountPath, ReasonAlreadyPresent,
 						fmt.Sprintf("container %q already has the proxy's socket mount"+why, c.Name, p.Name())))
 				}
 			}
@@ -339,7 +344,7 @@ func (p *Proxy) checkFresh(spec *corev1.PodSpec) field.ErrorList {
 	}
 	for i, v := range spec.Volumes {
 		if p.addsVolume(v) {
-			errs = append(errs, field.Invalid(field.NewPath("volumes").Index(i).Child("name"), v.Name,
+			errs = append(errs, invalid(field.NewPath("volumes").Index(i).Child("name"), v.Name, ReasonAlreadyPresent,
 				fmt.Sprintf("the pod already has the proxy's volume"+why, p.Name())))
 		}
 	}
@@ -350,8 +355,8 @@ func (p *Proxy) checkFresh(spec *corev1.PodSpec) field.ErrorList {
 // would set in the containers of one list and that they already use
 // otherwise. When the list holds the proxy at proxyAt, only the containers
 // after it are wired.
-func (p *Proxy) checkWiring(listName string, cs []corev1.Container, hasProxy bool, proxyAt int) field.ErrorList {
-	var errs field.ErrorList
+func (p *Proxy) checkWiring(listName string, cs []corev1.Container, hasProxy bool, proxyAt int) problems {
+	var errs problems
 	start := 0
 	if hasProxy {
 		start = proxyAt + 1
@@ -364,18 +369,18 @@ func (p *Proxy) checkWiring(listName string, cs []corev1.Container, hasProxy boo
 		cp := func() *field.Path { return field.NewPath(listName).Index(i) } // only for an error
 		for _, e := range p.appEnv {
 			if j := envIndex(c.Env, e.Name); j >= 0 && (c.Env[j].Value != e.Value || c.Env[j].ValueFrom != nil) {
-				errs = append(errs, field.Invalid(cp().Child("env").Index(j).Child("value"), c.Env[j].Value,
+				errs = append(errs, invalid(cp().Child("env").Index(j).Child("value"), c.Env[j].Value, ReasonInUse,
 					fmt.Sprintf("container %q already sets %s; the proxy %q would set it to %q", c.Name, e.Name, p.Name(), e.Value)))
 			}
 		}
 		for _, m := range p.appMounts {
 			if j := mountIndex(c.VolumeMounts, m.MountPath); j >= 0 && !sameMount(c.VolumeMounts[j], m) {
-				errs = append(errs, field.Invalid(cp().Child("volumeMounts").Index(j).Child("mountPath"), m.MountPath,
+				errs = append(errs, invalid(cp().Child("volumeMounts").Index(j).Child("mountPath"), m.MountPath, ReasonInUse,
 					fmt.Sprintf("container %q already mounts volume %q at the proxy's socket directory", c.Name, c.VolumeMounts[j].Name)))
 			}
 			for j, d := range c.VolumeDevices {
 				if d.DevicePath == m.MountPath {
-					errs = append(errs, field.Invalid(cp().Child("volumeDevices").Index(j).Child("devicePath"), d.DevicePath,
+					errs = append(errs, invalid(cp().Child("volumeDevices").Index(j).Child("devicePath"), d.DevicePath, ReasonInUse,
 						fmt.Sprintf("container %q already has block device %q at the proxy's socket directory", c.Name, d.Name)))
 				}
 			}
@@ -398,7 +403,7 @@ func (p *Proxy) Detach(spec *corev1.PodSpec) error {
 	}
 	at, errs := p.locate(spec, false)
 	if len(errs) > 0 {
-		return fmt.Errorf("%w: %w", ErrConflict, errs.ToAggregate())
+		return fmt.Errorf("%w: %w", ErrConflict, errs.aggregate())
 	}
 	init, regular := spec.InitContainers, spec.Containers
 	switch at.list {
@@ -462,6 +467,19 @@ func (p *Proxy) addsMount(m corev1.VolumeMount) bool {
 func (p *Proxy) addsVolume(v corev1.Volume) bool {
 	i := volumeIndex(p.volumes, v.Name)
 	return i >= 0 && equality.Semantic.DeepEqual(p.volumes[i], v)
+}
+
+// overruns are the pod's resource budgets the proxy overruns, as problems.
+func overruns(os []podres.Overrun) problems {
+	var out problems
+	for _, o := range os {
+		pr := invalid(o.Path, o.Budget, ReasonNoRoom, o.Detail)
+		if o.Requests {
+			pr.involving(field.NewPath("WithResources"))
+		}
+		out = append(out, pr)
+	}
+	return out
 }
 
 // containerList is one of a pod's container lists with its field name.

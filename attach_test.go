@@ -387,7 +387,7 @@ func TestAttachConflicts(t *testing.T) {
 		// have it already, or Detach would take the pod's own copy too.
 		{"env var already set to the proxy's value", []Option{WithAppEnv(inst, AppEnv{Port: "DB_PORT"})}, func(s *corev1.PodSpec) {
 			s.Containers[0].Env = []corev1.EnvVar{{Name: "DB_PORT", Value: "5432"}}
-		}, []string{"containers[0].env[0].name: " + bad}, []string{`"app"`, "DB_PORT", "Detach"}},
+		}, []string{"containers[0].env[0].name: " + bad}, []string{`"app"`, "DB_PORT", "taking the proxy out removes it"}},
 		{"env var at the proxy's value in an init container a legacy proxy leaves alone", []Option{WithLegacySidecar(), WithAppEnv(inst, AppEnv{Host: "DB_HOST"})}, func(s *corev1.PodSpec) {
 			s.InitContainers[0].Env = []corev1.EnvVar{{Name: "DB_HOST", Value: "127.0.0.1"}}
 		}, []string{"initContainers[0].env[0].name: " + bad}, []string{`"migrate"`, "DB_HOST"}},

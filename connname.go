@@ -18,7 +18,7 @@ type instance struct {
 	privateIP *bool
 	psc       *bool
 	autoIAM   *bool
-	errs      field.ErrorList // what is wrong with raw; nothing else is set then
+	errs      problems // what is wrong with raw; nothing else is set then
 }
 
 // instanceKeys are the per-instance query parameters New accepts.
@@ -41,10 +41,10 @@ func parseInstance(i int, raw string) instance {
 	name, query, hasQuery := strings.Cut(raw, "?")
 	in := instance{raw: raw, name: name}
 	if name == "" {
-		in.errs = append(in.errs, field.Required(p(), "a Cloud SQL connection name project:region:instance or a DNS name"))
+		in.errs = append(in.errs, problemOf(p(), field.Required(p(), "a Cloud SQL connection name project:region:instance or a DNS name"), ReasonRequired))
 		return in
 	}
-	var nameErrs field.ErrorList
+	var nameErrs problems
 	nameErrs, in.dns = instanceNameErrors(p, raw, name)
 	in.errs = append(in.errs, nameErrs...)
 	if !hasQuery {
@@ -52,14 +52,14 @@ func parseInstance(i int, raw string) instance {
 	}
 	q, err := url.ParseQuery(query)
 	if err != nil {
-		in.errs = append(in.errs, field.Invalid(p(), raw, "query parameters cannot be parsed: "+err.Error()))
+		in.errs = append(in.errs, invalid(p(), raw, ReasonInvalid, "query parameters cannot be parsed: "+err.Error()))
 		return in
 	}
 	for _, key := range sortedKeys(q) {
 		vals := q[key]
 		kp := func() *field.Path { return p().Key(key) }
 		if len(vals) != 1 {
-			in.errs = append(in.errs, field.Invalid(kp(), strings.Join(vals, ","), "must be given once"))
+			in.errs = append(in.errs, invalid(kp(), strings.Join(vals, ","), ReasonDuplicate, "must be given once"))
 			continue
 		}
 		val := vals[0]
@@ -67,14 +67,14 @@ func parseInstance(i int, raw string) instance {
 		case "port":
 			n, err := strconv.ParseInt(val, 10, 32)
 			if err != nil || n < 1 || n > 65535 {
-				in.errs = append(in.errs, field.Invalid(kp(), val, "must be a port number between 1 and 65535"))
+				in.errs = append(in.errs, invalid(kp(), val, ReasonOutOfRange, "must be a port number between 1 and 65535"))
 				continue
 			}
 			in.port, in.queryPort = int32(n), true
 		case "private-ip", "psc", "auto-iam-authn":
 			b, isBool := parseBool(val)
 			if !isBool {
-				in.errs = append(in.errs, field.Invalid(kp(), val, "must be true or false"))
+				in.errs = append(in.errs, invalid(kp(), val, ReasonInvalid, "must be true or false"))
 				continue
 			}
 			switch key {
@@ -86,11 +86,11 @@ func parseInstance(i int, raw string) instance {
 				in.autoIAM = &b
 			}
 		default:
-			in.errs = append(in.errs, field.NotSupported(kp(), key, instanceKeys))
+			in.errs = append(in.errs, problemOf(kp(), field.NotSupported(kp(), key, instanceKeys), ReasonNotSupported))
 		}
 	}
 	if in.privateIP != nil && in.psc != nil {
-		in.errs = append(in.errs, field.Invalid(p(), raw, "private-ip and psc cannot both be given"))
+		in.errs = append(in.errs, invalid(p(), raw, ReasonConflict, "private-ip and psc cannot both be given"))
 	}
 	return in
 }

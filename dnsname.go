@@ -22,17 +22,17 @@ const maxDNSName = 253
 // proxy itself checks nothing at startup: a name it cannot use gets a
 // listener, and every connection to it fails. So the checks here are the
 // ones the proxy's connector (cloudsqlconn) makes when a client connects.
-func instanceNameErrors(p func() *field.Path, raw, name string) (errs field.ErrorList, dns bool) {
+func instanceNameErrors(p func() *field.Path, raw, name string) (errs problems, dns bool) {
 	if isConnName(name) {
 		return nil, false
 	}
 	// A DNS name has no colon, so a name with one was meant as a connection
 	// name, and is told so.
 	if strings.Contains(name, ":") {
-		return field.ErrorList{field.Invalid(p(), raw, "must be a Cloud SQL connection name project:region:instance (lower case letters, digits and hyphens)")}, false
+		return problems{invalid(p(), raw, ReasonInvalid, "must be a Cloud SQL connection name project:region:instance (lower case letters, digits and hyphens)")}, false
 	}
 	if why := dnsNameProblem(name); why != "" {
-		return field.ErrorList{field.Invalid(p(), raw, "must be a Cloud SQL connection name project:region:instance or a DNS name whose TXT record holds one: "+why)}, false
+		return problems{invalid(p(), raw, ReasonInvalid, "must be a Cloud SQL connection name project:region:instance or a DNS name whose TXT record holds one: "+why)}, false
 	}
 	return nil, true
 }

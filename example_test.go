@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // printArgs shows the proxy's command line, one flag a line.
@@ -655,4 +656,62 @@ func ExampleFromPod() {
 	// [cloudsql-proxy] [app]
 	// my-project:us-central1:db?port=5432
 	// true
+}
+
+// Problems lists what New refused, one value each: a caller that offers
+// the options under other names (here, a command's flags) switches on the
+// reason and names the other option its own way.
+func ExampleProblems() {
+	_, err := cloudsqlproxy.New("my-project:us-central1:db",
+		cloudsqlproxy.WithUnixSocket("/cloudsql"), cloudsqlproxy.WithPort(6000),
+		cloudsqlproxy.WithImage("gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.10.0"), cloudsqlproxy.WithLazyRefresh())
+	flags := map[string]string{"WithPort": "--port", "WithUnixSocket": "--unix-socket", "WithLazyRefresh": "--lazy-refresh"}
+	name := func(p *field.Path) string { return flags[p.String()] }
+	for _, p := range cloudsqlproxy.Problems(err) {
+		fmt.Printf("%s %s (%s): %s\n", name(p.Field), p.Reason, p.Version, p.Message(name))
+	}
+	fmt.Println(errors.Is(err, cloudsqlproxy.ErrInvalidConfig), errors.Is(err, cloudsqlproxy.ErrUnsupportedVersion))
+	// Output:
+	// --port Conflict (): cannot be combined with --unix-socket
+	// --lazy-refresh NeedsVersion (2.11.0): --lazy-refresh needs proxy 2.11.0 or newer; the image is 2.10.0
+	// true true
+}
+
+// Message words a problem with the caller's names for the option it
+// involves; Error names it as Go code does.
+func ExampleProblem_Message() {
+	_, err := cloudsqlproxy.New("my-project:us-central1:db", cloudsqlproxy.WithCredentialsSecretKey("key.json"))
+	p := cloudsqlproxy.Problems(err)[0]
+	fmt.Println(p.Error())
+	fmt.Println(p.Message(func(*field.Path) string { return "--credentials-secret" }))
+	// Output:
+	// WithCredentialsSecretKey: Invalid value: "key.json": needs WithCredentialsSecret
+	// needs --credentials-secret
+}
+
+// FieldError gives the problem as a field.Error, for code that formats
+// those.
+func ExampleProblem_FieldError() {
+	_, err := cloudsqlproxy.New("my-project:us-central1:db", cloudsqlproxy.WithHealthPort(9091), cloudsqlproxy.WithQuitQuitQuit())
+	p := cloudsqlproxy.Problems(err)[0]
+	fmt.Println(p.FieldError(func(o *field.Path) string { return "the health port" }).ErrorBody())
+	// Output:
+	// Invalid value: 9091: is also the port of the health checks (the health port)
+}
+
+// RecordedProxy names the container AttachTo added, before DetachFrom
+// takes it out.
+func ExampleRecordedProxy() {
+	p, err := cloudsqlproxy.New("my-project:us-central1:db", cloudsqlproxy.WithName("db-proxy"))
+	if err != nil {
+		panic(err)
+	}
+	tmpl := corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app"}}}}
+	if err := p.AttachTo(&tmpl.ObjectMeta, &tmpl.Spec); err != nil {
+		panic(err)
+	}
+	name, err := cloudsqlproxy.RecordedProxy(&tmpl.ObjectMeta)
+	fmt.Println(name, err)
+	// Output:
+	// db-proxy <nil>
 }

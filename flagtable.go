@@ -37,32 +37,29 @@ const (
 )
 
 // proxyFlag is one entry of the flag table: a flag of the proxy, the option
-// that sets it, the command's flag for it, and how it is checked, rendered
-// and read back from an existing container. The table is the only place
-// that knows a flag: New renders the arguments in its order, gates options
-// on its versions, and the command registers, documents and names flags
-// from it.
+// that sets it, and how it is checked, rendered and read back from an
+// existing container. The table is the only place in the library that
+// knows a flag: New renders the arguments in its order and gates options on
+// its versions. The command offers the flags that have an option under
+// names, help and sections of its own (internal/flagtab).
 //
 // A plain flag (switch, text, count, duration) needs only its entry and an
 // option built with setFlag: its value lives in config.flags. Flags whose
 // value other settings decide have render and adopt functions of their own.
 type proxyFlag struct {
-	name    string   // the proxy's flag, without dashes
-	option  string   // the field path of its option in errors
-	cli     string   // the command's flag; "" when the command has none
-	arg     string   // the value's name in the command's help
-	usage   string   // the command's help text
-	section string   // the command's help section
-	kind    flagKind // how the value is stored and checked
-	value   string   // a fixed flag's value, if it has one
-	since   version  // the release that introduced it; zero: every release
+	name   string   // the proxy's flag, without dashes
+	option string   // the field path of its option in errors
+	kind   flagKind // how the value is stored and checked
+	value  string   // a fixed flag's value, if it has one
+	values []string // the values the proxy accepts, when it names them
+	since  version  // the release that introduced it; zero: every release
 
 	// conflicts names a flag the proxy refuses together with this one, and
 	// why; the error names this flag's option.
 	conflicts, why string
 	// check adds rules of its own for the value ("" when unset).
 	// It gets the option's name, to build the field path only for an error.
-	check func(p *plan, option string, value string) field.ErrorList
+	check func(p *plan, option string, value string) problems
 	// render gives the argument's value for flags that other settings
 	// decide, with false for none; nil renders the stored value.
 	render func(p *plan) (string, bool)
@@ -73,114 +70,88 @@ type proxyFlag struct {
 	adopt func(value string) (Option, error)
 }
 
-// Help sections of the command.
-const (
-	secInstances = "Database instances"
-	secAuth      = "Authentication and API"
-	secContainer = "Proxy container"
-	secBehaviour = "Proxy behaviour"
-	secTelemetry = "Telemetry"
-)
-
 // flagTable lists every proxy flag that the library renders or reads back,
 // in the order New renders them (the instances come last).
 var flagTable = []proxyFlag{
 	{name: "structured-logs", kind: fixed},
-	{name: "quiet", option: "WithQuiet", cli: "quiet", usage: "log errors only", section: secBehaviour, kind: switchFlag,
+	{name: "quiet", option: "WithQuiet", kind: switchFlag,
 		conflicts: "debug-logs"},
-	{name: "debug-logs", option: "WithDebugLogs", cli: "debug-logs", usage: "log at debug level", section: secBehaviour, kind: switchFlag,
+	{name: "debug-logs", option: "WithDebugLogs", kind: switchFlag,
 		since: version{2, 9, 0}},
 	{name: "health-check", kind: fixed},
 	// The kubelet probes the pod IP, so the health server binds every
 	// address whatever the container had.
 	{name: "http-address", kind: fixed, value: "0.0.0.0"},
-	{name: "http-port", option: "WithHealthPort", cli: "health-port", arg: "N", section: secContainer, kind: portFlag,
-		usage:  "port of the health checks, on 0.0.0.0 and named\n" + HealthPortName + " (default " + strconv.Itoa(int(DefaultHealthPort)) + ")",
+	{name: "http-port", option: "WithHealthPort", kind: portFlag,
 		render: func(p *plan) (string, bool) { return strconv.Itoa(int(p.c.healthPort)), true },
 		adopt:  portOption(WithHealthPort)},
-	{name: "prometheus", option: "WithPrometheus", cli: "prometheus", section: secTelemetry, kind: switchFlag,
-		usage: "serve Prometheus metrics at /metrics on the health port"},
-	{name: "prometheus-namespace", option: "WithPrometheus", cli: "prometheus-namespace", arg: "NS", section: secTelemetry, kind: textFlag,
-		usage: "prefix of those metric names",
+	{name: "prometheus", option: "WithPrometheus", kind: switchFlag},
+	{name: "prometheus-namespace", option: "WithPrometheus", kind: textFlag,
 		check: matches(regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`), "must be a Prometheus metric name prefix ([a-zA-Z_][a-zA-Z0-9_]*)")},
 	{name: "exit-zero-on-sigterm", kind: fixed},
 	// The proxy's --port is the first instance's port; the library renders
 	// it as each instance's ?port=.
-	{name: "port", option: "WithPort", cli: "port", arg: "N", section: secInstances, kind: portFlag,
-		usage:  "TCP port of the first instance (default " + strconv.Itoa(int(DefaultPort)) + "); a\nfurther instance without ?port= gets the previous\ninstance's port + 1",
+	{name: "port", option: "WithPort", kind: portFlag,
 		render: func(*plan) (string, bool) { return "", false },
 		adopt:  portOption(WithPort)},
-	{name: "address", option: "WithListenAddress", cli: "listen-address", arg: "IP", section: secInstances, kind: textFlag,
-		usage:  "address the listeners bind (default 127.0.0.1;\n0.0.0.0 opens the database to anyone who reaches\nthe pod IP)",
+	{name: "address", option: "WithListenAddress", kind: textFlag,
 		render: func(p *plan) (string, bool) { return p.c.address, p.c.socketDir == "" && p.c.address != "" },
 		adopt:  func(v string) (Option, error) { return WithListenAddress(v), nil }},
-	{name: "unix-socket", option: "WithUnixSocket", cli: "unix-socket", arg: "DIR", section: secInstances, kind: textFlag,
-		usage:  "serve Unix sockets in DIR instead of TCP; DIR is an\nemptyDir mounted into every application container",
+	{name: "unix-socket", option: "WithUnixSocket", kind: textFlag,
 		render: func(p *plan) (string, bool) { return p.c.socketDir, p.c.socketDir != "" },
 		adopt:  func(v string) (Option, error) { return WithUnixSocket(v), nil }},
-	{name: "private-ip", option: "WithPrivateIP", cli: "private-ip", usage: "connect over private IP", section: secInstances, kind: switchFlag},
-	{name: "psc", option: "WithPSC", cli: "psc", usage: "connect over Private Service Connect", section: secInstances, kind: switchFlag,
+	{name: "private-ip", option: "WithPrivateIP", kind: switchFlag},
+	{name: "psc", option: "WithPSC", kind: switchFlag,
 		since: sincePSC, conflicts: "private-ip", why: "the proxy accepts one IP type"},
-	{name: "auto-ip", option: "WithAutoIP", cli: "auto-ip", section: secInstances, kind: switchFlag, since: version{2, 2, 0},
-		usage: "connect to the first IP the SQL Admin API lists (v1's\nbehaviour; prefer --private-ip)", conflicts: "private-ip",
-		render: renderAutoIP},
-	{name: "auto-iam-authn", option: "WithAutoIAMAuthn", cli: "auto-iam-authn", section: secInstances, kind: switchFlag,
-		usage: "log in to the database as the pod's IAM principal"},
+	{name: "auto-ip", option: "WithAutoIP", kind: switchFlag, since: version{2, 2, 0},
+		conflicts: "private-ip", render: renderAutoIP},
+	{name: "auto-iam-authn", option: "WithAutoIAMAuthn", kind: switchFlag},
 	// The key file is where WithCredentialsSecret mounts it; adopting a
 	// container's own path needs its volumes, which FromContainer reads.
 	{name: "credentials-file", kind: textFlag,
 		render: func(p *plan) (string, bool) {
 			return credentialsDir + "/" + p.credentialsKey(), p.c.credentialsSecret != ""
 		}},
-	{name: "impersonate-service-account", option: "WithImpersonation", cli: "impersonate", arg: "EMAIL[,EMAIL...]", section: secAuth, kind: textFlag,
-		usage:  "act as the first service account of the chain,\nreached through the others from the last one back",
+	{name: "impersonate-service-account", option: "WithImpersonation", kind: textFlag,
 		render: func(p *plan) (string, bool) { return strings.Join(p.c.impersonate, ","), len(p.c.impersonate) > 0 },
 		adopt:  func(v string) (Option, error) { return WithImpersonation(splitList(v)...), nil }},
-	{name: "lazy-refresh", option: "WithLazyRefresh", cli: "lazy-refresh", section: secBehaviour, kind: switchFlag,
-		usage: "refresh certificates only when a connection needs one", since: version{2, 11, 0}},
-	{name: "max-connections", option: "WithMaxConnections", cli: "max-connections", arg: "N", section: secBehaviour, kind: countFlag,
-		usage: "cap on open connections (default 0: no cap)"},
-	{name: "min-sigterm-delay", option: "WithMinSigtermDelay", cli: "min-sigterm-delay", arg: "D", section: secBehaviour, kind: durationFlag,
-		usage: "keep accepting connections for D after SIGTERM", since: version{2, 12, 0}},
-	{name: "max-sigterm-delay", option: "WithMaxSigtermDelay", cli: "max-sigterm-delay", arg: "D", section: secBehaviour, kind: durationFlag,
-		usage: "wait up to D for open connections after SIGTERM"},
-	{name: "quitquitquit", option: "WithQuitQuitQuit", cli: "quitquitquit", section: secBehaviour, kind: switchFlag,
-		usage:  "let the pod's containers stop the proxy with a call\nto localhost:ADMIN_PORT/quitquitquit",
+	{name: "lazy-refresh", option: "WithLazyRefresh", kind: switchFlag,
+		since: version{2, 11, 0}},
+	{name: "max-connections", option: "WithMaxConnections", kind: countFlag},
+	{name: "min-sigterm-delay", option: "WithMinSigtermDelay", kind: durationFlag,
+		since: version{2, 12, 0}},
+	{name: "max-sigterm-delay", option: "WithMaxSigtermDelay", kind: durationFlag},
+	{name: "quitquitquit", option: "WithQuitQuitQuit", kind: switchFlag,
 		render: func(p *plan) (string, bool) { return "", p.flagOn("quitquitquit") || p.c.mode == modeJob }},
-	{name: "debug", option: "WithDebugServer", cli: "debug-server", usage: "serve pprof on the admin port", section: secBehaviour, kind: switchFlag},
-	{name: "admin-port", option: "WithAdminPort", cli: "admin-port", arg: "N", section: secContainer, kind: portFlag,
-		usage:  "port of the admin server on localhost (default " + strconv.Itoa(int(DefaultAdminPort)) + "),\nwhich runs with --quitquitquit, --debug-server and\n--job-timeout",
+	{name: "debug", option: "WithDebugServer", kind: switchFlag},
+	{name: "admin-port", option: "WithAdminPort", kind: portFlag,
 		render: func(p *plan) (string, bool) { return strconv.Itoa(int(p.c.adminPort)), p.usesAdmin() },
 		adopt:  portOption(WithAdminPort)},
-	{name: "telemetry-project", option: "WithTelemetry.Project", cli: "telemetry-project", arg: "PROJECT", section: secTelemetry, kind: textFlag,
-		usage: "export metrics and traces to Google Cloud", check: telemetryProject},
-	{name: "telemetry-prefix", option: "WithTelemetry.Prefix", cli: "telemetry-prefix", arg: "P", section: secTelemetry, kind: textFlag,
-		usage: "prefix of the exported metric names", check: printableText},
-	{name: "telemetry-sample-rate", option: "WithTelemetry.SampleRate", cli: "telemetry-sample-rate", arg: "N", section: secTelemetry, kind: countFlag,
-		usage: "trace one request in N"},
-	{name: "disable-metrics", option: "WithTelemetry.DisableMetrics", cli: "disable-metrics", usage: "export no metrics", section: secTelemetry, kind: switchFlag},
-	{name: "disable-traces", option: "WithTelemetry.DisableTraces", cli: "disable-traces", usage: "export no traces", section: secTelemetry, kind: switchFlag},
-	{name: "sqladmin-api-endpoint", option: "WithSQLAdminAPIEndpoint", cli: "sqladmin-api-endpoint", arg: "URL", section: secAuth, kind: textFlag,
-		usage: "use another SQL Admin API endpoint", conflicts: "universe-domain", check: httpURL},
-	{name: "universe-domain", option: "WithUniverseDomain", cli: "universe-domain", arg: "DOMAIN", section: secAuth, kind: textFlag,
-		usage: "Google Cloud universe of a sovereign cloud", since: version{2, 10, 0}, check: dnsSubdomain},
-	{name: "user-agent", option: "WithUserAgent", cli: "user-agent", arg: "TEXT", section: secAuth, kind: textFlag,
-		usage: "add TEXT to the proxy's User-Agent in its API calls", check: printableText},
-	{name: "quota-project", option: "WithQuotaProject", cli: "quota-project", arg: "PROJECT", section: secAuth, kind: textFlag,
-		usage: "bill SQL Admin API quota to PROJECT", check: matches(projectRE, "must be a Google Cloud project ID")},
+	{name: "telemetry-project", option: "WithTelemetry.Project", kind: textFlag,
+		check: telemetryProject},
+	{name: "telemetry-prefix", option: "WithTelemetry.Prefix", kind: textFlag,
+		check: printableText},
+	{name: "telemetry-sample-rate", option: "WithTelemetry.SampleRate", kind: countFlag},
+	{name: "disable-metrics", option: "WithTelemetry.DisableMetrics", kind: switchFlag},
+	{name: "disable-traces", option: "WithTelemetry.DisableTraces", kind: switchFlag},
+	{name: "sqladmin-api-endpoint", option: "WithSQLAdminAPIEndpoint", kind: textFlag,
+		conflicts: "universe-domain", check: httpURL},
+	{name: "universe-domain", option: "WithUniverseDomain", kind: textFlag,
+		since: version{2, 10, 0}, check: dnsSubdomain},
+	{name: "user-agent", option: "WithUserAgent", kind: textFlag,
+		check: printableText},
+	{name: "quota-project", option: "WithQuotaProject", kind: textFlag,
+		check: matches(projectRE, "must be a Google Cloud project ID")},
 	// Built-in client metrics (2.27): the proxy exports them unless told
 	// otherwise, so only an explicit choice is rendered.
-	{name: "enable-builtin-metrics", option: "WithBuiltInMetrics", cli: "builtin-metrics", arg: "BOOL", section: secTelemetry, kind: textFlag,
-		usage:  "export the proxy's built-in client metrics to Cloud\nMonitoring in the instance's project (true or\nfalse; default: the proxy's, on since 2.27)",
+	{name: "enable-builtin-metrics", option: "WithBuiltInMetrics", kind: textFlag,
 		since:  sinceBuiltInMetrics,
 		render: renderBuiltInMetrics,
 		adopt:  adoptBuiltInMetrics},
-	{name: "compute-platform", option: "WithComputePlatform", cli: "compute-platform", arg: "NAME", section: secTelemetry, kind: textFlag,
-		usage: "compute_platform label of the built-in metrics\n(" + strings.Join(computePlatforms, ", ") + ")",
-		since: sinceBuiltInMetrics, check: computePlatform,
+	{name: "compute-platform", option: "WithComputePlatform", kind: textFlag,
+		since: sinceBuiltInMetrics, values: computePlatforms, check: computePlatform,
 		adopt: func(v string) (Option, error) { return WithComputePlatform(strings.ToLower(strings.TrimSpace(v))), nil }},
-	{name: "application-name", option: "WithApplicationName", cli: "application-name", arg: "NAME", section: secTelemetry, kind: textFlag,
-		usage: "application_name label of the built-in metrics",
+	{name: "application-name", option: "WithApplicationName", kind: textFlag,
 		since: sinceBuiltInMetrics, check: metricLabel},
 }
 
@@ -329,8 +300,8 @@ func (p *plan) flagValue(f *proxyFlag) (string, bool) {
 }
 
 // validateFlagValues checks every plain flag's value on its own.
-func validateFlagValues(p *plan) field.ErrorList {
-	var errs field.ErrorList
+func validateFlagValues(p *plan) problems {
+	var errs problems
 	for i := range flagTable {
 		f := &flagTable[i]
 		v := p.flag(f.name)
@@ -346,11 +317,11 @@ func validateFlagValues(p *plan) field.ErrorList {
 		switch f.kind {
 		case countFlag:
 			if n, err := strconv.ParseInt(v, 10, 64); err == nil && n < 0 {
-				errs = append(errs, field.Invalid(optionPath(f.option), n, "must not be negative"))
+				errs = append(errs, invalid(optionPath(f.option), n, ReasonOutOfRange, "must not be negative"))
 			}
 		case durationFlag:
 			if d, err := time.ParseDuration(v); err == nil && d < 0 {
-				errs = append(errs, field.Invalid(optionPath(f.option), v, "must not be negative"))
+				errs = append(errs, invalid(optionPath(f.option), v, ReasonOutOfRange, "must not be negative"))
 			}
 		}
 	}
@@ -358,8 +329,8 @@ func validateFlagValues(p *plan) field.ErrorList {
 }
 
 // validateFlagConflicts finds the pairs of flags the proxy refuses together.
-func validateFlagConflicts(p *plan) field.ErrorList {
-	var errs field.ErrorList
+func validateFlagConflicts(p *plan) problems {
+	var errs problems
 	for i := range flagTable {
 		f := &flagTable[i]
 		if f.conflicts == "" {
@@ -370,23 +341,20 @@ func validateFlagConflicts(p *plan) field.ErrorList {
 		if !on || !other {
 			continue
 		}
-		msg := "cannot be combined with " + flagTable[flagIndex[f.conflicts]].option
-		if f.why != "" {
-			msg += ": " + f.why
-		}
 		var bad any = v
 		if f.kind == switchFlag {
 			bad = true
 		}
-		errs = append(errs, field.Invalid(optionPath(f.option), bad, msg))
+		with := optionPath(flagTable[flagIndex[f.conflicts]].option)
+		errs = append(errs, invalid(optionPath(f.option), bad, ReasonConflict, f.why).involving(with))
 	}
 	return errs
 }
 
 // validateFlagVersions rejects every rendered flag that the image's proxy
 // predates.
-func validateFlagVersions(p *plan) field.ErrorList {
-	var errs field.ErrorList
+func validateFlagVersions(p *plan) problems {
+	var errs problems
 	for i := range flagTable {
 		f := &flagTable[i]
 		if f.since == (version{}) {
@@ -432,22 +400,23 @@ func optionPath(option string) *field.Path {
 	return field.NewPath(root, strings.Split(rest, ".")...)
 }
 
-func matches(re *regexp.Regexp, msg string) func(*plan, string, string) field.ErrorList {
-	return func(_ *plan, option string, v string) field.ErrorList {
+func matches(re *regexp.Regexp, msg string) func(*plan, string, string) problems {
+	return func(_ *plan, option string, v string) problems {
 		if v == "" || re.MatchString(v) {
 			return nil
 		}
-		return field.ErrorList{field.Invalid(optionPath(option), v, msg)}
+		return problems{invalid(optionPath(option), v, ReasonInvalid, msg)}
 	}
 }
 
 // telemetryProject also requires the project once any other telemetry
 // setting is given, since the proxy exports nothing without it.
-func telemetryProject(p *plan, option string, v string) field.ErrorList {
+func telemetryProject(p *plan, option string, v string) problems {
 	if v == "" {
 		for _, other := range []string{"telemetry-prefix", "telemetry-sample-rate", "disable-metrics", "disable-traces"} {
 			if p.flag(other) != "" {
-				return field.ErrorList{field.Required(optionPath(option), "the other telemetry settings have no effect without it")}
+				op := optionPath(option)
+				return problems{problemOf(op, field.Required(op, "the other telemetry settings have no effect without it"), ReasonRequired)}
 			}
 		}
 		return nil
@@ -455,33 +424,29 @@ func telemetryProject(p *plan, option string, v string) field.ErrorList {
 	return matches(projectRE, "must be a Google Cloud project ID")(p, option, v)
 }
 
-func printableText(_ *plan, option string, v string) field.ErrorList {
+func printableText(_ *plan, option string, v string) problems {
 	if v == "" || printable(v) {
 		return nil
 	}
-	return field.ErrorList{field.Invalid(optionPath(option), v, "must be printable ASCII without spaces")}
+	return problems{invalid(optionPath(option), v, ReasonInvalid, "must be printable ASCII without spaces")}
 }
 
-func httpURL(_ *plan, option string, v string) field.ErrorList {
+func httpURL(_ *plan, option string, v string) problems {
 	if v == "" {
 		return nil
 	}
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || !printable(v) {
-		return field.ErrorList{field.Invalid(optionPath(option), v, "must be an absolute http(s) URL")}
+		return problems{invalid(optionPath(option), v, ReasonInvalid, "must be an absolute http(s) URL")}
 	}
 	return nil
 }
 
-func dnsSubdomain(_ *plan, option string, v string) field.ErrorList {
+func dnsSubdomain(_ *plan, option string, v string) problems {
 	if v == "" {
 		return nil
 	}
-	var errs field.ErrorList
-	for _, msg := range validation.IsDNS1123Subdomain(v) {
-		errs = append(errs, field.Invalid(optionPath(option), v, msg))
-	}
-	return errs
+	return invalidAll(optionPath(option), v, ReasonInvalid, validation.IsDNS1123Subdomain(v))
 }
 
 // renderAutoIP renders --auto-ip when asked for, or for an adopted v1
@@ -505,12 +470,13 @@ func renderAutoIP(p *plan) (string, bool) {
 // (cloudsqlconn's ComputePlatforms, the same list in proxy 2.27 and 2.28).
 var computePlatforms = []string{"gce", "gke", "cloud_run", "app_engine", "cloud_functions", "ai_studio"}
 
-func computePlatform(p *plan, option string, v string) field.ErrorList {
+func computePlatform(p *plan, option string, v string) problems {
 	if v == "" {
 		return nil
 	}
 	if !slices.Contains(computePlatforms, v) {
-		return field.ErrorList{field.NotSupported(optionPath(option), v, computePlatforms)}
+		op := optionPath(option)
+		return problems{problemOf(op, field.NotSupported(op, v, computePlatforms), ReasonNotSupported)}
 	}
 	return metricsOff(p, option, v)
 }
@@ -518,24 +484,26 @@ func computePlatform(p *plan, option string, v string) field.ErrorList {
 // maxLabelValue is Cloud Monitoring's limit on a label value.
 const maxLabelValue = 1024
 
-func metricLabel(p *plan, option string, v string) field.ErrorList {
+func metricLabel(p *plan, option string, v string) problems {
 	if v == "" {
 		return nil
 	}
 	if len(v) > maxLabelValue {
-		return field.ErrorList{field.TooLong(optionPath(option), v, maxLabelValue)}
+		op := optionPath(option)
+		return problems{problemOf(op, field.TooLong(op, v, maxLabelValue), ReasonOutOfRange)}
 	}
 	if strings.ContainsFunc(v, unicode.IsControl) || !utf8.ValidString(v) {
-		return field.ErrorList{field.Invalid(optionPath(option), v, "must be UTF-8 text without control characters")}
+		return problems{invalid(optionPath(option), v, ReasonInvalid, "must be UTF-8 text without control characters")}
 	}
 	return metricsOff(p, option, v)
 }
 
 // metricsOff refuses a label of the built-in metrics when they are turned
 // off: the proxy would accept it and silently do nothing with it.
-func metricsOff(p *plan, option string, v string) field.ErrorList {
+func metricsOff(p *plan, option string, v string) problems {
 	if p.flag("enable-builtin-metrics") == "false" {
-		return field.ErrorList{field.Invalid(optionPath(option), v, "labels metrics that WithBuiltInMetrics(false) turns off")}
+		return problems{invalid(optionPath(option), v, ReasonConflict, "labels the built-in metrics, which it turns off").
+			involving(field.NewPath("WithBuiltInMetrics"))}
 	}
 	return nil
 }
@@ -569,11 +537,6 @@ func printable(s string) bool {
 }
 
 func init() {
-	flagtab.Resources = resources(nil)
-	timing := func(t ProbeTiming) flagtab.Timing {
-		return flagtab.Timing{Delay: t.InitialDelaySeconds, Period: t.PeriodSeconds, Timeout: t.TimeoutSeconds, Failure: t.FailureThreshold}
-	}
-	flagtab.Startup, flagtab.Liveness, flagtab.Readiness = timing(defaultStartup), timing(defaultLiveness), timing(defaultReadiness)
 	flagIndex = make(map[string]int, len(flagTable))
 	for i := range flagTable {
 		flagIndex[flagTable[i].name] = i
@@ -587,16 +550,16 @@ func init() {
 		durationFlag: flagtab.Duration, portFlag: flagtab.Port}
 	for i := range flagTable {
 		f := &flagTable[i]
-		if f.cli == "" {
+		if f.option == "" {
 			continue
 		}
-		kind := kinds[f.kind]
-		flagtab.Flags = append(flagtab.Flags, flagtab.Flag{
-			Name: f.cli, Proxy: f.name, Option: f.option, Arg: f.arg, Usage: f.usage, Section: f.section, Kind: kind,
-			New: func(v string) (any, error) {
-				o, err := adoptFlag(f, v, true)
-				return o, err
-			},
-		})
+		flagtab.Flags = append(flagtab.Flags, flagtab.Flag{Proxy: f.name, Option: optionPath(f.option), Kind: kinds[f.kind], Values: slices.Clone(f.values)})
+	}
+	flagtab.Option = func(name, value string) (any, error) {
+		i, ok := flagIndex[name]
+		if !ok || flagTable[i].option == "" {
+			return nil, fmt.Errorf("no option sets --%s", name)
+		}
+		return adoptFlag(&flagTable[i], value, true)
 	}
 }

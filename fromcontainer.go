@@ -63,7 +63,7 @@ func FromContainer(c corev1.Container, volumes []corev1.Volume) (instances []str
 	a := adopter{c: &c, volumes: volumes, fld: field.NewPath("container")}
 	instances, opts = a.read()
 	if len(a.errs) > 0 {
-		return nil, nil, &configError{errs: a.errs.ToAggregate()}
+		return nil, nil, &configError{errs: a.errs.aggregate()}
 	}
 	return instances, opts, nil
 }
@@ -73,7 +73,7 @@ type adopter struct {
 	c       *corev1.Container
 	volumes []corev1.Volume
 	fld     *field.Path
-	errs    field.ErrorList
+	errs    problems
 	opts    []Option
 	// usedMounts and usedEnv are the mounts and env vars that a setting
 	// accounts for; every other one is reported.
@@ -131,7 +131,7 @@ func (a *adopter) command() (flags, insts []proxycmd.Setting, ok bool) {
 		a.v1 = true
 		v2, from, terrs := proxycmd.TranslateV1Container(a.fld, c)
 		if len(terrs) > 0 {
-			a.errs = append(a.errs, terrs...)
+			a.errs = append(a.errs, problemsOf(terrs, ReasonNotCarried)...)
 			return nil, nil, false
 		}
 		// A complaint about a translated flag names the v1 argument it
@@ -146,14 +146,14 @@ func (a *adopter) command() (flags, insts []proxycmd.Setting, ok bool) {
 		a.useEnv(func(name string) bool { return name == "INSTANCES" })
 	default:
 		if len(cmd.Errs) > 0 {
-			a.errs = append(a.errs, cmd.Errs...)
+			a.errs = append(a.errs, problemsOf(cmd.Errs, ReasonNotCarried)...)
 			return nil, nil, false
 		}
 		flags, insts, errs = proxycmd.SplitV2(cmd.Argv, cmd.At, c.Env, a.fld.Child("env"))
 		a.useEnv(func(name string) bool { return strings.HasPrefix(name, proxycmd.EnvPrefix) })
 		a.add(WithImage(c.Image))
 	}
-	a.errs = append(a.errs, errs...)
+	a.errs = append(a.errs, problemsOf(errs, ReasonNotCarried)...)
 	return flags, insts, true
 }
 
@@ -173,26 +173,26 @@ func (a *adopter) leftovers() {
 	for i, e := range c.EnvFrom {
 		// The proxy reads CSQL_PROXY_* settings from these at run time;
 		// the library cannot see them, so they would be lost unseen.
-		a.errs = append(a.errs, field.Invalid(a.fld.Child("envFrom").Index(i), envFromName(e),
+		a.errs = append(a.errs, invalid(a.fld.Child("envFrom").Index(i), envFromName(e), ReasonNotCarried,
 			"settings the proxy reads from a ConfigMap or Secret cannot be read here; write them as flags"))
 	}
 	for i, cp := range c.Ports {
 		if cp.Name != "" && cp.Name != HealthPortName {
 			// A Service or probe may refer to it by name; the library's
 			// container declares only its health port.
-			a.errs = append(a.errs, field.Invalid(a.fld.Child("ports").Index(i).Child("name"), cp.Name,
+			a.errs = append(a.errs, invalid(a.fld.Child("ports").Index(i).Child("name"), cp.Name, ReasonNotCarried,
 				fmt.Sprintf("the library's proxy declares only its health port, as %q; whatever refers to port %q would lose it", HealthPortName, cp.Name)))
 		}
 	}
 	for i, e := range c.Env {
 		if !a.usedEnv[i] {
-			a.errs = append(a.errs, field.Invalid(a.fld.Child("env").Index(i).Child("name"), e.Name,
+			a.errs = append(a.errs, invalid(a.fld.Child("env").Index(i).Child("name"), e.Name, ReasonNotCarried,
 				"the library's proxy container sets no environment variables of its own; this one would be lost"))
 		}
 	}
 	for i, m := range c.VolumeMounts {
 		if !a.usedMounts[i] {
-			a.errs = append(a.errs, field.Invalid(a.fld.Child("volumeMounts").Index(i).Child("mountPath"), m.MountPath,
+			a.errs = append(a.errs, invalid(a.fld.Child("volumeMounts").Index(i).Child("mountPath"), m.MountPath, ReasonNotCarried,
 				fmt.Sprintf("no setting of the proxy uses volume %q here; it would be lost", m.Name)))
 		}
 	}
@@ -201,7 +201,7 @@ func (a *adopter) leftovers() {
 // flag carries one proxy flag over.
 func (a *adopter) flag(f proxycmd.Setting) {
 	if f.From != nil {
-		a.errs = append(a.errs, field.Invalid(f.Path, "valueFrom", fmt.Sprintf("--%s is read from a Secret, ConfigMap or field reference, which the library cannot write into the proxy's arguments", f.Name)))
+		a.errs = append(a.errs, invalid(f.Path, "valueFrom", ReasonNotCarried, fmt.Sprintf("--%s is read from a Secret, ConfigMap or field reference, which the library cannot write into the proxy's arguments", f.Name)))
 		return
 	}
 	switch f.Name {
@@ -221,12 +221,12 @@ func (a *adopter) flag(f proxycmd.Setting) {
 	}
 	i, known := flagIndex[f.Name]
 	if !known {
-		a.errs = append(a.errs, field.Invalid(f.Path, "--"+f.Name+"="+f.Value, "the library has no option for this flag; the proxy would lose it"))
+		a.errs = append(a.errs, invalid(f.Path, "--"+f.Name+"="+f.Value, ReasonNotCarried, "the library has no option for this flag; the proxy would lose it"))
 		return
 	}
 	o, err := adoptFlag(&flagTable[i], f.Value, true)
 	if err != nil {
-		a.errs = append(a.errs, field.Invalid(f.Path, f.Value, fmt.Sprintf("--%s: %v", f.Name, err)))
+		a.errs = append(a.errs, invalid(f.Path, f.Value, ReasonNotCarried, fmt.Sprintf("--%s: %v", f.Name, err)))
 		return
 	}
 	a.add(o)
@@ -262,8 +262,8 @@ func (a *adopter) credentials(f proxycmd.Setting) {
 		a.add(WithCredentialsSecretKey(key))
 		return
 	}
-	a.errs = append(a.errs, field.Invalid(f.Path, f.Value,
-		"--credentials-file: the key file must be a key of a Secret volume the container mounts, which WithCredentialsSecret can mount again"))
+	a.errs = append(a.errs, invalid(f.Path, f.Value, ReasonNotCarried,
+		"--credentials-file: the key file must be a key of a Secret volume the container mounts, which can be mounted again").involving(credentialsSecretPath))
 }
 
 // socketDir accounts for the mount of the Unix socket directory.
@@ -280,7 +280,8 @@ func (a *adopter) socketDir(dir string) {
 // options when every instance has the same one.
 func (a *adopter) instances(insts []proxycmd.Setting) []string {
 	if len(insts) == 0 {
-		a.errs = append(a.errs, field.Required(a.fld.Child("args"), "the proxy names no instance"))
+		ap := a.fld.Child("args")
+		a.errs = append(a.errs, problemOf(ap, field.Required(ap, "the proxy names no instance"), ReasonNotCarried))
 		return nil
 	}
 	var names []string
@@ -290,19 +291,19 @@ func (a *adopter) instances(insts []proxycmd.Setting) []string {
 		name, query, _ := strings.Cut(in.Value, "?")
 		q, err := url.ParseQuery(query)
 		if err != nil {
-			a.errs = append(a.errs, field.Invalid(in.Path, in.Value, "query parameters cannot be parsed: "+err.Error()))
+			a.errs = append(a.errs, invalid(in.Path, in.Value, ReasonNotCarried, "query parameters cannot be parsed: "+err.Error()))
 			continue
 		}
 		for _, key := range []string{"address", "unix-socket"} {
 			v := q.Get(key)
 			if k > 0 && shared[key] != v {
-				a.errs = append(a.errs, field.Invalid(in.Path, in.Value, fmt.Sprintf("instances with different %s values cannot share the library's one proxy-wide setting", key)))
+				a.errs = append(a.errs, invalid(in.Path, in.Value, ReasonNotCarried, fmt.Sprintf("instances with different %s values cannot share the library's one proxy-wide setting", key)))
 			}
 			shared[key] = v
 			q.Del(key)
 		}
 		if q.Has("unix-socket-path") {
-			a.errs = append(a.errs, field.Invalid(in.Path, in.Value, "a socket path per instance (unix-socket-path) has no option; use one socket directory"))
+			a.errs = append(a.errs, invalid(in.Path, in.Value, ReasonNotCarried, "a socket path per instance (unix-socket-path) has no option; use one socket directory"))
 			q.Del("unix-socket-path")
 		}
 		names = append(names, name)

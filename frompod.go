@@ -88,7 +88,7 @@ func FromPod(meta *metav1.ObjectMeta, spec *corev1.PodSpec, opts ...Option) (*Pr
 	a := adopter{c: c, volumes: base.Volumes, fld: at}
 	insts, adopted := a.read()
 	if len(a.errs) > 0 {
-		return nil, &configError{errs: a.errs.ToAggregate()}
+		return nil, &configError{errs: a.errs.aggregate()}
 	}
 	cfg := defaultConfig(insts[0])
 	cfg.instances = slices.Clone(insts)
@@ -99,8 +99,8 @@ func FromPod(meta *metav1.ObjectMeta, spec *corev1.PodSpec, opts ...Option) (*Pr
 		cfg.instances = slices.Clone(cfg.instances[n:])
 	}
 	if cfg.name != c.Name {
-		return nil, &AdoptError{Container: at, Err: &configError{errs: field.ErrorList{field.Invalid(field.NewPath("WithName"), cfg.name,
-			fmt.Sprintf("the adopted proxy keeps its name %q: another name would put a second proxy beside it", c.Name))}.ToAggregate()}}
+		return nil, &AdoptError{Container: at, Err: &configError{errs: problems{invalid(field.NewPath("WithName"), cfg.name, ReasonSecondProxy,
+			fmt.Sprintf("the adopted proxy keeps its name %q: another name would put a second proxy beside it", c.Name))}.aggregate()}}
 	}
 	p, err := newFromConfig(&cfg)
 	if err != nil {
@@ -130,9 +130,10 @@ func onlyProxy(spec *corev1.PodSpec) (*corev1.Container, *field.Path, error) {
 	case 1:
 		return c, found[0], nil
 	}
-	var errs field.ErrorList
+	var errs problems
 	for _, p := range found {
-		errs = append(errs, field.Forbidden(p, fmt.Sprintf("one of %d Cloud SQL proxies in the pod: keep one, remove the others, then adopt it", len(found))))
+		errs = append(errs, &Problem{Field: p, Type: field.ErrorTypeForbidden, Reason: ReasonSecondProxy,
+			Detail: fmt.Sprintf("one of %d Cloud SQL proxies in the pod: keep one, remove the others, then adopt it", len(found))})
 	}
-	return nil, nil, fmt.Errorf("%w: %w", ErrConflict, errs.ToAggregate())
+	return nil, nil, fmt.Errorf("%w: %w", ErrConflict, errs.aggregate())
 }

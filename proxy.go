@@ -32,9 +32,11 @@ const (
 )
 
 // Sentinel errors, for callers that branch on the kind of failure with
-// [errors.Is]. The errors returned also carry the field errors: use
-// [errors.As] with an [k8s.io/apimachinery/pkg/util/errors.Aggregate] to
-// get them one by one.
+// [errors.Is]. The errors returned also list every problem: get them with
+// [Problems], or use [errors.As] with an
+// [k8s.io/apimachinery/pkg/util/errors.Aggregate] to get them one by one
+// as errors (each unwraps to a
+// [k8s.io/apimachinery/pkg/util/validation/field.Error]).
 var (
 	// ErrInvalidConfig: New was given a configuration the proxy would reject
 	// or that cannot work in a pod.
@@ -126,7 +128,7 @@ func New(instance string, opts ...Option) (*Proxy, error) {
 func newFromConfig(c *config) (*Proxy, error) {
 	p := resolve(c)
 	if errs, version := validate(&p); len(errs) > 0 {
-		return nil, &configError{errs.ToAggregate(), version}
+		return nil, &configError{errs.aggregate(), version}
 	}
 	return build(&p), nil
 }

@@ -188,13 +188,9 @@ func DetachFrom(meta *metav1.ObjectMeta, spec *corev1.PodSpec) (bool, error) {
 		return false, nil
 	}
 	ap := field.NewPath("metadata", "annotations").Key(StatusAnnotation)
-	var rec record
-	if err := json.Unmarshal([]byte(value), &rec); err != nil || rec.Version != 1 || rec.Container == "" {
-		msg := "not a record this library wrote"
-		if err != nil {
-			msg = err.Error()
-		}
-		return false, fmt.Errorf("%w: %w", ErrBadRecord, field.Invalid(ap, value, msg))
+	rec, err := readRecord(value)
+	if err != nil {
+		return false, err
 	}
 	work := spec.DeepCopy()
 	errs := rec.check(ap)
@@ -202,7 +198,7 @@ func DetachFrom(meta *metav1.ObjectMeta, spec *corev1.PodSpec) (bool, error) {
 		errs = rec.undo(work)
 	}
 	if len(errs) > 0 {
-		return false, fmt.Errorf("%w: %w", ErrBadRecord, errs.ToAggregate())
+		return false, fmt.Errorf("%w: %w", ErrBadRecord, errs.aggregate())
 	}
 	annotations := make(map[string]string, len(meta.Annotations))
 	for k, v := range meta.Annotations {
@@ -215,6 +211,40 @@ func DetachFrom(meta *metav1.ObjectMeta, spec *corev1.PodSpec) (bool, error) {
 	return true, nil
 }
 
+// RecordedProxy returns the name of the proxy container that the
+// [StatusAnnotation] record in meta says [Proxy.AttachTo] added, so that a
+// caller can tell that container from the others before [DetachFrom] takes
+// it out; "" when meta holds no record. A record that cannot be read is an
+// error wrapping [ErrBadRecord].
+func RecordedProxy(meta *metav1.ObjectMeta) (string, error) {
+	if meta == nil {
+		return "", nil
+	}
+	value, ok := meta.Annotations[StatusAnnotation]
+	if !ok {
+		return "", nil
+	}
+	rec, err := readRecord(value)
+	if err != nil {
+		return "", err
+	}
+	return rec.Container, nil
+}
+
+// readRecord decodes a record; its error wraps ErrBadRecord.
+func readRecord(value string) (record, error) {
+	var rec record
+	if err := json.Unmarshal([]byte(value), &rec); err != nil || rec.Version != 1 || rec.Container == "" {
+		msg := "not a record this library wrote"
+		if err != nil {
+			msg = err.Error()
+		}
+		ap := field.NewPath("metadata", "annotations").Key(StatusAnnotation)
+		return record{}, fmt.Errorf("%w: %w", ErrBadRecord, invalid(ap, value, ReasonRecordMismatch, msg))
+	}
+	return rec, nil
+}
+
 func nilIfEmptyMap(m map[string]string) map[string]string {
 	if len(m) == 0 {
 		return nil
@@ -224,20 +254,20 @@ func nilIfEmptyMap(m map[string]string) map[string]string {
 
 // check refuses positions no attachment writes, which a hand-edited record
 // may hold.
-func (rec *record) check(ap *field.Path) field.ErrorList {
-	var errs field.ErrorList
+func (rec *record) check(ap *field.Path) problems {
+	var errs problems
 	if r := rec.Replaced; r != nil {
 		if r.Index < 0 || (r.List != "initContainers" && r.List != "containers") {
-			errs = append(errs, field.Invalid(ap.Child("replaced"), fmt.Sprintf("%s[%d]", r.List, r.Index), "not a container position"))
+			errs = append(errs, invalid(ap.Child("replaced"), fmt.Sprintf("%s[%d]", r.List, r.Index), ReasonRecordMismatch, "not a container position"))
 		}
 		for _, v := range r.Volumes {
 			if v.Index < 0 {
-				errs = append(errs, field.Invalid(ap.Child("replaced", "volumes"), v.Index, "must not be negative"))
+				errs = append(errs, invalid(ap.Child("replaced", "volumes"), v.Index, ReasonRecordMismatch, "must not be negative"))
 			}
 		}
 		for _, m := range r.Mounts {
 			if m.Index < 0 {
-				errs = append(errs, field.Invalid(ap.Child("replaced", "mounts"), m.Index, "must not be negative"))
+				errs = append(errs, invalid(ap.Child("replaced", "mounts"), m.Index, ReasonRecordMismatch, "must not be negative"))
 			}
 		}
 	}
@@ -245,9 +275,10 @@ func (rec *record) check(ap *field.Path) field.ErrorList {
 }
 
 // undo reverts the attachment the record describes, in reverse order.
-func (rec *record) undo(spec *corev1.PodSpec) field.ErrorList {
-	var errs field.ErrorList
+func (rec *record) undo(spec *corev1.PodSpec) problems {
+	var errs problems
 	rp := field.NewPath("metadata", "annotations").Key(StatusAnnotation)
+	notFound := func(p *field.Path, v any) *Problem { return problemOf(p, field.NotFound(p, v), ReasonRecordMismatch) }
 	// The proxy container.
 	removed := false
 	for _, l := range []*[]corev1.Container{&spec.InitContainers, &spec.Containers} {
@@ -257,18 +288,18 @@ func (rec *record) undo(spec *corev1.PodSpec) field.ErrorList {
 		}
 	}
 	if !removed {
-		errs = append(errs, field.NotFound(rp.Child("container"), rec.Container))
+		errs = append(errs, notFound(rp.Child("container"), rec.Container))
 	}
 	// What Attach added to the other containers.
 	for _, e := range rec.Env {
 		c := findContainer(spec, e.Container)
 		if c == nil {
-			errs = append(errs, field.NotFound(rp.Child("env"), e.Container+": "+e.Name))
+			errs = append(errs, notFound(rp.Child("env"), e.Container+": "+e.Name))
 			continue
 		}
 		j := envIndex(c.Env, e.Name)
 		if j < 0 || c.Env[j].Value != e.Value || c.Env[j].ValueFrom != nil {
-			errs = append(errs, field.Invalid(rp.Child("env"), e.Container+": "+e.Name, "the container no longer sets it to "+e.Value))
+			errs = append(errs, invalid(rp.Child("env"), e.Container+": "+e.Name, ReasonRecordMismatch, "the container no longer sets it to "+e.Value))
 			continue
 		}
 		c.Env = nilIfEmpty(slices.Delete(c.Env, j, j+1))
@@ -277,12 +308,12 @@ func (rec *record) undo(spec *corev1.PodSpec) field.ErrorList {
 		m := rec.Mounts[k]
 		c := findContainer(spec, m.Container)
 		if c == nil {
-			errs = append(errs, field.NotFound(rp.Child("mounts"), m.Container+": "+m.Mount.MountPath))
+			errs = append(errs, notFound(rp.Child("mounts"), m.Container+": "+m.Mount.MountPath))
 			continue
 		}
 		j := slices.IndexFunc(c.VolumeMounts, func(cm corev1.VolumeMount) bool { return sameMount(cm, m.Mount) })
 		if j < 0 {
-			errs = append(errs, field.NotFound(rp.Child("mounts"), m.Container+": "+m.Mount.MountPath))
+			errs = append(errs, notFound(rp.Child("mounts"), m.Container+": "+m.Mount.MountPath))
 			continue
 		}
 		c.VolumeMounts = nilIfEmpty(slices.Delete(c.VolumeMounts, j, j+1))
@@ -290,7 +321,7 @@ func (rec *record) undo(spec *corev1.PodSpec) field.ErrorList {
 	for _, name := range rec.Volumes {
 		j := volumeIndex(spec.Volumes, name)
 		if j < 0 {
-			errs = append(errs, field.NotFound(rp.Child("volumes"), name))
+			errs = append(errs, notFound(rp.Child("volumes"), name))
 			continue
 		}
 		spec.Volumes = nilIfEmpty(slices.Delete(spec.Volumes, j, j+1))
@@ -303,7 +334,7 @@ func (rec *record) undo(spec *corev1.PodSpec) field.ErrorList {
 		for _, m := range r.Mounts {
 			c := findContainer(spec, m.Container)
 			if c == nil {
-				errs = append(errs, field.NotFound(rp.Child("replaced", "mounts"), m.Container))
+				errs = append(errs, notFound(rp.Child("replaced", "mounts"), m.Container))
 				continue
 			}
 			c.VolumeMounts = slices.Insert(c.VolumeMounts, min(m.Index, len(c.VolumeMounts)), m.Mount)

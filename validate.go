@@ -20,7 +20,7 @@ import (
 // reports their errors. Each reads the plan only. The version check's
 // errors make New's error match ErrUnsupportedVersion as well. (Direct
 // calls, not a slice of functions, let the plan stay on New's stack.)
-func validate(p *plan) (errs field.ErrorList, version bool) {
+func validate(p *plan) (errs problems, version bool) {
 	errs = append(errs, validateImage(p)...)
 	errs = append(errs, validateInstances(p)...)
 	errs = append(errs, validatePorts(p)...)
@@ -37,14 +37,16 @@ func validate(p *plan) (errs field.ErrorList, version bool) {
 }
 
 // validateVersions holds every option to the proxy release of the image.
-func validateVersions(p *plan) field.ErrorList {
+func validateVersions(p *plan) problems {
 	if !p.verKnown {
 		return nil
 	}
-	var errs field.ErrorList
+	var errs problems
 	if p.ver.less(minVersion) {
-		errs = append(errs, field.Invalid(field.NewPath("WithImage"), p.image,
-			fmt.Sprintf("proxy %s is too old: the library needs %s or newer (--exit-zero-on-sigterm)", p.ver, minVersion)))
+		pr := invalid(field.NewPath("WithImage"), p.image, ReasonNeedsVersion,
+			fmt.Sprintf("proxy %s is too old: the library needs %s or newer (--exit-zero-on-sigterm)", p.ver, minVersion))
+		pr.Version = minVersion.String()
+		errs = append(errs, pr)
 	}
 	for i, in := range p.insts {
 		if in.dns {
@@ -65,29 +67,31 @@ func validateVersions(p *plan) field.ErrorList {
 }
 
 // needs rejects an option the image's proxy predates.
-func (p *plan) needs(path *field.Path, value any, since version, what string) field.ErrorList {
+func (p *plan) needs(path *field.Path, value any, since version, what string) problems {
 	if !p.verKnown || !p.ver.less(since) {
 		return nil
 	}
-	return field.ErrorList{field.Invalid(path, value, fmt.Sprintf("%s needs proxy %s or newer; the image is %s", what, since, p.ver))}
+	pr := invalid(path, value, ReasonNeedsVersion, fmt.Sprintf("%s needs proxy %s or newer; the image is %s", what, since, p.ver))
+	pr.Version = since.String()
+	return problems{pr}
 }
 
-func validateImage(p *plan) field.ErrorList {
-	var errs field.ErrorList
+func validateImage(p *plan) problems {
+	var errs problems
 	c := p.c
 	if strings.TrimSpace(c.image) != c.image || strings.ContainsAny(c.image, " \t\r\n") {
-		errs = append(errs, field.Invalid(field.NewPath("WithImage"), c.image, "must not contain white space"))
+		errs = append(errs, invalid(field.NewPath("WithImage"), c.image, ReasonInvalid, "must not contain white space"))
 	}
 	if p.verErr {
-		errs = append(errs, field.Invalid(field.NewPath("WithProxyVersion"), c.version, "must be a version such as 2.25.3"))
+		errs = append(errs, invalid(field.NewPath("WithProxyVersion"), c.version, ReasonInvalid, "must be a version such as 2.25.3"))
 	}
 	return errs
 }
 
 // validateInstances reports each instance's syntax errors, then how it
 // combines with the proxy-wide settings and the other instances.
-func validateInstances(p *plan) field.ErrorList {
-	var errs field.ErrorList
+func validateInstances(p *plan) problems {
+	var errs problems
 	c := p.c
 	seen := make(map[string]bool, len(p.insts))
 	for i, in := range p.insts {
@@ -97,21 +101,21 @@ func validateInstances(p *plan) field.ErrorList {
 		}
 		ip := func() *field.Path { return instancePath(i) }
 		if in.queryPort && c.socketDir != "" {
-			errs = append(errs, field.Invalid(ip().Key("port"), fmt.Sprint(in.port), "a port cannot be combined with WithUnixSocket"))
+			errs = append(errs, invalid(ip().Key("port"), fmt.Sprint(in.port), ReasonConflict, "").involving(unixSocketPath))
 		}
 		if in.psc != nil && *in.psc && p.flagOn("private-ip") {
-			errs = append(errs, field.Invalid(ip().Key("psc"), "true", "conflicts with WithPrivateIP"))
+			errs = append(errs, invalid(ip().Key("psc"), "true", ReasonConflict, "").involving(field.NewPath("WithPrivateIP")))
 		}
 		if in.privateIP != nil && *in.privateIP && p.flagOn("psc") {
-			errs = append(errs, field.Invalid(ip().Key("private-ip"), "true", "conflicts with WithPSC"))
+			errs = append(errs, invalid(ip().Key("private-ip"), "true", ReasonConflict, "").involving(field.NewPath("WithPSC")))
 		}
 		if in.privateIP != nil && *in.privateIP && p.flagOn("auto-ip") {
 			// The proxy refuses it: "cannot use --auto-ip with private-ip".
-			errs = append(errs, field.Invalid(ip().Key("private-ip"), "true", "conflicts with WithAutoIP"))
+			errs = append(errs, invalid(ip().Key("private-ip"), "true", ReasonConflict, "").involving(field.NewPath("WithAutoIP")))
 		}
 		key := instanceKey(in.name) // one DNS name with and without its trailing dot
 		if seen[key] {
-			errs = append(errs, field.Duplicate(ip(), in.name))
+			errs = append(errs, problemOf(ip(), field.Duplicate(ip(), in.name), ReasonDuplicate))
 		}
 		seen[key] = true
 	}
@@ -124,45 +128,54 @@ func validPort(n int32) bool { return n >= 1 && n <= 65535 }
 // its port from its database engine and still has none written: the
 // library would otherwise give it WithPort's default, right only for
 // PostgreSQL.
-func validateEnginePorts(p *plan) field.ErrorList {
+func validateEnginePorts(p *plan) problems {
 	if p.c.portSet || p.c.socketDir != "" {
 		return nil
 	}
-	var errs field.ErrorList
+	var errs problems
 	for _, in := range p.insts {
 		if !in.queryPort && slices.Contains(p.c.enginePorts, in.name) {
-			errs = append(errs, field.Required(field.NewPath("WithPort"), fmt.Sprintf(
-				"the adopted proxy took the port of %s from its database engine (5432 PostgreSQL, 3306 MySQL, 1433 SQL Server); give the port the application connects to with WithPort or the instance's ?port=", in.name)))
+			errs = append(errs, &Problem{Field: field.NewPath("WithPort"), Type: field.ErrorTypeRequired, Reason: ReasonRequired,
+				Detail: fmt.Sprintf("the adopted proxy took the port of %s from its database engine (5432 PostgreSQL, 3306 MySQL, 1433 SQL Server): give the port the application connects to, or the instance's ?port=", in.name)})
 		}
 	}
 	return errs
 }
 
-func validatePorts(p *plan) field.ErrorList {
-	var errs field.ErrorList
+func validatePorts(p *plan) problems {
+	var errs problems
 	c := p.c
 	if first := p.insts[0]; c.portSet && first.queryPort && c.socketDir == "" && c.port != first.port {
-		errs = append(errs, field.Invalid(field.NewPath("WithPort"), c.port, fmt.Sprintf("conflicts with the instance's ?port=%d", first.port)))
+		errs = append(errs, invalid(field.NewPath("WithPort"), c.port, ReasonConflict, fmt.Sprintf("conflicts with the instance's ?port=%d", first.port)))
 	}
 	if !validPort(c.port) {
-		errs = append(errs, field.Invalid(field.NewPath("WithPort"), c.port, "must be between 1 and 65535"))
+		errs = append(errs, invalid(field.NewPath("WithPort"), c.port, ReasonOutOfRange, "must be between 1 and 65535"))
 	}
 	errs = append(errs, validateEnginePorts(p)...)
 	if c.portSet && c.socketDir != "" {
-		errs = append(errs, field.Invalid(field.NewPath("WithPort"), c.port, "cannot be combined with WithUnixSocket"))
+		errs = append(errs, invalid(field.NewPath("WithPort"), c.port, ReasonConflict, "").involving(unixSocketPath))
 	}
 	if !validPort(c.healthPort) {
-		errs = append(errs, field.Invalid(field.NewPath("WithHealthPort"), c.healthPort, "must be between 1 and 65535"))
+		errs = append(errs, invalid(field.NewPath("WithHealthPort"), c.healthPort, ReasonOutOfRange, "must be between 1 and 65535"))
 	}
 	if !validPort(c.adminPort) {
-		errs = append(errs, field.Invalid(field.NewPath("WithAdminPort"), c.adminPort, "must be between 1 and 65535"))
+		errs = append(errs, invalid(field.NewPath("WithAdminPort"), c.adminPort, ReasonOutOfRange, "must be between 1 and 65535"))
 	}
-	used := map[int32]string{c.healthPort: "WithHealthPort"}
+	// An option's port names it as data, so that its caller's name for it
+	// can stand in the message.
+	type user struct {
+		what   string
+		option *field.Path
+	}
+	port := func(path *field.Path, n int32, u user) *Problem {
+		return invalid(path, n, ReasonPortInUse, "is also the port of "+u.what).involving(u.option)
+	}
+	used := map[int32]user{c.healthPort: {"the health checks", field.NewPath("WithHealthPort")}}
 	if p.usesAdmin() {
 		if prev, dup := used[c.adminPort]; dup {
-			errs = append(errs, field.Invalid(field.NewPath("WithAdminPort"), c.adminPort, "is also the port of "+prev))
+			errs = append(errs, port(field.NewPath("WithAdminPort"), c.adminPort, prev))
 		}
-		used[c.adminPort] = "WithAdminPort"
+		used[c.adminPort] = user{"the admin server", field.NewPath("WithAdminPort")}
 	}
 	for i, in := range p.insts {
 		if in.port == 0 || len(in.errs) > 0 || c.socketDir != "" {
@@ -172,17 +185,23 @@ func validatePorts(p *plan) field.ErrorList {
 			if !validPort(c.port) {
 				continue // reported once, at WithPort
 			}
-			errs = append(errs, field.Invalid(instancePath(i).Key("port"), in.port, "must be between 1 and 65535 (later instances count up from WithPort)"))
+			errs = append(errs, invalid(instancePath(i).Key("port"), in.port, ReasonOutOfRange, "must be between 1 and 65535: later instances count up from the first one's port").involving(field.NewPath("WithPort")))
 			continue
 		}
 		if prev, dup := used[in.port]; dup {
-			errs = append(errs, field.Invalid(instancePath(i).Key("port"), in.port, "is also the port of "+prev))
+			errs = append(errs, port(instancePath(i).Key("port"), in.port, prev))
 			continue
 		}
-		used[in.port] = "instance " + in.name
+		used[in.port] = user{what: "instance " + in.name}
 	}
 	return errs
 }
+
+// Paths of the options that other options' problems involve.
+var (
+	unixSocketPath        = field.NewPath("WithUnixSocket")
+	credentialsSecretPath = field.NewPath("WithCredentialsSecret")
+)
 
 var (
 	projectRE = regexp.MustCompile(`^(?:[a-z0-9][a-z0-9.-]*\.[a-z]{2,}:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$`)
@@ -191,25 +210,23 @@ var (
 )
 
 // validateNames checks the names and paths the proxy and its volumes use.
-func validateNames(p *plan) field.ErrorList {
-	var errs field.ErrorList
+func validateNames(p *plan) problems {
+	var errs problems
 	c := p.c
 	// The default name is a valid label; its regexp check was a tenth of New.
 	if c.name != DefaultName {
-		for _, msg := range validation.IsDNS1123Label(c.name) {
-			errs = append(errs, field.Invalid(field.NewPath("WithName"), c.name, msg))
-		}
+		errs = append(errs, invalidAll(field.NewPath("WithName"), c.name, ReasonInvalid, validation.IsDNS1123Label(c.name))...)
 	}
 	// The volume names derive from the container name and must stay labels.
 	if longest := c.name + "-credentials"; len(longest) > validation.DNS1123LabelMaxLength && (c.credentialsSecret != "" || c.socketDir != "") {
-		errs = append(errs, field.TooLong(field.NewPath("WithName"), c.name, validation.DNS1123LabelMaxLength-len("-credentials")))
+		errs = append(errs, problemOf(field.NewPath("WithName"), field.TooLong(field.NewPath("WithName"), c.name, validation.DNS1123LabelMaxLength-len("-credentials")), ReasonOutOfRange))
 	}
 	if c.address != "127.0.0.1" {
 		ap := field.NewPath("WithListenAddress")
 		if c.socketDir != "" {
-			errs = append(errs, field.Invalid(ap, c.address, "cannot be combined with WithUnixSocket"))
+			errs = append(errs, invalid(ap, c.address, ReasonConflict, "").involving(unixSocketPath))
 		} else if net.ParseIP(c.address) == nil {
-			errs = append(errs, field.Invalid(ap, c.address, "must be an IP address (the proxy rejects host names such as localhost)"))
+			errs = append(errs, invalid(ap, c.address, ReasonInvalid, "must be an IP address (the proxy rejects host names such as localhost)"))
 		}
 	}
 	if c.socketDir != "" {
@@ -218,64 +235,62 @@ func validateNames(p *plan) field.ErrorList {
 	switch c.pullPolicy {
 	case corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
 	default:
-		errs = append(errs, field.NotSupported(field.NewPath("WithImagePullPolicy"), c.pullPolicy,
-			[]string{string(corev1.PullAlways), string(corev1.PullIfNotPresent), string(corev1.PullNever)}))
+		pp := field.NewPath("WithImagePullPolicy")
+		errs = append(errs, problemOf(pp, field.NotSupported(pp, c.pullPolicy,
+			[]string{string(corev1.PullAlways), string(corev1.PullIfNotPresent), string(corev1.PullNever)}), ReasonNotSupported))
 	}
 	if c.credentialsSecret != "" {
-		for _, msg := range validation.IsDNS1123Subdomain(c.credentialsSecret) {
-			errs = append(errs, field.Invalid(field.NewPath("WithCredentialsSecret"), c.credentialsSecret, msg))
-		}
+		errs = append(errs, invalidAll(credentialsSecretPath, c.credentialsSecret, ReasonInvalid, validation.IsDNS1123Subdomain(c.credentialsSecret))...)
 	}
 	if c.credentialsKey != "" {
 		if c.credentialsSecret == "" {
-			errs = append(errs, field.Invalid(field.NewPath("WithCredentialsSecretKey"), c.credentialsKey, "needs WithCredentialsSecret"))
+			errs = append(errs, invalid(field.NewPath("WithCredentialsSecretKey"), c.credentialsKey, ReasonNeeds, "").involving(credentialsSecretPath))
 		}
-		for _, msg := range validation.IsConfigMapKey(c.credentialsKey) {
-			errs = append(errs, field.Invalid(field.NewPath("WithCredentialsSecretKey"), c.credentialsKey, msg))
-		}
+		errs = append(errs, invalidAll(field.NewPath("WithCredentialsSecretKey"), c.credentialsKey, ReasonInvalid, validation.IsConfigMapKey(c.credentialsKey))...)
 	}
 	if c.impersonate != nil && len(c.impersonate) == 0 {
-		errs = append(errs, field.Required(field.NewPath("WithImpersonation"), "at least one service account email"))
+		ip := field.NewPath("WithImpersonation")
+		errs = append(errs, problemOf(ip, field.Required(ip, "at least one service account email"), ReasonRequired))
 	}
 	for i, e := range c.impersonate {
 		if !emailRE.MatchString(e) {
-			errs = append(errs, field.Invalid(field.NewPath("WithImpersonation").Index(i), e, "must be a service account email"))
+			errs = append(errs, invalid(field.NewPath("WithImpersonation").Index(i), e, ReasonInvalid, "must be a service account email"))
 		}
 	}
 	return errs
 }
 
-func validateSocketDir(p *plan) field.ErrorList {
+func validateSocketDir(p *plan) problems {
 	c := p.c
-	sp := field.NewPath("WithUnixSocket")
+	sp := unixSocketPath
 	d := c.socketDir
 	if !path.IsAbs(d) || path.Clean(d) != d || d == "/" || !printable(d) || strings.Contains(d, ":") {
-		return field.ErrorList{field.Invalid(sp, d, "must be a clean absolute directory path other than /, of printable characters without ':'")}
+		return problems{invalid(sp, d, ReasonInvalid, "must be a clean absolute directory path other than /, of printable characters without ':'")}
 	}
-	var errs field.ErrorList
+	var errs problems
 	within := func(dir string) bool { return d == dir || strings.HasPrefix(d, dir+"/") }
 	if c.credentialsSecret != "" && within(credentialsDir) {
 		// The API server refuses two mounts at one path, and no mount point
 		// can be made inside the read-only secret volume.
-		errs = append(errs, field.Invalid(sp, d, "must not be or lie inside "+credentialsDir+", where WithCredentialsSecret mounts the key"))
+		errs = append(errs, invalid(sp, d, ReasonConflict, "must not be or lie inside "+credentialsDir+", where the key file is mounted").involving(credentialsSecretPath))
 	}
 	if within(tokenDir) {
 		// A mount at the token's path makes the ServiceAccount admission
 		// plugin skip the token: the application would lose its API access.
-		errs = append(errs, field.Invalid(sp, d, "must not be or lie inside "+tokenDir+", where Kubernetes mounts the service account token"))
+		errs = append(errs, invalid(sp, d, ReasonInvalid, "must not be or lie inside "+tokenDir+", where Kubernetes mounts the service account token"))
 	}
 	// PostgreSQL sockets live one level deeper than the others:
 	// <dir>/<connection name>/.s.PGSQL.5432.
 	for _, in := range p.insts {
 		if n := len(d) + 1 + len(in.name) + len("/.s.PGSQL.5432"); n > maxSocketPath {
-			errs = append(errs, field.Invalid(sp, d, fmt.Sprintf("the socket path %s/%s/.s.PGSQL.5432 would be %d bytes; Unix socket paths are limited to %d", d, in.name, n, maxSocketPath)))
+			errs = append(errs, invalid(sp, d, ReasonOutOfRange, fmt.Sprintf("the socket path %s/%s/.s.PGSQL.5432 would be %d bytes; Unix socket paths are limited to %d", d, in.name, n, maxSocketPath)))
 		}
 	}
 	return errs
 }
 
-func validateProbes(p *plan) field.ErrorList {
-	var errs field.ErrorList
+func validateProbes(p *plan) problems {
+	var errs problems
 	check := func(name string, t *ProbeTiming) {
 		for _, f := range []struct {
 			name string
@@ -287,7 +302,7 @@ func validateProbes(p *plan) field.ErrorList {
 			{"FailureThreshold", t.FailureThreshold},
 		} {
 			if f.val < 0 {
-				errs = append(errs, field.Invalid(field.NewPath(name).Child(f.name), f.val, "must not be negative (0 keeps the default)"))
+				errs = append(errs, invalid(field.NewPath(name).Child(f.name), f.val, ReasonOutOfRange, "must not be negative (0 keeps the default)"))
 			}
 		}
 	}
@@ -299,27 +314,27 @@ func validateProbes(p *plan) field.ErrorList {
 	return errs
 }
 
-func validateModes(p *plan) field.ErrorList {
+func validateModes(p *plan) problems {
 	c := p.c
 	if c.mode != modeJob {
 		return nil
 	}
-	var errs field.ErrorList
+	var errs problems
 	if c.jobTimeout < 0 || c.jobTimeout%time.Second != 0 {
-		errs = append(errs, field.Invalid(field.NewPath("ForJob"), c.jobTimeout.String(), "must be 0 or a positive whole number of seconds"))
+		errs = append(errs, invalid(field.NewPath("ForJob"), c.jobTimeout.String(), ReasonOutOfRange, "must be 0 or a positive whole number of seconds"))
 	}
 	if c.jobTimeout > 0 {
 		repo, _ := imageRef(p.image)
 		if p.tagged && strings.HasSuffix(repo, officialRepo) && p.variant != "alpine" {
-			errs = append(errs, field.Invalid(field.NewPath("WithImage"), p.image,
-				"a ForJob timeout runs the proxy under /bin/sh, and this image has no shell: use the -alpine variant"))
+			errs = append(errs, invalid(field.NewPath("WithImage"), p.image, ReasonConflict,
+				"a timeout runs the proxy under /bin/sh, and this image has no shell: use its -alpine variant").involving(field.NewPath("ForJob")))
 		}
 	}
 	return errs
 }
 
-func validateAppEnv(p *plan) field.ErrorList {
-	var errs field.ErrorList
+func validateAppEnv(p *plan) problems {
+	var errs problems
 	c := p.c
 	names := map[string]bool{}
 	if c.mode == modeJob {
@@ -330,25 +345,23 @@ func validateAppEnv(p *plan) field.ErrorList {
 		// Compare with every configured name, parsed or not: an instance
 		// that failed to parse is already reported, not "not found".
 		if !slices.ContainsFunc(p.insts, func(in instance) bool { return in.name == ae.instance }) {
-			errs = append(errs, field.NotFound(ep.Child("instance"), ae.instance))
+			errs = append(errs, problemOf(ep.Child("instance"), field.NotFound(ep.Child("instance"), ae.instance), ReasonNotFound))
 		}
 		for _, f := range []struct{ field, name string }{{"Host", ae.env.Host}, {"Port", ae.env.Port}, {"Socket", ae.env.Socket}} {
 			if f.name == "" {
 				continue
 			}
 			fp := ep.Child(f.field)
-			for _, msg := range validation.IsEnvVarName(f.name) {
-				errs = append(errs, field.Invalid(fp, f.name, msg))
-			}
+			errs = append(errs, invalidAll(fp, f.name, ReasonInvalid, validation.IsEnvVarName(f.name))...)
 			if names[f.name] {
-				errs = append(errs, field.Duplicate(fp, f.name))
+				errs = append(errs, problemOf(fp, field.Duplicate(fp, f.name), ReasonDuplicate))
 			}
 			names[f.name] = true
 			if c.socketDir != "" && f.field != "Socket" {
-				errs = append(errs, field.Invalid(fp, f.name, "with WithUnixSocket there is no TCP listener: use Socket"))
+				errs = append(errs, invalid(fp, f.name, ReasonConflict, "there is no TCP listener: name the variable of the socket instead").involving(unixSocketPath))
 			}
 			if c.socketDir == "" && f.field == "Socket" {
-				errs = append(errs, field.Invalid(fp, f.name, "needs WithUnixSocket"))
+				errs = append(errs, invalid(fp, f.name, ReasonNeeds, "").involving(unixSocketPath))
 			}
 		}
 	}
@@ -365,12 +378,12 @@ var proxyResources = []string{string(corev1.ResourceCPU), string(corev1.Resource
 // API server checks "whole bytes" on the milli-value, which wraps beyond it.
 var maxBytes = *resource.NewQuantity(math.MaxInt64/1000, resource.DecimalSI)
 
-func validateResources(p *plan) field.ErrorList {
+func validateResources(p *plan) problems {
 	r := p.c.resources
 	if r == nil {
 		return nil
 	}
-	var errs field.ErrorList
+	var errs problems
 	rp := field.NewPath("WithResources")
 	for _, l := range []struct {
 		name string
@@ -381,28 +394,29 @@ func validateResources(p *plan) field.ErrorList {
 			fp := rp.Child(l.name).Key(string(name))
 			switch {
 			case !slices.Contains(proxyResources, string(name)):
-				errs = append(errs, field.NotSupported(fp, string(name), proxyResources))
+				errs = append(errs, problemOf(fp, field.NotSupported(fp, string(name), proxyResources), ReasonNotSupported))
 			case q.Sign() < 0:
-				errs = append(errs, field.Invalid(fp, q.String(), "must not be negative"))
+				errs = append(errs, invalid(fp, q.String(), ReasonOutOfRange, "must not be negative"))
 			case name == corev1.ResourceCPU: // millicores: any fraction is a valid request
 			case q.Cmp(maxBytes) > 0:
-				errs = append(errs, field.Invalid(fp, q.String(), "must be at most "+maxBytes.String()+" bytes"))
+				errs = append(errs, invalid(fp, q.String(), ReasonOutOfRange, "must be at most "+maxBytes.String()+" bytes"))
 			case q.MilliValue()%1000 != 0:
 				// The API server stores it, warning that it is invalid.
-				errs = append(errs, field.Invalid(fp, q.String(), "must be a whole number of bytes"))
+				errs = append(errs, invalid(fp, q.String(), ReasonInvalid, "must be a whole number of bytes"))
 			}
 		}
 	}
 	for _, name := range sortedKeys(r.Requests) {
 		req := r.Requests[name]
 		if lim, ok := r.Limits[name]; ok && req.Cmp(lim) > 0 {
-			errs = append(errs, field.Invalid(rp.Child("Requests").Key(string(name)), req.String(), "must not exceed the limit "+lim.String()))
+			errs = append(errs, invalid(rp.Child("Requests").Key(string(name)), req.String(), ReasonOutOfRange, "must not exceed the limit "+lim.String()))
 		}
 	}
 	for i, claim := range r.Claims {
 		// A claim must name one of the pod's resource claims, which New
 		// cannot see, and the proxy needs no device.
-		errs = append(errs, field.Forbidden(rp.Child("Claims").Index(i), fmt.Sprintf("the proxy uses no dynamic resource claims (%q)", claim.Name)))
+		cp := rp.Child("Claims").Index(i)
+		errs = append(errs, problemOf(cp, field.Forbidden(cp, fmt.Sprintf("the proxy uses no dynamic resource claims (%q)", claim.Name)), ReasonNotSupported))
 	}
 	return errs
 }

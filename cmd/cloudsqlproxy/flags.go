@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -14,8 +13,6 @@ import (
 	"github.com/podspec/cloudsqlproxy/internal/flagtab"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
-	utilerrors "k8s.io/apimachinery/pkg/util/errors"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // flags holds the command line of inject and remove. Values are checked
@@ -49,7 +46,7 @@ type flags struct {
 	adopt         bool
 	appNameFrom   bool
 
-	// proxy holds the flags of the library's flag table, in its order.
+	// proxy holds the flags of proxyFlags, in its order.
 	proxy []*tableFlag
 
 	set map[string]bool // flags given on the command line
@@ -83,10 +80,10 @@ func (f *flags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.adopt, "adopt", true, "")
 	fs.Var(&f.jobTimeout, "job-timeout", "")
 	fs.BoolVar(&f.appNameFrom, "application-name-from-workload", false, "")
-	for _, def := range flagtab.Flags {
-		tf := &tableFlag{def: def}
+	for i := range proxyFlags {
+		tf := &tableFlag{def: &proxyFlags[i]}
 		f.proxy = append(f.proxy, tf)
-		fs.Var(tf, def.Name, "")
+		fs.Var(tf, tf.def.name, "")
 	}
 }
 
@@ -163,18 +160,18 @@ func (f *flags) proxyOptions() ([]cloudsqlproxy.Option, []appEnvOrigin) {
 // on reports whether the table's switch name is on.
 func (f *flags) on(name string) bool {
 	for _, tf := range f.proxy {
-		if tf.def.Name == name {
+		if tf.def.name == name {
 			return tf.given && tf.value == "true"
 		}
 	}
 	return false
 }
 
-// tableFlag is a flag of the library's flag table. Its value is checked for
-// syntax when it is set (a usage error); its meaning is the library's to
-// check. A switch counts by its value: --private-ip=false asks for nothing.
+// tableFlag is a flag of proxyFlags. Its value is checked for syntax when
+// it is set (a usage error); its meaning is the library's to check. A
+// switch counts by its value: --private-ip=false asks for nothing.
 type tableFlag struct {
-	def    flagtab.Flag
+	def    *proxyFlag
 	value  string // in the proxy's syntax
 	given  bool
 	option cloudsqlproxy.Option
@@ -182,11 +179,11 @@ type tableFlag struct {
 
 func (t *tableFlag) String() string { return t.value }
 
-func (t *tableFlag) IsBoolFlag() bool { return t.def.Kind == flagtab.Switch }
+func (t *tableFlag) IsBoolFlag() bool { return t.def.lib.Kind == flagtab.Switch }
 
 func (t *tableFlag) Set(s string) error {
 	v := s
-	switch t.def.Kind {
+	switch t.def.lib.Kind {
 	case flagtab.Switch:
 		b, err := strconv.ParseBool(s)
 		if err != nil {
@@ -211,7 +208,7 @@ func (t *tableFlag) Set(s string) error {
 		}
 		v = d.d.String()
 	}
-	o, err := t.def.New(v)
+	o, err := flagtab.Option(t.def.proxy, v)
 	if err != nil {
 		return err
 	}
@@ -226,7 +223,8 @@ func (f *flags) resources() (corev1.ResourceRequirements, bool) {
 	if !f.cpuRequest.set && !f.memoryRequest.set && !f.cpuLimit.set && !f.memoryLimit.set {
 		return corev1.ResourceRequirements{}, false
 	}
-	r := *flagtab.Resources.DeepCopy()
+	def := defaults()
+	r := *def.Resources.DeepCopy()
 	put := func(list *corev1.ResourceList, name corev1.ResourceName, q quantityFlag) {
 		if !q.set {
 			return
@@ -258,10 +256,10 @@ func (f *flags) firstInstance() string {
 // proxies builds the proxy for ordinary workloads and, with --job-timeout,
 // the one for Jobs and CronJobs, and returns their options without the
 // instances, for workloads whose own proxy is adopted. The errors are the
-// library's field errors, rewritten to name flags. Without --instance the
-// proxies are nil.
+// library's problems, naming flags. Without --instance the proxies are nil.
 func (f *flags) proxies() (pod, job *cloudsqlproxy.Proxy, podOpts, jobOpts []cloudsqlproxy.Option, errs []string) {
-	opts, origins := f.proxyOptions()
+	opts, _ := f.proxyOptions()
+	names := f.namer()
 	podOpts = opts
 	if f.legacy {
 		podOpts = append(podOpts[:len(podOpts):len(podOpts)], cloudsqlproxy.WithLegacySidecar())
@@ -272,7 +270,7 @@ func (f *flags) proxies() (pod, job *cloudsqlproxy.Proxy, podOpts, jobOpts []clo
 	}
 	pod, err := cloudsqlproxy.New(f.firstInstance(), append(slices.Clip(instances), podOpts...)...)
 	if err != nil {
-		errs = configErrors(err, origins)
+		errs = names.config(err)
 	}
 	if f.set["job-timeout"] {
 		jobOpts = append(opts[:len(opts):len(opts)], cloudsqlproxy.ForJob(f.jobTimeout.d))
@@ -283,7 +281,7 @@ func (f *flags) proxies() (pod, job *cloudsqlproxy.Proxy, podOpts, jobOpts []clo
 			for _, e := range errs {
 				seen[e] = true
 			}
-			for _, e := range configErrors(jerr, origins) {
+			for _, e := range names.config(jerr) {
 				if !seen[e] {
 					errs = append(errs, e)
 				}
@@ -297,174 +295,6 @@ func (f *flags) proxies() (pod, job *cloudsqlproxy.Proxy, podOpts, jobOpts []clo
 		pod, job = nil, nil
 	}
 	return pod, job, podOpts, jobOpts, nil
-}
-
-// optionFlags names the flag behind each option the library's errors name:
-// the flag table's, and the command's own.
-var optionFlags = func() map[string]string {
-	m := map[string]string{
-		"WithName":                 "--container-name",
-		"WithImage":                "--image",
-		"WithProxyVersion":         "--proxy-version",
-		"WithImagePullPolicy":      "--image-pull-policy",
-		"WithCredentialsSecret":    "--credentials-secret",
-		"WithCredentialsSecretKey": "--credentials-secret-key",
-		"WithStartupProbe":         "--startup-probe",
-		"WithLivenessProbe":        "--liveness-probe",
-		"WithReadinessProbe":       "--readiness-probe",
-		"WithLegacySidecar":        "--legacy-sidecar",
-		"ForJob":                   "--job-timeout",
-		"WithAppEnv":               "--app-env",
-		"WithInstance":             "--instance",
-		"WithResources":            "--cpu-request/--memory-request/--cpu-limit/--memory-limit",
-		"WithTelemetry":            "--telemetry-project",
-	}
-	for _, def := range flagtab.Flags {
-		if !strings.Contains(def.Option, ".") {
-			// Of two flags of one option (WithPrometheus), the later one
-			// takes the value the errors are about.
-			m[def.Option] = "--" + def.Name
-		}
-	}
-	return m
-}()
-
-// subFlags names the flags behind parts of an option.
-var subFlags = func() map[string]string {
-	m := map[string]string{
-		"WithResources.Requests[cpu]":    "--cpu-request",
-		"WithResources.Requests[memory]": "--memory-request",
-		"WithResources.Limits[cpu]":      "--cpu-limit",
-		"WithResources.Limits[memory]":   "--memory-limit",
-	}
-	for _, def := range flagtab.Flags {
-		if strings.Contains(def.Option, ".") {
-			m[def.Option] = "--" + def.Name
-		}
-	}
-	return m
-}()
-
-var probeFields = map[string]string{
-	"InitialDelaySeconds": "delay",
-	"PeriodSeconds":       "period",
-	"TimeoutSeconds":      "timeout",
-	"FailureThreshold":    "failure",
-}
-
-// optionNames rewrites option names inside the library's messages ("needs
-// WithUnixSocket") into flags; longer names first, as some are prefixes of
-// others.
-var optionNames = func() *strings.Replacer {
-	names := make([]string, 0, len(optionFlags))
-	for k := range optionFlags {
-		names = append(names, k)
-	}
-	sort.Slice(names, func(i, j int) bool { return len(names[i]) > len(names[j]) })
-	// Phrases of the library's own vocabulary come first: the replacer
-	// tries its pairs in order at each position.
-	pairs := []string{
-		"Attach adds it and Detach removes it", "inject adds it and remove takes it out",
-		"use Socket", "use --socket-env (or socket= in --app-env)",
-	}
-	for _, n := range names {
-		f := optionFlags[n]
-		switch n {
-		case "WithPrometheus":
-			f = "--prometheus"
-		case "WithAppEnv":
-			f = "--app-env/--host-env/--port-env/--socket-env"
-		}
-		pairs = append(pairs, n, f)
-	}
-	return strings.NewReplacer(pairs...)
-}()
-
-// configErrors turns New's error into one line per field error, naming the
-// flag instead of the option.
-func configErrors(err error, origins []appEnvOrigin) []string {
-	var agg utilerrors.Aggregate
-	if !errors.As(err, &agg) {
-		return []string{err.Error()}
-	}
-	var out []string
-	for _, e := range agg.Errors() {
-		var fe *field.Error
-		if !errors.As(e, &fe) {
-			out = append(out, e.Error())
-			continue
-		}
-		out = append(out, flagFor(fe.Field, origins)+": "+optionNames.Replace(fe.ErrorBody()))
-	}
-	return out
-}
-
-// flagFor maps a library field path such as "WithInstance[0][port]" or
-// "WithAppEnv[1].Host" to the flag that set it.
-func flagFor(path string, origins []appEnvOrigin) string {
-	if f, ok := subFlags[path]; ok {
-		return f
-	}
-	root, rest := path, ""
-	if i := strings.IndexAny(path, ".["); i >= 0 {
-		root, rest = path[:i], path[i:]
-	}
-	index := func() (int, string) {
-		if !strings.HasPrefix(rest, "[") {
-			return -1, rest
-		}
-		end := strings.IndexByte(rest, ']')
-		n, err := strconv.Atoi(rest[1:end])
-		if err != nil {
-			return -1, rest
-		}
-		return n, rest[end+1:]
-	}
-	key := func(s string) string {
-		// "[port]" is a query key of an instance; ".Host" a field of AppEnv.
-		s = strings.TrimPrefix(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"), ".")
-		if s == "" {
-			return ""
-		}
-		return " " + strings.ToLower(s)
-	}
-	switch root {
-	case "instance":
-		return "--instance #1" + key(rest)
-	case "WithInstance":
-		if n, r := index(); n >= 0 {
-			return fmt.Sprintf("--instance #%d%s", n+2, key(r))
-		}
-	case "WithImpersonation":
-		if n, _ := index(); n >= 0 {
-			return fmt.Sprintf("--impersonate #%d", n+1)
-		}
-		return "--impersonate"
-	case "WithStartupProbe", "WithLivenessProbe", "WithReadinessProbe":
-		return optionFlags[root] + " " + probeFields[strings.TrimPrefix(rest, ".")]
-	case "WithAppEnv":
-		n, r := index()
-		if n < 0 || n >= len(origins) {
-			break
-		}
-		field := strings.TrimPrefix(r, ".")
-		if origins[n].flag == "shorthand" {
-			switch field {
-			case "Host":
-				return "--host-env"
-			case "Port":
-				return "--port-env"
-			case "Socket":
-				return "--socket-env"
-			}
-			return "--host-env/--port-env/--socket-env (for the first --instance)"
-		}
-		return origins[n].flag + key(r)
-	}
-	if f, ok := optionFlags[root]; ok {
-		return f + rest
-	}
-	return path
 }
 
 // stringList is a repeatable string flag.

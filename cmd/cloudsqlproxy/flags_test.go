@@ -9,6 +9,7 @@ import (
 	"github.com/podspec/cloudsqlproxy"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 func TestProbeFlag(t *testing.T) {
@@ -95,29 +96,45 @@ func TestNameFilter(t *testing.T) {
 	}
 }
 
-func TestFlagFor(t *testing.T) {
-	origins := []appEnvOrigin{{"shorthand"}, {"--app-env #1"}}
-	for path, want := range map[string]string{
-		"instance":                            "--instance #1",
-		"instance[port]":                      "--instance #1 port",
-		"WithInstance[0]":                     "--instance #2",
-		"WithInstance[2][private-ip]":         "--instance #4 private-ip",
-		"WithPort":                            "--port",
-		"WithName":                            "--container-name",
-		"WithImpersonation":                   "--impersonate",
-		"WithImpersonation[1]":                "--impersonate #2",
-		"WithStartupProbe.PeriodSeconds":      "--startup-probe period",
-		"WithReadinessProbe.FailureThreshold": "--readiness-probe failure",
-		"WithTelemetry.SampleRate":            "--telemetry-sample-rate",
-		"WithResources.Limits[memory]":        "--memory-limit",
-		"WithAppEnv[0].Port":                  "--port-env",
-		"WithAppEnv[0].instance":              "--host-env/--port-env/--socket-env (for the first --instance)",
-		"WithAppEnv[1].Host":                  "--app-env #1 host",
-		"ForJob":                              "--job-timeout",
-		"SomethingNew":                        "SomethingNew",
+// TestFlagNames: the library's option paths are named by the flags that set
+// them in this run.
+func TestFlagNames(t *testing.T) {
+	fs := flag.NewFlagSet("inject", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var f flags
+	f.register(fs)
+	if err := fs.Parse([]string{"--instance", "p:r:a", "--instance", "p:r:b", "--instance", "p:r:c", "--instance", "p:r:d?ssl=x",
+		"--impersonate", "a@p.iam.gserviceaccount.com,b@p.iam.gserviceaccount.com", "--port-env", "PORT", "--app-env", "p:r:b:host=H"}); err != nil {
+		t.Fatal(err)
+	}
+	names := f.namer()
+	for _, tc := range []struct {
+		path *field.Path
+		want string
+	}{
+		{field.NewPath("instance"), "--instance #1"},
+		{field.NewPath("instance").Key("port"), "--instance #1 port"},
+		{field.NewPath("WithInstance").Index(0), "--instance #2"},
+		{field.NewPath("WithInstance").Index(2).Key("private-ip"), "--instance #4 private-ip"},
+		{field.NewPath("WithInstance").Index(2).Key("ssl"), "--instance #4 ssl"},
+		{field.NewPath("WithPort"), "--port"},
+		{field.NewPath("WithName"), "--container-name"},
+		{field.NewPath("WithUnixSocket"), "--unix-socket"},
+		{field.NewPath("WithImpersonation"), "--impersonate"},
+		{field.NewPath("WithImpersonation").Index(1), "--impersonate #2"},
+		{field.NewPath("WithStartupProbe", "PeriodSeconds"), "--startup-probe period"},
+		{field.NewPath("WithReadinessProbe", "FailureThreshold"), "--readiness-probe failure"},
+		{field.NewPath("WithTelemetry", "SampleRate"), "--telemetry-sample-rate"},
+		{field.NewPath("WithResources", "Limits").Key("memory"), "--memory-limit"},
+		{field.NewPath("WithAppEnv").Index(0).Child("Port"), "--port-env"},
+		{field.NewPath("WithAppEnv").Index(0).Child("instance"), "--host-env/--port-env/--socket-env (for the first --instance)"},
+		{field.NewPath("WithAppEnv").Index(1).Child("Host"), "--app-env #1 host"},
+		{field.NewPath("ForJob"), "--job-timeout"},
+		{field.NewPath("FromContainer"), "--adopt"},
+		{field.NewPath("WithInstance").Index(7), "WithInstance[7]"},
 	} {
-		if got := flagFor(path, origins); got != want {
-			t.Errorf("flagFor(%q) = %q, want %q", path, got, want)
+		if got := names.name(tc.path); got != tc.want {
+			t.Errorf("name(%s) = %q, want %q", tc.path, got, tc.want)
 		}
 	}
 }

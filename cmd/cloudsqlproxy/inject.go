@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -80,6 +79,9 @@ type transformer struct {
 	noProxy   int // left alone: no --instance and no proxy of their own
 	optedOut  int // selected, and annotated to be left alone
 	helmTests int // selected, and Helm test hooks
+
+	// flagNames words the library's problems with the command's flags.
+	flagNames flagNames
 
 	scalars *yamledit.ScalarCache // shared by the documents, see renderer
 	// rewritten says where documents were written anew rather than edited.
@@ -309,7 +311,7 @@ func (t *transformer) object(obj map[string]any, r ref, prefix *field.Path, at [
 		return []string{r.report(err.Error())}
 	}
 	t.cur = r
-	merged, newMeta, changed, errs := t.podSpec(pl.spec, pl.tmpl, podSpec, p, opts, pl.specPath, pl.metaPath)
+	merged, newMeta, changed, errs := t.podSpec(pl.spec, pl.tmpl, podSpec, p, opts, pl.specPath, pl.objPath)
 	if len(errs) > 0 {
 		for i := range errs {
 			errs[i] = r.report(errs[i])
@@ -393,7 +395,7 @@ func (t *transformer) namedFor(p *cloudsqlproxy.Proxy, opts []cloudsqlproxy.Opti
 	named, err := cloudsqlproxy.New(t.instances[0], append(all, opts...)...)
 	if err != nil {
 		var problems []string
-		for _, e := range configErrors(err, nil) {
+		for _, e := range t.flagNames.config(err) {
 			problems = append(problems, fmt.Sprintf("%s: --application-name-from-workload: %s", r.at("metadata.name"), e))
 		}
 		return nil, nil, problems
@@ -411,6 +413,7 @@ type place struct {
 	spec       map[string]any
 	tmpl       map[string]any // the metadata, nil when there is none
 	specPath   *field.Path
+	objPath    *field.Path // of the holder: where the record's paths start
 	metaPath   *field.Path
 }
 
@@ -434,6 +437,7 @@ func placeOf(obj map[string]any, path []string, prefix *field.Path) (*place, err
 	for _, k := range pl.holderPath {
 		metaPath = childPath(metaPath, k)
 	}
+	pl.objPath = metaPath
 	pl.metaPath = childPath(metaPath, "metadata")
 	return pl, nil
 }
@@ -562,9 +566,10 @@ func setNested(obj map[string]any, path []string, v map[string]any) {
 // onto the original map (see yamledit.Merge); meta is the metadata beside the
 // spec, where the injection record lives, and comes back changed or as it
 // was (nil when there is none). spec is the zero PodSpec inside a fresh
-// typed object; path and metaPath are the spec's and metadata's places in
-// the document.
-func (t *transformer) podSpec(orig, meta map[string]any, spec *corev1.PodSpec, p *cloudsqlproxy.Proxy, opts []cloudsqlproxy.Option, path, metaPath *field.Path) (map[string]any, map[string]any, bool, []string) {
+// typed object; path and objPath are the places in the document of the
+// spec and of the object holding it and the metadata.
+func (t *transformer) podSpec(orig, meta map[string]any, spec *corev1.PodSpec, p *cloudsqlproxy.Proxy, opts []cloudsqlproxy.Option, path, objPath *field.Path) (map[string]any, map[string]any, bool, []string) {
+	metaPath := childPath(objPath, "metadata")
 	conv := runtime.DefaultUnstructuredConverter
 	if err := conv.FromUnstructured(orig, spec); err != nil {
 		return nil, nil, false, decodeErrors(orig, reflect.TypeOf(spec).Elem(), path, err)
@@ -582,7 +587,7 @@ func (t *transformer) podSpec(orig, meta map[string]any, spec *corev1.PodSpec, p
 	if t.action == inject {
 		var errs []string
 		var standalone bool
-		p, standalone, errs = t.adoptFor(spec, &om, p, opts, path)
+		p, standalone, errs = t.adoptFor(spec, &om, p, opts, path, objPath)
 		if len(errs) > 0 || standalone {
 			return nil, nil, false, errs
 		}
@@ -597,7 +602,8 @@ func (t *transformer) podSpec(orig, meta map[string]any, spec *corev1.PodSpec, p
 			err = podLevelResources(orig, spec, p.Name())
 		}
 	} else {
-		name = recordedProxy(om.Annotations)
+		// DetachFrom reports a record it cannot read.
+		name, _ = cloudsqlproxy.RecordedProxy(&om)
 		var found bool
 		found, err = cloudsqlproxy.DetachFrom(&om, spec)
 		if err == nil && !found && p != nil {
@@ -606,10 +612,7 @@ func (t *transformer) podSpec(orig, meta map[string]any, spec *corev1.PodSpec, p
 		}
 	}
 	if err != nil {
-		if errors.Is(err, cloudsqlproxy.ErrBadRecord) {
-			return nil, nil, false, libraryErrors(err, metaPath.Child("annotations").Key(cloudsqlproxy.StatusAnnotation))
-		}
-		return nil, nil, false, libraryErrors(err, path)
+		return nil, nil, false, t.problems(err, path, objPath)
 	}
 	r1, err := conv.ToUnstructured(spec)
 	if err != nil {
@@ -655,18 +658,6 @@ func withAnnotations(meta map[string]any, annotations map[string]string) map[str
 	return out
 }
 
-// recordedProxy is the proxy container's name in an injection record, or
-// "" when there is none (DetachFrom reports a record it cannot read).
-func recordedProxy(annotations map[string]string) string {
-	var rec struct {
-		Container string `json:"container"`
-	}
-	if json.Unmarshal([]byte(annotations[cloudsqlproxy.StatusAnnotation]), &rec) != nil {
-		return ""
-	}
-	return rec.Container
-}
-
 // adoptFor gives the proxy to attach: for a pod that runs a Cloud SQL proxy
 // of its own (hand-written, v1, any name), the one that keeps its settings
 // with the flags laid over them; otherwise p. A pod injected before is
@@ -674,9 +665,10 @@ func recordedProxy(annotations map[string]string) string {
 // adopted proxy with other flags adopts the original again. With
 // --adopt=false the pod's own proxy is left to Attach to refuse. Without
 // --instance (p nil) a pod with no proxy of its own gives nil: it is left
-// alone; so is a pod whose only container is a proxy (standalone, noted). The policy is the library's FromPod; this only lays the flags
-// over it and words its errors.
-func (t *transformer) adoptFor(spec *corev1.PodSpec, meta *metav1.ObjectMeta, p *cloudsqlproxy.Proxy, opts []cloudsqlproxy.Option, path *field.Path) (_ *cloudsqlproxy.Proxy, standalone bool, _ []string) {
+// alone; so is a pod whose only container is a proxy (standalone, noted).
+// The policy is the library's FromPod; this only lays the flags over it and
+// words its problems.
+func (t *transformer) adoptFor(spec *corev1.PodSpec, meta *metav1.ObjectMeta, p *cloudsqlproxy.Proxy, opts []cloudsqlproxy.Option, path, objPath *field.Path) (_ *cloudsqlproxy.Proxy, standalone bool, _ []string) {
 	if !t.adopt {
 		return p, false, nil
 	}
@@ -696,18 +688,18 @@ func (t *transformer) adoptFor(spec *corev1.PodSpec, meta *metav1.ObjectMeta, p 
 		return nil, true, nil
 	case errors.As(err, &ae):
 		var out []string
-		for _, e := range configErrors(ae.Err, nil) {
-			out = append(out, fmt.Sprintf("%s.%s: adopting this proxy: %s", path, ae.Container, e))
+		for _, e := range t.flagNames.config(ae.Err) {
+			out = append(out, fmt.Sprintf("%s: adopting this proxy: %s", under(path, ae.Container.String()), e))
 		}
 		return nil, false, out
 	case errors.Is(err, cloudsqlproxy.ErrInvalidConfig):
-		out := libraryErrors(err, path)
+		out := t.problems(err, path, objPath)
 		for i := range out {
 			out[i] += " (to replace this proxy without its settings, use --adopt=false and remove it first)"
 		}
 		return nil, false, out
 	}
-	return nil, false, libraryErrors(err, path)
+	return nil, false, t.problems(err, path, objPath)
 }
 
 // podLevelResources is the library's check of pod-level resources, for the
@@ -722,29 +714,29 @@ func podLevelResources(orig map[string]any, spec *corev1.PodSpec, proxy string) 
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &pod); err != nil {
 		return nil // not the proxy's field: the API server will name what is wrong
 	}
-	if errs := podres.Check(&pod, spec.InitContainers, spec.Containers, proxy); len(errs) > 0 {
-		return fmt.Errorf("%w: %w", cloudsqlproxy.ErrConflict, errs.ToAggregate())
+	var errs []error
+	for _, o := range podres.Check(&pod, spec.InitContainers, spec.Containers, proxy) {
+		pr := &cloudsqlproxy.Problem{Field: o.Path, Type: field.ErrorTypeInvalid, BadValue: o.Budget,
+			Reason: cloudsqlproxy.ReasonNoRoom, Detail: o.Detail}
+		if o.Requests {
+			pr.Other = field.NewPath("WithResources")
+		}
+		errs = append(errs, pr)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", cloudsqlproxy.ErrConflict, utilerrors.NewAggregate(errs))
 	}
 	return nil
 }
 
-// libraryErrors turns the library's error into one line per field error,
-// with field paths from the document's root.
-func libraryErrors(err error, path *field.Path) []string {
-	var agg utilerrors.Aggregate
-	if !errors.As(err, &agg) {
-		return []string{fmt.Sprintf("%s: %v", path, err)}
+// problems formats an error of the library about the pod spec at path; a
+// record's problems are about the object at objPath that holds its
+// metadata.
+func (t *transformer) problems(err error, path, objPath *field.Path) []string {
+	if errors.Is(err, cloudsqlproxy.ErrBadRecord) {
+		return t.flagNames.pod(err, objPath)
 	}
-	var out []string
-	for _, e := range agg.Errors() {
-		var fe *field.Error
-		if errors.As(e, &fe) {
-			out = append(out, path.String()+"."+fe.Field+": "+optionNames.Replace(fe.ErrorBody()))
-		} else {
-			out = append(out, fmt.Sprintf("%s: %v", path, e))
-		}
-	}
-	return out
+	return t.flagNames.pod(err, path)
 }
 
 // decodeErrors finds every value of the pod spec that its Go type cannot

@@ -29,7 +29,7 @@ import (
 
 	"github.com/podspec/cloudsqlproxy"
 	"github.com/podspec/cloudsqlproxy/cmd/cloudsqlproxy/internal/yamledit"
-	"github.com/podspec/cloudsqlproxy/internal/flagtab"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 )
 
@@ -151,6 +151,7 @@ func transform(a action, args []string, stdin io.Reader, stdout, stderr io.Write
 	}
 	t.pod, t.job, t.podOpts, t.jobOpts = pod, job, podOpts, jobOpts
 	t.instances, t.adopt, t.appNameFrom = f.instances, f.adopt, f.appNameFrom
+	t.flagNames = f.namer()
 
 	docs, errs := yamledit.Read(f.files, stdin)
 	out, docErrs := t.run(docs)
@@ -251,15 +252,15 @@ The input, the output, --selector, --name and the exit status are as for
 inject; so are the flags ('cloudsqlproxy help inject').
 `
 
-// injectHelp documents every flag. The flags of the library's flag table
-// come from its entries, in its order, into their sections; the defaults it
-// states are the library's own, so they cannot drift from what the command
-// does.
+// injectHelp documents every flag. The proxy flags come from proxyFlags,
+// in its order, into their sections; the defaults it states are read from
+// the library's container, so they cannot drift from what the command does.
 func injectHelp() string {
-	timing := func(t flagtab.Timing) string {
-		return fmt.Sprintf("period=%d,timeout=%d,failure=%d", t.Period, t.Timeout, t.Failure)
+	timing := func(p *corev1.Probe) string {
+		return fmt.Sprintf("period=%d,timeout=%d,failure=%d", p.PeriodSeconds, p.TimeoutSeconds, p.FailureThreshold)
 	}
-	req := flagtab.Resources.Requests
+	def := defaults()
+	req := def.Resources.Requests
 	pairs := []string{
 		"{proxy-port}", strconv.Itoa(int(cloudsqlproxy.DefaultPort)),
 		"{quit-env}", cloudsqlproxy.QuitURLsEnv,
@@ -267,15 +268,15 @@ func injectHelp() string {
 		"{image}", cloudsqlproxy.DefaultImage,
 		"{cpu}", req.Cpu().String(),
 		"{memory}", req.Memory().String(),
-		"{startup}", timing(flagtab.Startup),
-		"{liveness}", timing(flagtab.Liveness),
-		"{readiness}", timing(flagtab.Readiness),
+		"{startup}", timing(def.StartupProbe),
+		"{liveness}", timing(def.LivenessProbe),
+		"{readiness}", timing(def.ReadinessProbe),
 	}
-	for _, sec := range []string{"Database instances", "Authentication and API", "Proxy container", "Proxy behaviour", "Telemetry"} {
+	for _, sec := range []string{secInstances, secAuth, secContainer, secBehaviour, secTelemetry} {
 		var b strings.Builder
-		for _, def := range flagtab.Flags {
-			if def.Section == sec {
-				b.WriteString(helpEntry(def))
+		for _, pf := range proxyFlags {
+			if pf.section == sec {
+				b.WriteString(helpEntry(pf))
 			}
 		}
 		pairs = append(pairs, "{"+sec+"}\n", b.String())
@@ -286,13 +287,13 @@ func injectHelp() string {
 // helpEntry lays out one flag as the help's other lines are: the flag in
 // the first 28 columns, its text beside it or, when the flag is longer,
 // below it.
-func helpEntry(def flagtab.Flag) string {
+func helpEntry(pf proxyFlag) string {
 	const col = 28
-	head := "      --" + def.Name
-	if def.Arg != "" {
-		head += " " + def.Arg
+	head := "      --" + pf.name
+	if pf.arg != "" {
+		head += " " + pf.arg
 	}
-	lines := strings.Split(def.Usage, "\n")
+	lines := strings.Split(pf.usage, "\n")
 	var b strings.Builder
 	if len(head) < col {
 		b.WriteString(head + strings.Repeat(" ", col-len(head)) + lines[0] + "\n")
@@ -304,6 +305,17 @@ func helpEntry(def flagtab.Flag) string {
 		b.WriteString(strings.Repeat(" ", col) + l + "\n")
 	}
 	return b.String()
+}
+
+// defaults is the library's container with every default, a readiness
+// probe included: the defaults the help states, and the requirements the
+// resource flags are laid over.
+func defaults() corev1.Container {
+	p, err := cloudsqlproxy.New(placeholderInstance, cloudsqlproxy.WithReadinessProbe(cloudsqlproxy.ProbeTiming{}))
+	if err != nil {
+		panic(err) // the library's defaults are valid
+	}
+	return p.Container()
 }
 
 const injectHelpText = `Usage: cloudsqlproxy inject [--instance PROJECT:REGION:INSTANCE] [flags] -f FILE...

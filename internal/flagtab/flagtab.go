@@ -1,14 +1,14 @@
-// Package flagtab hands the library's flag table to the command, so that
-// the command registers, documents and maps errors of every proxy flag from
-// the same entries the library renders and parses back, without the table
-// becoming part of the library's API. Package cloudsqlproxy fills it in its
-// init, the way grpc-go's internal package carries hooks between its
-// packages.
+// Package flagtab hands the command the proxy flags that the library's
+// options set: what each means to the proxy, and the option that sets it
+// from a value in the proxy's syntax, without the library's flag table
+// becoming part of its API. The command keeps its own names, help and
+// sections for them. Package cloudsqlproxy fills it in its init, the way
+// grpc-go's internal package carries hooks between its packages.
 package flagtab
 
-import corev1 "k8s.io/api/core/v1"
+import "k8s.io/apimachinery/pkg/util/validation/field"
 
-// Kind is how the command reads a flag's value.
+// Kind is how a flag's value is written.
 type Kind int
 
 // The kinds of value.
@@ -20,29 +20,20 @@ const (
 	Port                 // a port number
 )
 
-// Flag is one proxy setting that the command offers as a flag.
+// Flag is a proxy flag that an option of the library sets.
 type Flag struct {
-	Name    string // the command's flag, without dashes
-	Proxy   string // the proxy's own flag
-	Option  string // the option's field path in the library's errors
-	Arg     string // the value's name in the help; empty for a switch
-	Usage   string // help text, one line per "\n"
-	Section string // the help section
-	Kind    Kind
-	// Option returns the cloudsqlproxy.Option that sets the flag to value,
-	// given in the proxy's own syntax.
-	New func(value string) (any, error)
+	Proxy  string      // the proxy's flag, without dashes
+	Option *field.Path // the option's path in the library's problems
+	Kind   Kind
+	Values []string // the values the proxy accepts, when it names them
 }
 
-// Timing is a probe's default timing.
-type Timing struct{ Delay, Period, Timeout, Failure int32 }
-
 var (
-	// Flags are the table's entries that the command offers, in the
-	// table's order.
+	// Flags are the proxy flags that an option sets, in the order the
+	// library renders them.
 	Flags []Flag
-	// Resources are the proxy container's default requirements.
-	Resources corev1.ResourceRequirements
-	// Startup, Liveness and Readiness are the probes' default timings.
-	Startup, Liveness, Readiness Timing
+	// Option returns the cloudsqlproxy.Option that sets the proxy flag
+	// proxy to value, given in the proxy's syntax. It is typed any because
+	// this package cannot name the library's types.
+	Option func(proxy, value string) (any, error)
 )

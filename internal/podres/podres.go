@@ -34,13 +34,23 @@ func Of(spec *corev1.PodSpec) (*corev1.ResourceRequirements, bool) {
 	return r, true
 }
 
+// Overrun is a budget of the pod that its containers overrun.
+type Overrun struct {
+	Path   *field.Path // of the pod's budget, from the pod spec
+	Budget string      // the pod's budget
+	Detail string      // what overruns it, naming no option
+	// Requests: lowering the proxy's requests is the remedy the caller's
+	// option for them can name.
+	Requests bool
+}
+
 // Check finds, in a pod whose pod-level resources are pod and whose
 // container lists are init and regular, a budget the container named proxy
 // overruns. The API server requires the pod's request of cpu or memory (or
 // its limit, when only that is set) to cover what the containers request
 // together, and each regular container's limit to stay within the pod's.
 // Paths are relative to the pod spec.
-func Check(pod *corev1.ResourceRequirements, init, regular []corev1.Container, proxy string) field.ErrorList {
+func Check(pod *corev1.ResourceRequirements, init, regular []corev1.Container, proxy string) []Overrun {
 	if pod == nil || len(pod.Requests)+len(pod.Limits) == 0 {
 		return nil
 	}
@@ -48,7 +58,7 @@ func Check(pod *corev1.ResourceRequirements, init, regular []corev1.Container, p
 	if ctr == nil {
 		return nil
 	}
-	var errs field.ErrorList
+	var errs []Overrun
 	for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
 		budget, ok := pod.Requests[r]
 		kind := "requests"
@@ -60,14 +70,14 @@ func Check(pod *corev1.ResourceRequirements, init, regular []corev1.Container, p
 		}
 		if total := Aggregate(r, init, regular); total.Cmp(budget) > 0 {
 			mine := request(ctr, r)
-			errs = append(errs, field.Invalid(field.NewPath("resources", kind).Key(string(r)), budget.String(),
-				fmt.Sprintf("the pod's containers would request %s of %s together, %s of it by the proxy %q: raise the pod's %s or lower the proxy's requests (WithResources)",
-					total.String(), r, mine.String(), proxy, kind)))
+			errs = append(errs, Overrun{field.NewPath("resources", kind).Key(string(r)), budget.String(),
+				fmt.Sprintf("the pod's containers would request %s of %s together, %s of it by the proxy %q: raise the pod's %s or lower the proxy's requests",
+					total.String(), r, mine.String(), proxy, kind), true})
 		}
 		if lim, ok := ctr.Resources.Limits[r]; ok && isRegular {
 			if podLim, ok := pod.Limits[r]; ok && lim.Cmp(podLim) > 0 {
-				errs = append(errs, field.Invalid(field.NewPath("resources", "limits").Key(string(r)), podLim.String(),
-					fmt.Sprintf("the proxy %q would have a %s limit of %s, above the pod's", proxy, r, lim.String())))
+				errs = append(errs, Overrun{field.NewPath("resources", "limits").Key(string(r)), podLim.String(),
+					fmt.Sprintf("the proxy %q would have a %s limit of %s, above the pod's", proxy, r, lim.String()), false})
 			}
 		}
 	}
