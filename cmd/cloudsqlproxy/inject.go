@@ -75,6 +75,9 @@ type transformer struct {
 	names       []nameFilter
 	// includeHelmTests: Helm test hooks get the proxy too (--include-helm-tests).
 	includeHelmTests bool
+	// emptyOK: an input holding no object is not an error (a file of a
+	// directory, in an in-place run).
+	emptyOK bool
 
 	workloads int // workloads selected
 	noProxy   int // left alone: no --instance and no proxy of their own
@@ -203,7 +206,7 @@ func (t *transformer) run(docs []*yamledit.Document) ([]byte, []string) {
 		bodies[i] = body
 	}
 	for _, in := range inputs {
-		if !holds[in] {
+		if !holds[in] && !t.emptyOK {
 			errs = append(errs, emptyInput(in))
 		}
 	}

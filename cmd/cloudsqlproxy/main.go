@@ -106,6 +106,7 @@ func transform(a action, args []string, stdin io.Reader, stdout, stderr io.Write
 	var f flags
 	f.register(fs)
 	filters := registerFilterFlags(fs)
+	output := registerOutputFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			if a == inject {
@@ -123,6 +124,9 @@ func transform(a action, args []string, stdin io.Reader, stdout, stderr io.Write
 	f.set = map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
 	if err := f.check(); err != nil {
+		return usageError(stderr, cmd, err.Error())
+	}
+	if err := output.check(f.files); err != nil {
 		return usageError(stderr, cmd, err.Error())
 	}
 	t := &transformer{action: a, legacy: f.legacy, includeHelmTests: filters.includeHelmTests}
@@ -152,6 +156,9 @@ func transform(a action, args []string, stdin io.Reader, stdout, stderr io.Write
 	t.pod, t.job, t.podOpts, t.jobOpts = pod, job, podOpts, jobOpts
 	t.instances, t.adopt, t.appNameFrom = f.instances, f.adopt, f.appNameFrom
 
+	if output.inPlace {
+		return t.inPlace(cmd, f.files, stderr)
+	}
 	docs, errs := yamledit.Read(f.files, stdin)
 	out, docErrs := t.run(docs)
 	errs = append(errs, docErrs...)
@@ -338,7 +345,7 @@ Input and output:
                             only the workload of this metadata.name (and, when
                             given, metadata.namespace). Repeatable; together
                             with --selector, both must match.
-` + filterHelp + `
+` + outputHelp + filterHelp + `
   The output is the input with the proxy added. A document the command
   changes keeps its text: comments, key order, indentation and quoting stay,
   and only the lines the proxy needs are inserted or removed (in flow style
@@ -347,8 +354,10 @@ Input and output:
   list the proxy fills that was null (or [] in JSON) and for what a note on
   standard error names (YAML aliases, merge keys). Fields newer than the
   Kubernetes types this command was built with are kept. An input (-f) that
-  holds no object at all, only comments or nothing, is an error. On any
-  error nothing is written to standard output.
+  holds no object at all, only comments or nothing, is an error (with
+  --in-place, a file of a directory that holds none is left unchanged). On
+  any error nothing is written to standard output; with --in-place, nothing
+  to the files that have one.
 
 Database instances:
       --instance CONNECTION_NAME
@@ -432,5 +441,6 @@ Telemetry:
                             replicas share one series of built-in metrics
 
 Exit status: 0 done; 1 an input, manifest or configuration error (all of them
-on standard error, nothing on standard output); 2 a usage error.
+on standard error, nothing on standard output; with --in-place, some file
+failed and was left untouched); 2 a usage error.
 `
