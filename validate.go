@@ -181,9 +181,18 @@ func validateNames(p *plan) field.ErrorList {
 			errs = append(errs, field.Invalid(field.NewPath("WithName"), c.name, msg))
 		}
 	}
-	// The volume names derive from the container name and must stay labels.
-	if longest := c.name + "-credentials"; len(longest) > validation.DNS1123LabelMaxLength && (c.credentialsSecret != "" || c.socketDir != "") {
-		errs = append(errs, field.TooLong(field.NewPath("WithName"), c.name, validation.DNS1123LabelMaxLength-len("-credentials")))
+	// The volume names derive from the container name and must stay labels;
+	// only the volumes the proxy has count, so that a name that fits them
+	// all is not refused for a volume it never gets.
+	suffix := ""
+	if c.socketDir != "" {
+		suffix = socketsVolumeSuffix
+	}
+	if c.credentialsSecret != "" && len(credentialsVolumeSuffix) > len(suffix) {
+		suffix = credentialsVolumeSuffix
+	}
+	if suffix != "" && len(c.name)+len(suffix) > validation.DNS1123LabelMaxLength {
+		errs = append(errs, field.TooLong(field.NewPath("WithName"), c.name, validation.DNS1123LabelMaxLength-len(suffix)))
 	}
 	if c.address != "127.0.0.1" {
 		ap := field.NewPath("WithListenAddress")
