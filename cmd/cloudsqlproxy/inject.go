@@ -87,6 +87,8 @@ type transformer struct {
 	scalars *yamledit.ScalarCache // shared by the documents, see renderer
 	// rewritten says where documents were written anew rather than edited.
 	rewritten []string
+	// notes are further notes of a successful run, one per workload.
+	notes []string
 }
 
 // ref names a document, or an item of a List document, in errors.
@@ -248,8 +250,13 @@ func (t *transformer) warnings() []string {
 		}
 	}
 	for _, r := range t.rewritten {
-		w = append(w, "note: "+r+": its layout (YAML anchors, aliases or merge keys, comments inside flow collections) cannot be edited in place, so remove cannot give back its exact text")
+		if t.action == inject {
+			w = append(w, "note: "+r+": its layout (YAML anchors, aliases or merge keys, comments inside flow collections) cannot be edited in place, so remove cannot give back its exact text")
+		} else {
+			w = append(w, "note: "+r+": its layout (YAML anchors, aliases or merge keys, comments inside flow collections) or what the record puts back could not be edited in place, so its text is not the input's")
+		}
 	}
+	w = append(w, t.notes...)
 	var skipped []string
 	if t.optedOut > 0 {
 		skipped = append(skipped, plural(t.optedOut, "workload")+" annotated "+injectAnnotation+`: "false"`)
@@ -314,6 +321,9 @@ func (t *transformer) object(obj map[string]any, r ref, prefix *field.Path, at [
 		return errs
 	}
 	if changed {
+		if note := t.adoptedNote(r, pl, newMeta); note != "" {
+			t.notes = append(t.notes, note)
+		}
 		pl.writeBack(obj, merged, newMeta, at, changes)
 	}
 	return nil

@@ -167,17 +167,17 @@ func (t *transformer) file(path string, fromDir bool) (fileOutcome, []string) {
 var bom = []byte("\xef\xbb\xbf")
 
 // tally is what the run's closing notes count, at one point of the run.
-type tally struct{ workloads, noProxy, optedOut, helmTests, rewritten int }
+type tally struct{ workloads, noProxy, optedOut, helmTests, rewritten, notes int }
 
 func (t *transformer) tally() tally {
-	return tally{t.workloads, t.noProxy, t.optedOut, t.helmTests, len(t.rewritten)}
+	return tally{t.workloads, t.noProxy, t.optedOut, t.helmTests, len(t.rewritten), len(t.notes)}
 }
 
 // restore undoes what a failed file added to the run's notes; --name
 // matches stay, since the workload was there.
 func (t *transformer) restore(s tally) {
 	t.workloads, t.noProxy, t.optedOut, t.helmTests = s.workloads, s.noProxy, s.optedOut, s.helmTests
-	t.rewritten = t.rewritten[:s.rewritten]
+	t.rewritten, t.notes = t.rewritten[:s.rewritten], t.notes[:s.notes]
 }
 
 // writeAtomically replaces the file at path with data so that a reader, or

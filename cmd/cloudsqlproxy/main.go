@@ -245,10 +245,16 @@ Takes out of every workload what 'cloudsqlproxy inject' added, as the
 record inject writes in the pod template's annotation
 cloudsqlproxy.podspec.dev/status lists it: the proxy container, its volumes,
 and the environment variables and mounts it set in the application
-containers; a proxy that inject adopted is put back as it was. No flags are
-needed, and the output is the manifest as it was before inject, byte for
-byte where inject could edit it in place. A workload whose record no longer
-matches it (edited by hand since) is an error.
+containers; a proxy that inject adopted is put back. No flags are needed,
+and the output is the manifest as it was before inject, byte for byte where
+inject could edit it in place, but for an adopted proxy: the record holds
+the container it replaced as its fields, not its text, so that container,
+and the volumes and mounts it used, come back meaning the same but in the
+API's key order (in YAML, in block style), without the comments inside them
+or fields this build's Kubernetes types do not know; every other line comes
+back as it was. inject notes each adopted workload on standard error. A
+workload whose record no longer matches it (edited by hand since) is an
+error.
 
 For a workload without a record (injected by an older version), give the
 flags it was injected with: its variables and volumes are removed only
@@ -352,7 +358,8 @@ Input and output:
   and JSON, only those members), in the document's own style; JSON stays
   JSON. remove on that output gives back the input byte for byte, but for a
   list the proxy fills that was null (or [] in JSON) and for what a note on
-  standard error names (YAML aliases, merge keys). Fields newer than the
+  standard error names (YAML aliases, merge keys, an adopted proxy, which
+  comes back as its fields rather than its text: 'cloudsqlproxy help remove'). Fields newer than the
   Kubernetes types this command was built with are kept. An input (-f) that
   holds no object at all, only comments or nothing, is an error (with
   --in-place, a file of a directory that holds none is left unchanged). On
