@@ -187,3 +187,25 @@ func TestInPlaceUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestInPlaceFollowsSymlinks: a file named through a symbolic link is
+// written where the link points, and the link stays a link.
+func TestInPlaceFollowsSymlinks(t *testing.T) {
+	dir := writeFleet(t)
+	links := t.TempDir()
+	link := filepath.Join(links, "web.json")
+	if err := os.Symlink(filepath.Join(dir, "web.json"), link); err != nil {
+		t.Skip(err)
+	}
+	if got := runCLI("", "inject", "--instance", inst, "--in-place", "-f", link); got.code != 0 {
+		t.Fatalf("exit %d\n%s", got.code, got.stderr)
+	}
+	info, err := os.Lstat(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Mode()&fs.ModeSymlink == 0 {
+		t.Errorf("the link became a %v file", info.Mode())
+	}
+	checkFleet(t, dir, []string{"web.json"})
+}
