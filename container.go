@@ -121,12 +121,18 @@ func ports(pl *plan) []proxyPort {
 	return out
 }
 
+// The proxy's volumes are named after its container, with these suffixes.
+const (
+	socketsVolumeSuffix     = "-sockets"
+	credentialsVolumeSuffix = "-credentials"
+)
+
 // volumes gives the proxy's volumes (the socket directory and the key
 // file's Secret), its own mounts of them, and the application's mount of
 // the socket directory.
 func volumes(c *config) (volumes []corev1.Volume, mounts, appMounts []corev1.VolumeMount) {
 	if c.socketDir != "" {
-		vol := corev1.Volume{Name: c.name + "-sockets", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}
+		vol := corev1.Volume{Name: c.name + socketsVolumeSuffix, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}
 		volumes = append(volumes, vol)
 		mount := corev1.VolumeMount{Name: vol.Name, MountPath: c.socketDir}
 		mounts = append(mounts, mount)
@@ -137,7 +143,7 @@ func volumes(c *config) (volumes []corev1.Volume, mounts, appMounts []corev1.Vol
 		// too) the kubelet writes the files as root:root, so 0440 would shut out the
 		// proxy's own non-root user. Only the proxy container mounts the volume.
 		mode := int32(0o444)
-		vol := corev1.Volume{Name: c.name + "-credentials", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+		vol := corev1.Volume{Name: c.name + credentialsVolumeSuffix, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
 			SecretName:  c.credentialsSecret,
 			DefaultMode: &mode,
 		}}}

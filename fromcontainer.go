@@ -84,6 +84,9 @@ type adopter struct {
 	globalPort, globalSocket string
 	// v1 is set for a v1 proxy, read through its v2 translation.
 	v1 bool
+	// portFlag is --port, which becomes WithPort only once the instances
+	// are known (see instances).
+	portFlag *proxycmd.Setting
 }
 
 func (a *adopter) add(o Option) {
@@ -206,7 +209,8 @@ func (a *adopter) flag(f proxycmd.Setting) {
 	}
 	switch f.Name {
 	case "port":
-		a.globalPort = f.Value
+		a.globalPort, a.portFlag = f.Value, &f
+		return
 	case "credentials-file":
 		a.credentials(f)
 		return
@@ -219,17 +223,23 @@ func (a *adopter) flag(f proxycmd.Setting) {
 			return
 		}
 	}
+	a.add(a.option(f))
+}
+
+// option is the library's option for a flag, or nil when there is none
+// (reported).
+func (a *adopter) option(f proxycmd.Setting) Option {
 	i, known := flagIndex[f.Name]
 	if !known {
 		a.errs = append(a.errs, invalid(f.Path, "--"+f.Name+"="+f.Value, ReasonNotCarried, "the library has no option for this flag; the proxy would lose it"))
-		return
+		return nil
 	}
 	o, err := adoptFlag(&flagTable[i], f.Value, true)
 	if err != nil {
 		a.errs = append(a.errs, invalid(f.Path, f.Value, ReasonNotCarried, fmt.Sprintf("--%s: %v", f.Name, err)))
-		return
+		return nil
 	}
-	a.add(o)
+	return o
 }
 
 // credentials turns a key file in a mounted Secret into WithCredentialsSecret.
@@ -312,6 +322,15 @@ func (a *adopter) instances(insts []proxycmd.Setting) []string {
 	tcp := a.globalSocket == "" && shared["unix-socket"] == ""
 	if tcp && a.globalPort != "" {
 		numberPorts(a.globalPort, queries)
+	}
+	if a.portFlag != nil {
+		// The proxy's --port numbers only the instances without a port of
+		// their own: when the first has one, every other got its number
+		// above, and WithPort, the first instance's port in New, would
+		// contradict it.
+		if o := a.option(*a.portFlag); !tcp || len(queries) == 0 || !queries[0].Has("port") {
+			a.add(o)
+		}
 	}
 	if tcp && a.globalPort == "" {
 		var engine []string

@@ -56,11 +56,12 @@ func TestVolumeNamesStayLabels(t *testing.T) {
 	}{
 		{"no volumes", nil, 0, 63},
 		{"credentials secret", []cloudsqlproxy.Option{cloudsqlproxy.WithCredentialsSecret("sql-key")}, 1, 51},
-		{"unix socket", []cloudsqlproxy.Option{cloudsqlproxy.WithUnixSocket("/cloudsql")}, 1, 51},
+		// Only "-sockets" (8 bytes) follows the name, not "-credentials".
+		{"unix socket", []cloudsqlproxy.Option{cloudsqlproxy.WithUnixSocket("/cloudsql")}, 1, 55},
 		{"both", []cloudsqlproxy.Option{cloudsqlproxy.WithCredentialsSecret("sql-key"), cloudsqlproxy.WithUnixSocket("/cloudsql")}, 2, 51},
 	}
 	for _, cfg := range configs {
-		for _, n := range []int{1, 51, 52, 55, 56, 63, 64} {
+		for _, n := range []int{1, 51, 52, 53, 55, 56, 63, 64} {
 			name := strings.Repeat("p", n)
 			t.Run(fmt.Sprintf("%s/%d characters", cfg.name, n), func(t *testing.T) {
 				opts := append([]cloudsqlproxy.Option{cloudsqlproxy.WithName(name)}, cfg.opts...)

@@ -122,7 +122,10 @@ func WithAdminPort(port int32) Option {
 
 // WithName sets the proxy container's name (default "cloudsql-proxy").
 // [Proxy.Attach] recognises an existing proxy container by this name, and the
-// names of the proxy's volumes derive from it.
+// names of the proxy's volumes derive from it: "<name>-sockets" with
+// [WithUnixSocket] and "<name>-credentials" with [WithCredentialsSecret],
+// which must stay 63 bytes at most, so the name may have 55 and 51 bytes
+// with them (63 without either).
 func WithName(name string) Option {
 	return optionFunc(func(c *config) { c.name = name })
 }

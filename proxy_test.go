@@ -282,6 +282,8 @@ func TestNewRejects(t *testing.T) {
 		{"health port range", inst, []Option{WithHealthPort(-1)}, []string{"WithHealthPort: " + string(bad)}, nil, false},
 		{"admin port range", inst, []Option{WithAdminPort(0)}, []string{"WithAdminPort: " + string(bad)}, nil, false},
 		{"listener on health port", inst, []Option{WithPort(9801)}, []string{"instance[port]: " + string(bad)}, []string{"WithHealthPort"}, false},
+		{"listener on admin port", inst, []Option{WithPort(9091), WithQuitQuitQuit()}, []string{"instance[port]: " + string(bad)}, []string{"WithAdminPort"}, false},
+		{"listener on admin port of the debug server", inst, []Option{WithPort(9091), WithDebugServer()}, []string{"instance[port]: " + string(bad)}, []string{"WithAdminPort"}, false},
 		{"admin on health port", inst, []Option{WithQuitQuitQuit(), WithAdminPort(9801)}, []string{"WithAdminPort: " + string(bad)}, nil, false},
 		{"instances collide", inst, []Option{WithInstance("my-project:us-central1:db2?port=5432")}, []string{"WithInstance[0][port]: " + string(bad)}, nil, false},
 		{"port with unix socket", inst, []Option{WithPort(5432), WithUnixSocket("/cloudsql")}, []string{"WithPort: " + string(bad)}, nil, false},

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -174,5 +175,62 @@ func TestDetachFromRefusesAStaleRecord(t *testing.T) {
 	spec := recordApp()
 	if found, err := cloudsqlproxy.DetachFrom(&metav1.ObjectMeta{}, &spec); found || err != nil {
 		t.Errorf("DetachFrom without a record = %v, %v", found, err)
+	}
+}
+
+// TestDetachFromRestoresPositions: an adopted proxy that was not the last
+// container of its list, and the Secret volume of its key file that was not
+// the last volume, come back where they stood.
+func TestDetachFromRestoresPositions(t *testing.T) {
+	proxy := corev1.Container{Name: "cloud-sql-proxy", Image: "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.14.1",
+		Args:         []string{"--credentials-file=/secrets/key.json", "--port=5432", recInst},
+		VolumeMounts: []corev1.VolumeMount{{Name: "sa", MountPath: "/secrets", ReadOnly: true}}}
+	emptyDir := func(name string) corev1.Volume {
+		return corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}
+	}
+	sa := corev1.Volume{Name: "sa", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "proxy-sa"}}}
+	app := func(name string) corev1.Container {
+		return corev1.Container{Name: name, Image: "example.com/" + name + ":1"}
+	}
+	tests := []struct {
+		name string
+		spec corev1.PodSpec
+	}{
+		{"first of the containers, Secret volume first", corev1.PodSpec{
+			Containers: []corev1.Container{proxy, app("web"), app("worker")},
+			Volumes:    []corev1.Volume{sa, emptyDir("data"), emptyDir("cache")}}},
+		{"between the containers, Secret volume between the volumes", corev1.PodSpec{
+			Containers: []corev1.Container{app("web"), proxy, app("worker")},
+			Volumes:    []corev1.Volume{emptyDir("data"), sa, emptyDir("cache")}}},
+		{"first init container of two", corev1.PodSpec{
+			InitContainers: []corev1.Container{proxy, app("migrate")},
+			Containers:     []corev1.Container{app("web")},
+			Volumes:        []corev1.Volume{emptyDir("data"), sa, emptyDir("cache")}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := *tt.spec.DeepCopy()
+			meta := metav1.ObjectMeta{}
+			insts, opts, err := cloudsqlproxy.FromContainer(proxy, spec.Volumes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := cloudsqlproxy.New(insts[0], opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.AttachTo(&meta, &spec); err != nil {
+				t.Fatal(err)
+			}
+			if slices.ContainsFunc(spec.Volumes, func(v corev1.Volume) bool { return v.Name == "sa" }) {
+				t.Fatalf("the adopted Secret volume is still there: %v", spec.Volumes)
+			}
+			if _, err := cloudsqlproxy.DetachFrom(&meta, &spec); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(&tt.spec, &spec); diff != "" {
+				t.Errorf("spec after DetachFrom (-original +got):\n%s", diff)
+			}
+		})
 	}
 }

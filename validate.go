@@ -217,9 +217,18 @@ func validateNames(p *plan) problems {
 	if c.name != DefaultName {
 		errs = append(errs, invalidAll(field.NewPath("WithName"), c.name, ReasonInvalid, validation.IsDNS1123Label(c.name))...)
 	}
-	// The volume names derive from the container name and must stay labels.
-	if longest := c.name + "-credentials"; len(longest) > validation.DNS1123LabelMaxLength && (c.credentialsSecret != "" || c.socketDir != "") {
-		errs = append(errs, problemOf(field.NewPath("WithName"), field.TooLong(field.NewPath("WithName"), c.name, validation.DNS1123LabelMaxLength-len("-credentials")), ReasonOutOfRange))
+	// The volume names derive from the container name and must stay labels;
+	// only the volumes the proxy has count, so that a name that fits them
+	// all is not refused for a volume it never gets.
+	suffix := ""
+	if c.socketDir != "" {
+		suffix = socketsVolumeSuffix
+	}
+	if c.credentialsSecret != "" && len(credentialsVolumeSuffix) > len(suffix) {
+		suffix = credentialsVolumeSuffix
+	}
+	if suffix != "" && len(c.name)+len(suffix) > validation.DNS1123LabelMaxLength {
+		errs = append(errs, problemOf(field.NewPath("WithName"), field.TooLong(field.NewPath("WithName"), c.name, validation.DNS1123LabelMaxLength-len(suffix)), ReasonOutOfRange))
 	}
 	if c.address != "127.0.0.1" {
 		ap := field.NewPath("WithListenAddress")

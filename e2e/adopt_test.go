@@ -760,6 +760,10 @@ func TestAdoptListenersAgainstRealProxy(t *testing.T) {
 		shape("CSQL_PROXY_PORT numbers the instances without their own port", []string{pgA, pgB + "?port=7000", pgC},
 			corev1.EnvVar{Name: "CSQL_PROXY_PORT", Value: "6000"}),
 		shape("instances with ports of their own", []string{pgA + "?port=7000", pgB + "?port=6000", pgC + "?port=6001"}),
+		shape("a first instance with its own port, the others numbered from --port", []string{"--port=6000", pgA + "?port=5000", pgB, pgC}),
+		shape("a first instance with its own port, the next numbered right after it", []string{"--port=5001", pgA + "?port=5000", pgB}),
+		shape("CSQL_PROXY_PORT beside a first instance with its own port", []string{pgA + "?port=5000", pgB},
+			corev1.EnvVar{Name: "CSQL_PROXY_PORT", Value: "6000"}),
 		clash, engine,
 	)
 	for _, rc := range cases {

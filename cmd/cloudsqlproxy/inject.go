@@ -74,6 +74,9 @@ type transformer struct {
 	names       []nameFilter
 	// includeHelmTests: Helm test hooks get the proxy too (--include-helm-tests).
 	includeHelmTests bool
+	// emptyOK: an input holding no object is not an error (a file of a
+	// directory, in an in-place run).
+	emptyOK bool
 
 	workloads int // workloads selected
 	noProxy   int // left alone: no --instance and no proxy of their own
@@ -209,7 +212,7 @@ func (t *transformer) run(docs []*yamledit.Document) ([]byte, []string) {
 		bodies[i] = body
 	}
 	for _, in := range inputs {
-		if !holds[in] {
+		if !holds[in] && !t.emptyOK {
 			errs = append(errs, emptyInput(in))
 		}
 	}
@@ -251,7 +254,11 @@ func (t *transformer) warnings() []string {
 		}
 	}
 	for _, r := range t.rewritten {
-		w = append(w, "note: "+r+": its layout (YAML anchors, aliases or merge keys, comments inside flow collections) cannot be edited in place, so remove cannot give back its exact text")
+		if t.action == inject {
+			w = append(w, "note: "+r+": its layout (YAML anchors, aliases or merge keys, comments inside flow collections) cannot be edited in place, so remove cannot give back its exact text")
+		} else {
+			w = append(w, "note: "+r+": its layout (YAML anchors, aliases or merge keys, comments inside flow collections) or what the record puts back could not be edited in place, so its text is not the input's")
+		}
 	}
 	w = append(w, t.notes...)
 	var skipped []string
@@ -319,6 +326,9 @@ func (t *transformer) object(obj map[string]any, r ref, prefix *field.Path, at [
 		return errs
 	}
 	if changed {
+		if note := t.adoptedNote(r, pl, newMeta); note != "" {
+			t.notes = append(t.notes, note)
+		}
 		pl.writeBack(obj, merged, newMeta, at, changes)
 	}
 	return nil

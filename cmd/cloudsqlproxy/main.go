@@ -106,6 +106,7 @@ func transform(a action, args []string, stdin io.Reader, stdout, stderr io.Write
 	var f flags
 	f.register(fs)
 	filters := registerFilterFlags(fs)
+	output := registerOutputFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			if a == inject {
@@ -123,6 +124,9 @@ func transform(a action, args []string, stdin io.Reader, stdout, stderr io.Write
 	f.set = map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
 	if err := f.check(); err != nil {
+		return usageError(stderr, cmd, err.Error())
+	}
+	if err := output.check(f.files); err != nil {
 		return usageError(stderr, cmd, err.Error())
 	}
 	t := &transformer{action: a, legacy: f.legacy, includeHelmTests: filters.includeHelmTests}
@@ -153,6 +157,9 @@ func transform(a action, args []string, stdin io.Reader, stdout, stderr io.Write
 	t.instances, t.adopt, t.appNameFrom = f.instances, f.adopt, f.appNameFrom
 	t.flagNames = f.namer()
 
+	if output.inPlace {
+		return t.inPlace(cmd, f.files, stderr)
+	}
 	docs, errs := yamledit.Read(f.files, stdin)
 	out, docErrs := t.run(docs)
 	errs = append(errs, docErrs...)
@@ -239,10 +246,16 @@ Takes out of every workload what 'cloudsqlproxy inject' added, as the
 record inject writes in the pod template's annotation
 cloudsqlproxy.podspec.dev/status lists it: the proxy container, its volumes,
 and the environment variables and mounts it set in the application
-containers; a proxy that inject adopted is put back as it was. No flags are
-needed, and the output is the manifest as it was before inject, byte for
-byte where inject could edit it in place. A workload whose record no longer
-matches it (edited by hand since) is an error.
+containers; a proxy that inject adopted is put back. No flags are needed,
+and the output is the manifest as it was before inject, byte for byte where
+inject could edit it in place, but for an adopted proxy: the record holds
+the container it replaced as its fields, not its text, so that container,
+and the volumes and mounts it used, come back meaning the same but in the
+API's key order (in YAML, in block style), without the comments inside them
+or fields this build's Kubernetes types do not know; every other line comes
+back as it was. inject notes each adopted workload on standard error. A
+workload whose record no longer matches it (edited by hand since) is an
+error.
 
 For a workload without a record (injected by an older version), give the
 flags it was injected with: its variables and volumes are removed only
@@ -350,17 +363,20 @@ Input and output:
                             only the workload of this metadata.name (and, when
                             given, metadata.namespace). Repeatable; together
                             with --selector, both must match.
-` + filterHelp + `
+` + outputHelp + filterHelp + `
   The output is the input with the proxy added. A document the command
   changes keeps its text: comments, key order, indentation and quoting stay,
   and only the lines the proxy needs are inserted or removed (in flow style
   and JSON, only those members), in the document's own style; JSON stays
   JSON. remove on that output gives back the input byte for byte, but for a
   list the proxy fills that was null (or [] in JSON) and for what a note on
-  standard error names (YAML aliases, merge keys). Fields newer than the
+  standard error names (YAML aliases, merge keys, an adopted proxy, which
+  comes back as its fields rather than its text: 'cloudsqlproxy help remove'). Fields newer than the
   Kubernetes types this command was built with are kept. An input (-f) that
-  holds no object at all, only comments or nothing, is an error. On any
-  error nothing is written to standard output.
+  holds no object at all, only comments or nothing, is an error (with
+  --in-place, a file of a directory that holds none is left unchanged). On
+  any error nothing is written to standard output; with --in-place, nothing
+  to the files that have one.
 
 Database instances:
       --instance CONNECTION_NAME
@@ -444,5 +460,6 @@ Telemetry:
                             replicas share one series of built-in metrics
 
 Exit status: 0 done; 1 an input, manifest or configuration error (all of them
-on standard error, nothing on standard output); 2 a usage error.
+on standard error, nothing on standard output; with --in-place, some file
+failed and was left untouched); 2 a usage error.
 `

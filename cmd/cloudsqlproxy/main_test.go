@@ -228,6 +228,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 	var f flags
 	f.register(fs)
 	registerFilterFlags(fs)
+	registerOutputFlags(fs)
 	defined := map[string]bool{}
 	fs.VisitAll(func(fl *flag.Flag) {
 		defined[fl.Name] = true

@@ -96,6 +96,17 @@ func TestRemoveGivesBackTheBytes(t *testing.T) {
 // droppedLines are the lines of a that a longest common subsequence of
 // lines with b leaves out.
 func droppedLines(a, b string) []string {
+	x := strings.Split(a, "\n")
+	var out []string
+	for _, i := range droppedIndexes(a, b) {
+		out = append(out, x[i])
+	}
+	return out
+}
+
+// droppedIndexes are the indexes (0-based line numbers) of the lines that
+// droppedLines gives.
+func droppedIndexes(a, b string) []int {
 	x, y := strings.Split(a, "\n"), strings.Split(b, "\n")
 	lcs := make([][]int32, len(x)+1)
 	for i := range lcs {
@@ -113,7 +124,7 @@ func droppedLines(a, b string) []string {
 			}
 		}
 	}
-	var out []string
+	var out []int
 	for i, j := 0, 0; i < len(x); {
 		switch {
 		case j < len(y) && x[i] == y[j]:
@@ -121,7 +132,7 @@ func droppedLines(a, b string) []string {
 		case j < len(y) && lcs[i][j+1] >= lcs[i+1][j]:
 			j++
 		default:
-			out = append(out, x[i])
+			out = append(out, i)
 			i++
 		}
 	}

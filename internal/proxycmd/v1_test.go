@@ -43,6 +43,16 @@ func TestTranslateV1(t *testing.T) {
 			want: []string{ai, ez, "--health-check", "--http-address=0.0.0.0", "--http-port=8090", a + "?port=5432"},
 		},
 		{
+			name: "the highest and lowest ports",
+			argv: []string{"/cloud_sql_proxy", "-instances=" + a + "=tcp:65535," + b + "=tcp:127.0.0.1:1"},
+			want: []string{ai, ez, a + "?port=65535", b + "?port=1"},
+		},
+		{
+			name: "a port past the highest",
+			argv: []string{"/cloud_sql_proxy", "-instances=" + a + "=tcp:65536"},
+			errs: []string{"Invalid value argv[1]: " + a + "=tcp:65536"},
+		},
+		{
 			name: "every socket in -dir",
 			argv: []string{"/cloud_sql_proxy", "-dir", "/cloudsql", "-instances=" + a + "," + b},
 			want: []string{ai, ez, "--unix-socket=/cloudsql", a, b},

@@ -305,3 +305,7 @@ func separate(out, sep []byte) []byte {
 func endsWithSpace(b []byte) bool {
 	return len(b) == 0 || strings.IndexByte(" \t\r\n", b[len(b)-1]) >= 0
 }
+
+// Files lists the manifest files of one -f argument as Read reads them: the
+// file itself, or a directory's .yaml, .yml and .json files.
+func Files(p string) ([]string, error) { return expand(p) }
