@@ -75,6 +75,7 @@ func build(pl *plan) *Proxy {
 		healthPort: c.healthPort,
 		resources:  c.resources.DeepCopy(), // the caller's maps stay the caller's
 		adopted:    c.adopted,
+		adoptFacts: c.adoptFacts,
 		startup:    timing(c.startup, defaultStartup),
 		liveness:   timing(c.liveness, defaultLiveness),
 	}
@@ -83,6 +84,9 @@ func build(pl *plan) *Proxy {
 		p.readiness = &r
 	}
 	p.ports = ports(pl)
+	if c.socketDir == "" {
+		p.listenAddress = c.address
+	}
 
 	if c.mode != modeNative {
 		// A regular container starts in parallel with the application: the

@@ -715,3 +715,31 @@ func ExampleRecordedProxy() {
 	// Output:
 	// db-proxy <nil>
 }
+
+// Adoption says how the proxy that replaces a hand-written one behaves
+// differently, so that a migration can tell the pod's owner.
+func ExampleProxy_Adoption() {
+	spec := corev1.PodSpec{
+		Containers: []corev1.Container{
+			{Name: "app", Image: "example.com/app:1"},
+			{Name: "cloud-sql-proxy", Image: "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.14.1",
+				Args: []string{"--address=0.0.0.0", "--port=5432", "my-project:us-central1:db"},
+				Lifecycle: &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{
+					Exec: &corev1.ExecAction{Command: []string{"/cloud-sql-proxy", "shutdown"}}}}},
+		},
+	}
+	p, err := cloudsqlproxy.FromPod(nil, &spec)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	a := p.Adoption()
+	fmt.Println(a.Container, a.Name)
+	for _, n := range a.Notes {
+		fmt.Println(n.Reason, n.Field)
+	}
+	// Output:
+	// containers[1] cloud-sql-proxy
+	// ListensBeyondPod containers[1].args[0]
+	// HookDropped containers[1].lifecycle.preStop
+}

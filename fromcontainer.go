@@ -60,7 +60,7 @@ func FromContainer(c corev1.Container, volumes []corev1.Volume) (instances []str
 	if proxycmd.Detect(&c) == proxycmd.None {
 		return nil, nil, fmt.Errorf("%w: container %q (image %q)", ErrNotProxy, c.Name, c.Image)
 	}
-	a := adopter{c: &c, volumes: volumes, fld: field.NewPath("container")}
+	a := newAdopter(&c, volumes, field.NewPath("container"))
 	instances, opts = a.read()
 	if len(a.errs) > 0 {
 		return nil, nil, &configError{errs: a.errs.aggregate()}
@@ -84,9 +84,15 @@ type adopter struct {
 	globalPort, globalSocket string
 	// v1 is set for a v1 proxy, read through its v2 translation.
 	v1 bool
+	// facts are what the notes of Proxy.Adoption need.
+	facts *adoptFacts
 	// portFlag is --port, which becomes WithPort only once the instances
 	// are known (see instances).
 	portFlag *proxycmd.Setting
+}
+
+func newAdopter(c *corev1.Container, volumes []corev1.Volume, fld *field.Path) *adopter {
+	return &adopter{c: c, volumes: volumes, fld: fld, facts: &adoptFacts{fld: fld}}
 }
 
 func (a *adopter) add(o Option) {
@@ -107,8 +113,8 @@ func (a *adopter) read() ([]string, []Option) {
 	c := a.c
 	a.add(WithName(c.Name))
 	// The copy is the caller's container as read; Attach compares it.
-	read := c.DeepCopy()
-	a.add(optionFunc(func(cfg *config) { cfg.adopted = read }))
+	read, facts := c.DeepCopy(), a.facts
+	a.add(optionFunc(func(cfg *config) { cfg.adopted, cfg.adoptFacts = read, facts }))
 	if c.ImagePullPolicy != "" {
 		a.add(WithImagePullPolicy(c.ImagePullPolicy))
 	}
@@ -222,6 +228,8 @@ func (a *adopter) flag(f proxycmd.Setting) {
 			a.add(optionFunc(func(cfg *config) { cfg.v1AutoIP = true }))
 			return
 		}
+	case "address":
+		a.facts.address, a.facts.addressAt = f.Value, f.Path
 	}
 	a.add(a.option(f))
 }
@@ -268,6 +276,7 @@ func (a *adopter) credentials(f proxycmd.Setting) {
 			break
 		}
 		a.usedMounts[i] = true
+		a.facts.keyVolume, a.facts.keyDir, a.facts.keyMountAt = m.Name, dir, a.fld.Child("volumeMounts").Index(i)
 		a.add(WithCredentialsSecret(s.SecretName))
 		a.add(WithCredentialsSecretKey(key))
 		return
@@ -351,6 +360,7 @@ func (a *adopter) instances(insts []proxycmd.Setting) []string {
 		}
 	}
 	if v := shared["address"]; v != "" {
+		a.facts.address, a.facts.addressAt = v, insts[0].Path
 		a.add(WithListenAddress(v))
 	}
 	if v := shared["unix-socket"]; v != "" {

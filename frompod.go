@@ -85,7 +85,8 @@ func FromPod(meta *metav1.ObjectMeta, spec *corev1.PodSpec, opts ...Option) (*Pr
 	if len(base.Containers) == 0 || (len(base.Containers) == 1 && c == &base.Containers[0]) {
 		return nil, fmt.Errorf("%w: %s %q", ErrStandaloneProxy, at, c.Name)
 	}
-	a := adopter{c: c, volumes: base.Volumes, fld: at}
+	a := newAdopter(c, base.Volumes, at)
+	a.facts.container = at
 	insts, adopted := a.read()
 	if len(a.errs) > 0 {
 		return nil, &configError{errs: a.errs.aggregate()}

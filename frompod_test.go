@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 const fromPodInst = "my-project:us-central1:db"
@@ -214,5 +215,55 @@ func TestStandaloneProxy(t *testing.T) {
 	}
 	if err := legacy.Attach(spec.DeepCopy()); err != nil {
 		t.Errorf("legacy Attach, which keeps the proxy a regular container: %v", err)
+	}
+}
+
+// TestAdoptionNotes: adopting says how the proxy's behaviour differs from
+// the container's, field by field, and says nothing when nothing differs.
+func TestAdoptionNotes(t *testing.T) {
+	seed := handWrittenPod()
+	proxy := &seed.Containers[1]
+	proxy.Args = append([]string{"--address=0.0.0.0"}, proxy.Args...)
+	proxy.ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.IntOrString{Type: intstr.Int, IntVal: 5432}}}}
+	proxy.LivenessProbe = proxy.ReadinessProbe.DeepCopy()
+	proxy.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"sleep", "30"}}}}
+	p, err := FromPod(nil, &seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := p.Adoption()
+	if a == nil || a.Container.String() != "containers[1]" || a.Name != "cloud-sql-proxy" {
+		t.Fatalf("Adoption() = %+v", a)
+	}
+	var got []string
+	for _, n := range a.Notes {
+		got = append(got, string(n.Reason)+" "+n.Field.String())
+	}
+	want := []string{
+		"ListensBeyondPod containers[1].args[0]",
+		"ProbeReplaced containers[1].livenessProbe",
+		"ProbeDropped containers[1].readinessProbe",
+		"HookDropped containers[1].lifecycle.preStop",
+		"VolumeRenamed containers[1].volumeMounts[0]",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("notes (-want +got):\n%s", diff)
+	}
+
+	safe, err := FromPod(nil, &seed, WithListenAddress("127.0.0.1"), WithReadinessProbe(ProbeTiming{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range safe.Adoption().Notes {
+		if n.Reason == NoteListensBeyondPod || n.Reason == NoteProbeDropped {
+			t.Errorf("a note for what the options changed back: %v", n)
+		}
+	}
+	fresh, err := New(fromPodInst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fresh.Adoption() != nil {
+		t.Error("a proxy read from no container has an Adoption")
 	}
 }

@@ -56,6 +56,8 @@ type config struct {
 	// adopted is the container FromContainer read, which Attach may
 	// replace although the library did not build it.
 	adopted *corev1.Container
+	// adoptFacts are what reading the adopted container learnt.
+	adoptFacts *adoptFacts
 }
 
 // defaultConfig is every default of New in one place; each is documented

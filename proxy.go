@@ -95,8 +95,12 @@ type Proxy struct {
 	appMounts []corev1.VolumeMount
 	// ports are the ports the proxy binds in the pod's network namespace.
 	ports []proxyPort
-	// adopted is the container this proxy was read from, if any.
-	adopted *corev1.Container
+	// adopted is the container this proxy was read from, if any, and
+	// adoptFacts what reading it learnt for Adoption.
+	adopted    *corev1.Container
+	adoptFacts *adoptFacts
+	// listenAddress is the TCP listeners' address, "" with Unix sockets.
+	listenAddress string
 }
 
 type proxyPort struct {

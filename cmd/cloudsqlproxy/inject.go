@@ -93,6 +93,8 @@ type transformer struct {
 	// alone and why; cur is the workload being changed, which they name.
 	notes []string
 	cur   ref
+	// adoption is what the workload being changed adopted, if anything.
+	adoption *cloudsqlproxy.Adoption
 }
 
 // ref names a document, or an item of a List document, in errors.
@@ -317,7 +319,7 @@ func (t *transformer) object(obj map[string]any, r ref, prefix *field.Path, at [
 	if err := pl.metadataHoldsRecord(); err != nil {
 		return []string{r.report(err.Error())}
 	}
-	t.cur = r
+	t.cur, t.adoption = r, nil
 	merged, newMeta, changed, errs := t.podSpec(pl.spec, pl.tmpl, podSpec, p, opts, pl.specPath, pl.objPath)
 	if len(errs) > 0 {
 		for i := range errs {
@@ -326,9 +328,7 @@ func (t *transformer) object(obj map[string]any, r ref, prefix *field.Path, at [
 		return errs
 	}
 	if changed {
-		if note := t.adoptedNote(r, pl, newMeta); note != "" {
-			t.notes = append(t.notes, note)
-		}
+		t.notes = append(t.notes, t.adoptedNotes(r, pl, t.adoption)...)
 		pl.writeBack(obj, merged, newMeta, at, changes)
 	}
 	return nil
@@ -690,6 +690,7 @@ func (t *transformer) adoptFor(spec *corev1.PodSpec, meta *metav1.ObjectMeta, p 
 	var ae *cloudsqlproxy.AdoptError
 	switch {
 	case err == nil:
+		t.adoption = adopted.Adoption()
 		return adopted, false, nil
 	case errors.Is(err, cloudsqlproxy.ErrNoProxy):
 		return p, false, nil
