@@ -47,9 +47,12 @@ func (e *AdoptError) Unwrap() error { return e.Err }
 // pod. It is the adoption policy of the command's inject, for any caller
 // (an operator, a webhook, an infrastructure-as-code program):
 //
-//   - A pod that an earlier [Proxy.AttachTo] changed is read as it was
-//     before (meta holds the record; meta may be nil), so that adopting
-//     again with other options starts from the original proxy.
+//   - A pod that an earlier [Proxy.AttachTo] changed (meta holds the
+//     record; meta may be nil) is read from its proxy as the pod has it
+//     now, so that edits made since (a bot bumping the image tag) are kept
+//     unless opts say otherwise; the container that injection replaced, if
+//     any, is still the one [Proxy.Attach] replaces in place, and the
+//     mode ([WithLegacySidecar], [ForJob]) is opts' each time.
 //   - The proxy may be in either container list, under any name, v1 or v2.
 //     A pod with none is [ErrNoProxy]; a pod with two or more is an error
 //     naming each (wrapping [ErrConflict]): which one to keep is the
@@ -69,27 +72,35 @@ func FromPod(meta *metav1.ObjectMeta, spec *corev1.PodSpec, opts ...Option) (*Pr
 	if spec == nil {
 		return nil, ErrNilPodSpec
 	}
-	base := spec
-	if meta != nil {
-		if _, recorded := meta.Annotations[StatusAnnotation]; recorded {
-			base = spec.DeepCopy()
-			if _, err := DetachFrom(meta.DeepCopy(), base); err != nil {
-				return nil, err
-			}
-		}
-	}
-	c, at, err := onlyProxy(base)
+	base, current, err := beforeInjection(meta, spec)
 	if err != nil {
 		return nil, err
 	}
-	if len(base.Containers) == 0 || (len(base.Containers) == 1 && c == &base.Containers[0]) {
+	c, at, err := onlyProxy(base)
+	if current != nil && errors.Is(err, ErrNoProxy) {
+		c, at, err = nil, nil, nil // the library added the proxy: nothing to replace in place
+	}
+	if err != nil {
+		return nil, err
+	}
+	if c != nil && (len(base.Containers) == 0 || (len(base.Containers) == 1 && c == &base.Containers[0])) {
 		return nil, fmt.Errorf("%w: %s %q", ErrStandaloneProxy, at, c.Name)
 	}
-	a := newAdopter(c, base.Volumes, at)
+	// The settings come from the proxy as the pod has it now: after an
+	// injection, edits made since (a bot bumping the image tag) are kept
+	// unless opts say otherwise.
+	src, srcAt, volumes := c, at, base.Volumes
+	if current != nil {
+		src, srcAt, volumes = current.c, current.at, spec.Volumes
+	}
+	a := newAdopter(src, volumes, srcAt)
 	a.facts.container = at
 	insts, adopted := a.read()
 	if len(a.errs) > 0 {
 		return nil, &configError{errs: a.errs.aggregate()}
+	}
+	if current != nil {
+		adopted = append(adopted, originalOf(c, at, base.Volumes))
 	}
 	cfg := defaultConfig(insts[0])
 	cfg.instances = slices.Clone(insts)
@@ -99,15 +110,74 @@ func FromPod(meta *metav1.ObjectMeta, spec *corev1.PodSpec, opts ...Option) (*Pr
 	if len(cfg.instances) > n {
 		cfg.instances = slices.Clone(cfg.instances[n:])
 	}
-	if cfg.name != c.Name {
-		return nil, &AdoptError{Container: at, Err: &configError{errs: problems{invalid(field.NewPath("WithName"), cfg.name, ReasonSecondProxy,
-			fmt.Sprintf("the adopted proxy keeps its name %q: another name would put a second proxy beside it", c.Name))}.aggregate()}}
+	if cfg.name != src.Name {
+		return nil, &AdoptError{Container: srcAt, Err: &configError{errs: problems{invalid(field.NewPath("WithName"), cfg.name, ReasonSecondProxy,
+			fmt.Sprintf("the adopted proxy keeps its name %q: another name would put a second proxy beside it", src.Name))}.aggregate()}}
 	}
 	p, err := newFromConfig(&cfg)
 	if err != nil {
-		return nil, &AdoptError{Container: at, Err: err}
+		return nil, &AdoptError{Container: srcAt, Err: err}
 	}
 	return p, nil
+}
+
+// injected is the proxy container an earlier AttachTo put in a pod, as
+// the pod has it now.
+type injected struct {
+	c  *corev1.Container
+	at *field.Path
+}
+
+// beforeInjection gives the pod as it was before the injection meta
+// records, and the injected proxy as the pod has it now; without a record,
+// spec itself and nil.
+func beforeInjection(meta *metav1.ObjectMeta, spec *corev1.PodSpec) (*corev1.PodSpec, *injected, error) {
+	name, err := RecordedProxy(meta)
+	if err != nil || name == "" {
+		return spec, nil, err
+	}
+	base := spec.DeepCopy()
+	if _, err := DetachFrom(meta.DeepCopy(), base); err != nil {
+		return nil, nil, err
+	}
+	var cur *injected
+	for _, l := range containerLists(spec) {
+		for i := range l.cs {
+			if l.cs[i].Name == name {
+				cur = &injected{c: unwrapJob(&l.cs[i]), at: field.NewPath(l.name).Index(i)}
+			}
+		}
+	}
+	return base, cur, nil
+}
+
+// unwrapJob gives a Job-mode proxy that runs under the library's timeout
+// wrapper as the proxy command it wraps, for reading its settings; any
+// other container as it is.
+func unwrapJob(c *corev1.Container) *corev1.Container {
+	const before = 5 // /bin/sh -c SCRIPT NAME TIMEOUT, then the proxy's argv
+	if len(c.Command) <= before || c.Command[2] != jobScript || c.Command[5] != binary {
+		return c
+	}
+	out := c.DeepCopy()
+	out.Command, out.Args = []string{binary}, slices.Clone(c.Command[before+1:])
+	return out
+}
+
+// originalOf is the option that makes the container an injection replaced
+// (nil when it added the proxy) the one Attach replaces in place, with the
+// notes of adopting it; its settings were read from the proxy as the pod
+// has it now.
+func originalOf(c *corev1.Container, at *field.Path, volumes []corev1.Volume) Option {
+	var facts *adoptFacts
+	var orig *corev1.Container
+	if c != nil {
+		a := newAdopter(c, volumes, at)
+		a.facts.container = at
+		a.read()
+		facts, orig = a.facts, c.DeepCopy()
+	}
+	return optionFunc(func(cfg *config) { cfg.adopted, cfg.adoptFacts = orig, facts })
 }
 
 // onlyProxy finds the pod's one proxy container and its path.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
@@ -265,5 +266,58 @@ func TestAdoptionNotes(t *testing.T) {
 	}
 	if fresh.Adoption() != nil {
 		t.Error("a proxy read from no container has an Adoption")
+	}
+}
+
+// TestFromPodKeepsEditsMadeAfterInjection: a pod the library changed is
+// read from its proxy as it is now, so edits made since (a bot bumping the
+// image tag) stay unless an option says otherwise, and a proxy behind the
+// Job-mode timeout wrapper reads back to itself.
+func TestFromPodKeepsEditsMadeAfterInjection(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		opts []Option
+	}{
+		{"native", []Option{WithHealthPort(9000), WithLazyRefresh()}},
+		{"legacy", []Option{WithLegacySidecar(), WithUnixSocket("/cloudsql")}},
+		{"job with a timeout", []Option{ForJob(90 * time.Second), WithCredentialsSecret("sa")}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := handWrittenPod()
+			spec.Containers, spec.Volumes = spec.Containers[:1], nil
+			spec.RestartPolicy = corev1.RestartPolicyNever
+			var meta metav1.ObjectMeta
+			p, err := New(fromPodInst, tt.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.AttachTo(&meta, &spec); err != nil {
+				t.Fatal(err)
+			}
+			mode := tt.opts[:1] // the mode is the caller's to say each time
+			again, err := FromPod(&meta, &spec, mode...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(p.Container(), again.Container()); diff != "" {
+				t.Errorf("read back (-injected +re-read):\n%s", diff)
+			}
+			c := findContainer(&spec, p.Name())
+			c.Image = "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.29.0-alpine"
+			edited, err := FromPod(&meta, &spec, mode...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := edited.Container().Image; got != c.Image {
+				t.Errorf("image %q, want the edited %q", got, c.Image)
+			}
+			overridden, err := FromPod(&meta, &spec, append(mode, WithImage(DefaultImage+"-alpine"))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := overridden.Container().Image; got != DefaultImage+"-alpine" {
+				t.Errorf("image %q, want the option's", got)
+			}
+		})
 	}
 }

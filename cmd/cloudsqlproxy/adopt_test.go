@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/podspec/cloudsqlproxy"
 	"github.com/podspec/cloudsqlproxy/cmd/cloudsqlproxy/internal/yamledit"
 )
 
@@ -135,5 +137,43 @@ func TestAdoptSeedSidecarWithPort(t *testing.T) {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("the output lacks %q:\n%s", want, r.stdout)
 		}
+	}
+}
+
+// TestReinjectKeepsEdits: what is written in the input's proxy container
+// is kept unless a flag given now says otherwise; defaults only fill what
+// nothing says. A bot's bump of the image tag survives a re-run of the same
+// inject, and a plain inject after inject --instance X on an adopted
+// workload keeps X.
+func TestReinjectKeepsEdits(t *testing.T) {
+	deployment := filepath.Join("..", "..", "examples", "deployment.yaml")
+	first := runCLI("", "inject", "--instance", inst, "-f", deployment)
+	if first.code != 0 {
+		t.Fatalf("exit %d: %s", first.code, first.stderr)
+	}
+	bumped := strings.ReplaceAll(first.stdout, cloudsqlproxy.DefaultImage, "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.29.0")
+	if bumped == first.stdout {
+		t.Fatal("the injected output has no default image to bump")
+	}
+	again := runCLI(bumped, "inject", "--instance", inst, "-f", "-")
+	if again.code != 0 || again.stdout != bumped {
+		t.Errorf("re-running the same inject changed the bumped output (exit %d):\n%s%s", again.code, cmp.Diff(bumped, again.stdout), again.stderr)
+	}
+	other := runCLI(bumped, "inject", "--image", cloudsqlproxy.DefaultImage, "-f", "-")
+	if other.code != 0 || other.stdout != first.stdout {
+		t.Errorf("--image given now did not win (exit %d):\n%s%s", other.code, cmp.Diff(first.stdout, other.stdout), other.stderr)
+	}
+
+	adopted := filepath.Join("..", "..", "testdata", "adopt", "v2-sa-key.yaml")
+	moved := runCLI("", "inject", "--instance", "my-project:us-central1:moved", "--image", cloudsqlproxy.DefaultImage, "-f", adopted)
+	plain := runCLI(moved.stdout, "inject", "-f", "-")
+	if moved.code != 0 || plain.code != 0 {
+		t.Fatalf("exit %d, %d: %s%s", moved.code, plain.code, moved.stderr, plain.stderr)
+	}
+	if plain.stdout != moved.stdout {
+		t.Errorf("a plain inject changed what inject --instance wrote:\n%s", cmp.Diff(moved.stdout, plain.stdout))
+	}
+	if removed := runCLI(plain.stdout, "remove", "-f", "-"); removed.code != 0 || !strings.Contains(removed.stdout, "my-project:us-central1:billing") {
+		t.Errorf("remove did not give the original proxy back (exit %d):\n%s%s", removed.code, removed.stdout, removed.stderr)
 	}
 }
