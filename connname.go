@@ -1,6 +1,7 @@
 package cloudsqlproxy
 
 import (
+	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
@@ -206,4 +207,48 @@ func (in instance) arg() string {
 		return in.name
 	}
 	return in.name + "?" + strings.Join(q, "&")
+}
+
+// connNameProblem says which rule of a connection name s breaks, for the
+// error; isConnName is the check itself, kept lean for New's every call.
+func connNameProblem(s string) string {
+	parts := strings.Split(s, ":")
+	switch len(parts) {
+	case 3:
+	case 4:
+		if d := parts[0]; !isConnName(d + ":example-project:us-central1:db") {
+			return fmt.Sprintf("the domain %q of a domain-scoped project must be a lower case domain such as example.com", d)
+		}
+		parts = parts[1:]
+	default:
+		return fmt.Sprintf("it has %d parts; a connection name has three, project:region:instance (four for a domain-scoped project)", len(parts))
+	}
+	project, region, inst := parts[0], parts[1], parts[2]
+	if why := idProblem(project, 6, 30); why != "" {
+		return fmt.Sprintf("the project ID %q %s", project, why)
+	}
+	if !isConnName("example-project:" + region + ":db") {
+		return fmt.Sprintf("the region %q is not a region such as us-central1 or europe-north1 (lower case words joined by hyphens, then digits)", region)
+	}
+	if why := idProblem(inst, 1, 98); why != "" {
+		return fmt.Sprintf("the instance name %q %s", inst, why)
+	}
+	return "it is not one" // unreachable while the rules above are isConnName's
+}
+
+// idProblem says which rule of a project ID or instance name s breaks:
+// min to max characters, lower case letters, digits and hyphens, a letter
+// first, no hyphen last.
+func idProblem(s string, min, max int) string {
+	switch {
+	case len(s) < min || len(s) > max:
+		return fmt.Sprintf("has %d characters; it must have %d to %d", len(s), min, max)
+	case !allIn(s, cLower|cDigit|cHyphen):
+		return "may contain only lower case letters, digits and hyphens"
+	case !allIn(s[:1], cLower):
+		return "must start with a lower case letter"
+	case strings.HasSuffix(s, "-"):
+		return "must not end with a hyphen"
+	}
+	return ""
 }

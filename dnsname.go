@@ -29,7 +29,7 @@ func instanceNameErrors(p func() *field.Path, raw, name string) (errs problems, 
 	// A DNS name has no colon, so a name with one was meant as a connection
 	// name, and is told so.
 	if strings.Contains(name, ":") {
-		return problems{invalid(p(), raw, ReasonInvalid, "must be a Cloud SQL connection name project:region:instance (lower case letters, digits and hyphens)")}, false
+		return problems{invalid(p(), raw, ReasonInvalid, "must be a Cloud SQL connection name project:region:instance: "+connNameProblem(name))}, false
 	}
 	if why := dnsNameProblem(name); why != "" {
 		return problems{invalid(p(), raw, ReasonInvalid, "must be a Cloud SQL connection name project:region:instance or a DNS name whose TXT record holds one: "+why)}, false

@@ -185,7 +185,7 @@ func TestDNSNameRejects(t *testing.T) {
 		{"socket path too long", longName(253), []Option{WithUnixSocket("/cloudsql")}, []string{"WithUnixSocket: " + bad}, []string{"107"}, false},
 		{"app env names the instance without its dot", dns + ".", []Option{WithAppEnv(dns, AppEnv{Port: "DB_PORT"})},
 			[]string{"WithAppEnv[0].instance: " + string(field.ErrorTypeNotFound)}, nil, false},
-		{"a colon makes it a connection name", "db.example.com:5432", nil, []string{"instance: " + bad}, []string{"project:region:instance (lower case"}, false},
+		{"a colon makes it a connection name", "db.example.com:5432", nil, []string{"instance: " + bad}, []string{"project:region:instance: it has 2 parts"}, false},
 		{"bad name and bad query both reported", "Prod.example.com?prot=1", nil,
 			[]string{"instance: " + bad, "instance[prot]: " + string(field.ErrorTypeNotSupported)}, []string{"lower case"}, false},
 	}

@@ -535,3 +535,26 @@ func TestGolden(t *testing.T) {
 		})
 	}
 }
+
+// TestConnectionNameErrorsNameTheRule: a connection name that is refused
+// says which rule it breaks, not only what the parts may contain.
+func TestConnectionNameErrorsNameTheRule(t *testing.T) {
+	for _, tt := range []struct{ name, want string }{
+		{"p:r:i", `the project ID "p" has 1 characters; it must have 6 to 30`},
+		{"proj:us-central1:i", `the project ID "proj" has 4 characters; it must have 6 to 30`},
+		{"hello:world:db", `the project ID "hello" has 5 characters; it must have 6 to 30`},
+		{"my-project:world:db", `the region "world" is not a region such as us-central1`},
+		{"my-project:us-central1:Orders", `the instance name "Orders" may contain only lower case letters, digits and hyphens`},
+		{"my-project:us-central1:1db", `the instance name "1db" must start with a lower case letter`},
+		{"my-project-:us-central1:db", `the project ID "my-project-" must not end with a hyphen`},
+		{"Example.com:my-project:us-central1:db", `the domain "Example.com" of a domain-scoped project`},
+		{"a:b:c:d:e", "it has 5 parts"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := New(tt.name)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("New(%q): %v, want %q in it", tt.name, err, tt.want)
+			}
+		})
+	}
+}
