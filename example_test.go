@@ -511,9 +511,9 @@ func ExampleWithUserAgent() {
 // newer); the option passes an explicit choice on, and turning them off
 // needs nothing on an older proxy, which has none.
 func ExampleWithBuiltInMetrics() {
-	for _, version := range []string{cloudsqlproxy.DefaultVersion, "2.26.3"} {
+	for _, image := range []string{cloudsqlproxy.DefaultImage, "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.26.3"} {
 		p, err := cloudsqlproxy.New("my-project:us-central1:db",
-			cloudsqlproxy.WithProxyVersion(version), cloudsqlproxy.WithBuiltInMetrics(false))
+			cloudsqlproxy.WithImage(image), cloudsqlproxy.WithBuiltInMetrics(false))
 		if err != nil {
 			fmt.Println(err)
 			return

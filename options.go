@@ -142,7 +142,9 @@ func WithImage(image string) Option {
 
 // WithProxyVersion states the proxy version of a custom image whose tag does
 // not carry it, for example "2.25.3", so that options the version does not
-// support are still rejected.
+// support are still rejected. A version that the image's own tag
+// contradicts (the default image's included) is refused: it would let
+// through flags the image's proxy lacks.
 func WithProxyVersion(version string) Option {
 	return optionFunc(func(c *config) { c.version = version })
 }

@@ -360,7 +360,7 @@ func TestNewRejects(t *testing.T) {
 			[]string{"2.8.0", "2.11.0", "2.9.0", "2.12.0", "2.10.0", "the image is 2.6.0"}, true},
 		{"version from WithProxyVersion", inst, []Option{WithImage("mirror.example.com/csql@sha256:abc"), WithProxyVersion("v2.10.1"), WithLazyRefresh()},
 			[]string{"WithLazyRefresh: " + string(bad)}, []string{"2.10.1"}, true},
-		{"query psc needs 2.5", inst + "?psc=true", []Option{WithImage("gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.6.0"), WithProxyVersion("2.4.0")},
+		{"query psc needs 2.5", inst + "?psc=true", []Option{WithImage("gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.4.0")},
 			[]string{"WithImage: " + string(bad), "instance[psc]: " + string(bad)}, []string{"2.4.0"}, true},
 		{"all at once", "x", []Option{WithPort(0), WithHealthPort(0), WithName("")}, []string{
 			"instance: " + string(bad), "WithPort: " + string(bad), "WithHealthPort: " + string(bad), "WithName: " + string(bad)}, nil, false},
@@ -533,6 +533,28 @@ func TestGolden(t *testing.T) {
 				t.Errorf("%s (-want +got):\n%s", path, diff)
 			}
 		})
+	}
+}
+
+// TestStatedVersionMustMatchTheTag: WithProxyVersion is for an image whose
+// tag carries no version; one the tag contradicts is refused rather than
+// let gate the options by a proxy the image does not run.
+func TestStatedVersionMustMatchTheTag(t *testing.T) {
+	_, err := New(inst, WithImage("gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.14.1"), WithProxyVersion("2.28.0"), WithBuiltInMetrics(true))
+	if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), `WithProxyVersion: Invalid value: "2.28.0": cannot be combined with WithImage: the image's tag says 2.14.1`) {
+		t.Errorf("contradicting version: %v", err)
+	}
+	if _, err := New(inst, WithProxyVersion("2.26.3")); err == nil {
+		t.Error("a version other than the default image's was accepted for the default image")
+	}
+	for _, opts := range [][]Option{
+		{WithImage("gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.14.1"), WithProxyVersion("v2.14.1")},
+		{WithImage("gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.14.1-alpine"), WithProxyVersion("2.14.1")},
+		{WithImage("registry.example.com/csql:stable"), WithProxyVersion("2.14.1")},
+	} {
+		if _, err := New(inst, opts...); err != nil {
+			t.Errorf("a stated version that agrees with the tag, or one without a version: %v", err)
+		}
 	}
 }
 

@@ -85,6 +85,14 @@ func validateImage(p *plan) problems {
 	if p.verErr {
 		errs = append(errs, invalid(field.NewPath("WithProxyVersion"), c.version, ReasonInvalid, "must be a version such as 2.25.3"))
 	}
+	// A stated version that the image's own tag contradicts would gate the
+	// options by a proxy the image does not run.
+	if _, tag := imageRef(p.image); p.verKnown && p.tagged && c.version != "" {
+		if tv, _, _ := parseVersion(tag); tv != p.ver {
+			errs = append(errs, invalid(field.NewPath("WithProxyVersion"), c.version, ReasonConflict,
+				fmt.Sprintf("the image's tag says %s; state a version only for an image whose tag does not carry one", tv)).involving(field.NewPath("WithImage")))
+		}
+	}
 	return errs
 }
 

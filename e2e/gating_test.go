@@ -67,7 +67,7 @@ func TestBuiltInMetricsGating(t *testing.T) {
 				t.Errorf("proxy %s on %q: exit %d, want 1 with \"unknown flag: %s\":\n%s", olderProxy, args, code, c.flag, out)
 			}
 
-			old, err := cloudsqlproxy.New(inst1, append(append(base, cloudsqlproxy.WithProxyVersion(olderProxy)), c.opts...)...)
+			old, err := cloudsqlproxy.New(inst1, append(append(base, cloudsqlproxy.WithImage("gcr.io/cloud-sql-connectors/cloud-sql-proxy:"+olderProxy)), c.opts...)...)
 			if c.name != "off" {
 				if err == nil || !strings.Contains(err.Error(), c.flag+" needs proxy 2.27.0 or newer") {
 					t.Errorf("New at %s: %v, want the version error for %s", olderProxy, err, c.flag)
