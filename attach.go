@@ -207,8 +207,10 @@ func (p *Proxy) locate(spec *corev1.PodSpec, forAttach bool) (found, problems) {
 				fmt.Sprintf("container %q has the proxy's name but does not run a Cloud SQL Auth Proxy image; refusing to replace it: choose another name", name)).
 				involving(field.NewPath("WithName")))
 		case forAttach && !p.mayReplace(c):
-			errs = append(errs, invalid(p2.Child("args"), c.Args, ReasonNameInUse,
-				fmt.Sprintf("container %q runs a Cloud SQL proxy that the library did not build and this proxy was not read from: replacing it would drop its settings; read the proxy from that container to keep them, or remove it first", name)).
+			// Forbidden, not Invalid: the proxy's settings may be in its
+			// command, args or env, and no one of them is the bad value.
+			errs = append(errs, (&Problem{Field: p2, Type: field.ErrorTypeForbidden, Reason: ReasonNameInUse,
+				Detail: fmt.Sprintf("container %q runs a Cloud SQL proxy that the library did not build and this proxy was not read from: replacing it would drop its settings; read the proxy from that container to keep them, or remove it first", name)}).
 				involving(field.NewPath("FromContainer")))
 		}
 	}
