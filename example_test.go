@@ -178,7 +178,7 @@ func ExampleNew_errors() {
 	// true true
 	// instance[prot]: Unsupported value: "prot": supported values: "port", "private-ip", "psc", "auto-iam-authn"
 	// WithHealthPort: Invalid value: 70000: must be between 1 and 65535
-	// WithMinSigtermDelay: Invalid value: "10s": --min-sigterm-delay needs proxy 2.12.0 or newer; the image is 2.11.0
+	// WithMinSigtermDelay: Invalid value: "10s": --min-sigterm-delay needs proxy 2.12.0 or newer; the image is 2.11.0 (WithImage)
 }
 
 // Several instances, each on its own port; per-instance settings use the
@@ -413,7 +413,7 @@ func ExampleWithImage() {
 		cloudsqlproxy.WithLazyRefresh())
 	fmt.Println(err)
 	// Output:
-	// cloudsqlproxy: invalid configuration: WithLazyRefresh: Invalid value: true: --lazy-refresh needs proxy 2.11.0 or newer; the image is 2.10.0
+	// cloudsqlproxy: invalid configuration: WithLazyRefresh: Invalid value: true: --lazy-refresh needs proxy 2.11.0 or newer; the image is 2.10.0 (WithProxyVersion)
 }
 
 func ExampleWithName() {
@@ -665,7 +665,7 @@ func ExampleProblems() {
 	_, err := cloudsqlproxy.New("my-project:us-central1:db",
 		cloudsqlproxy.WithUnixSocket("/cloudsql"), cloudsqlproxy.WithPort(6000),
 		cloudsqlproxy.WithImage("gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.10.0"), cloudsqlproxy.WithLazyRefresh())
-	flags := map[string]string{"WithPort": "--port", "WithUnixSocket": "--unix-socket", "WithLazyRefresh": "--lazy-refresh"}
+	flags := map[string]string{"WithPort": "--port", "WithUnixSocket": "--unix-socket", "WithLazyRefresh": "--lazy-refresh", "WithImage": "--image"}
 	name := func(p *field.Path) string { return flags[p.String()] }
 	for _, p := range cloudsqlproxy.Problems(err) {
 		fmt.Printf("%s %s (%s): %s\n", name(p.Field), p.Reason, p.Version, p.Message(name))
@@ -673,7 +673,7 @@ func ExampleProblems() {
 	fmt.Println(errors.Is(err, cloudsqlproxy.ErrInvalidConfig), errors.Is(err, cloudsqlproxy.ErrUnsupportedVersion))
 	// Output:
 	// --port Conflict (): cannot be combined with --unix-socket
-	// --lazy-refresh NeedsVersion (2.11.0): --lazy-refresh needs proxy 2.11.0 or newer; the image is 2.10.0
+	// --lazy-refresh NeedsVersion (2.11.0): --lazy-refresh needs proxy 2.11.0 or newer; the image is 2.10.0 (--image)
 	// true true
 }
 

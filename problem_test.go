@@ -55,7 +55,7 @@ func TestProblems(t *testing.T) {
 			{Field: "WithPSC", Other: "WithPrivateIP", Type: field.ErrorTypeInvalid, Reason: ReasonConflict, Named: "cannot be combined with <WithPrivateIP>: the proxy accepts one IP type"},
 			{Field: "WithImage", Type: field.ErrorTypeInvalid, Reason: ReasonNeedsVersion, Version: "2.6.0",
 				Named: "proxy 2.4.0 is too old: the library needs 2.6.0 or newer (--exit-zero-on-sigterm)"},
-			{Field: "WithPSC", Type: field.ErrorTypeInvalid, Reason: ReasonNeedsVersion, Version: "2.5.0", Named: "--psc needs proxy 2.5.0 or newer; the image is 2.4.0"},
+			{Field: "WithPSC", Other: "WithImage", Type: field.ErrorTypeInvalid, Reason: ReasonNeedsVersion, Version: "2.5.0", Named: "--psc needs proxy 2.5.0 or newer; the image is 2.4.0 (<WithImage>)"},
 		}},
 		{"Attach", func() error {
 			return proxy.Attach(&corev1.PodSpec{HostNetwork: true, Containers: []corev1.Container{{Name: "cloudsql-proxy", Image: "app"}}})

@@ -71,7 +71,12 @@ func (p *plan) needs(path *field.Path, value any, since version, what string) pr
 	if !p.verKnown || !p.ver.less(since) {
 		return nil
 	}
-	pr := invalid(path, value, ReasonNeedsVersion, fmt.Sprintf("%s needs proxy %s or newer; the image is %s", what, since, p.ver))
+	// The way past is a newer image: name the option that set the version.
+	from := field.NewPath("WithImage")
+	if p.c.version != "" {
+		from = field.NewPath("WithProxyVersion")
+	}
+	pr := invalid(path, value, ReasonNeedsVersion, fmt.Sprintf("%s needs proxy %s or newer; the image is %s", what, since, p.ver)).involving(from)
 	pr.Version = since.String()
 	return problems{pr}
 }
