@@ -3,6 +3,7 @@ package cloudsqlproxy
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -63,6 +64,11 @@ const (
 	// NoteVolumeRenamed: the key file's Secret is mounted under the
 	// library's volume name.
 	NoteVolumeRenamed NoteReason = "VolumeRenamed"
+	// NoteVolumeDropped: a volume only the container used, for nothing,
+	// is not mounted any more.
+	NoteVolumeDropped NoteReason = "VolumeDropped"
+	// NoteWrapperDropped: the program the proxy ran under is not kept.
+	NoteWrapperDropped NoteReason = "WrapperDropped"
 )
 
 // adoptFacts are what FromContainer learns while reading that the notes
@@ -76,6 +82,15 @@ type adoptFacts struct {
 	// keyDir by the mount at keyMountAt.
 	keyVolume, keyDir string
 	keyMountAt        *field.Path
+	// unusedDir is the emptyDir volume of v1's -dir that held no socket,
+	// mounted by the mount at unusedDirAt.
+	unusedDir   string
+	unusedDirAt *field.Path
+	// wrapper is the program the proxy ran under, at wrapperAt, and
+	// wrapperParts what only it used (env vars, an emptyDir mount).
+	wrapper      string
+	wrapperAt    *field.Path
+	wrapperParts []string
 }
 
 // Adoption returns what the proxy takes over, or nil for a proxy not read
@@ -90,9 +105,21 @@ func (p *Proxy) Adoption() *Adoption {
 		a.Notes = append(a.Notes, Note{Field: f.addressAt, Reason: NoteListensBeyondPod, Option: field.NewPath("WithListenAddress"), Detail: fmt.Sprintf(
 			"kept: the proxy still listens on %s, so anything that reaches the pod's IP gets a database connection with the pod's identity; if only this pod connects, listen on 127.0.0.1", f.address)})
 	}
+	if f.wrapper != "" {
+		with := ""
+		if len(f.wrapperParts) > 0 {
+			with = " with " + strings.Join(f.wrapperParts, ", ")
+		}
+		a.Notes = append(a.Notes, Note{Field: f.wrapperAt, Reason: NoteWrapperDropped, Detail: fmt.Sprintf(
+			"dropped: the proxy ran under %q, which the library's container does not keep%s: the kubelet stops a native sidecar once the application's containers exit, and a Job-mode proxy stops by its quit URL or timeout", f.wrapper, with)})
+	}
 	a.Notes = append(a.Notes, p.probeNotes(f.fld, old)...)
 	a.Notes = append(a.Notes, p.hookNotes(f.fld, old)...)
 	a.Notes = append(a.Notes, p.volumeNotes(f)...)
+	if f.unusedDir != "" {
+		a.Notes = append(a.Notes, Note{Field: f.unusedDirAt, Reason: NoteVolumeDropped, Detail: fmt.Sprintf(
+			"dropped: v1's -dir held no socket, every instance being TCP; the emptyDir volume %q goes too unless another container mounts it", f.unusedDir)})
+	}
 	return a
 }
 

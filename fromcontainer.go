@@ -82,8 +82,10 @@ type adopter struct {
 	// globalPort and globalSocket are --port and --unix-socket, which
 	// decide the instances' ports.
 	globalPort, globalSocket string
-	// v1 is set for a v1 proxy, read through its v2 translation.
-	v1 bool
+	// v1 is set for a v1 proxy, read through its v2 translation; v1Dir is
+	// its -dir, where it put Unix sockets.
+	v1    bool
+	v1Dir string
 	// facts are what the notes of Proxy.Adoption need.
 	facts *adoptFacts
 	// portFlag is --port, which becomes WithPort only once the instances
@@ -125,8 +127,68 @@ func (a *adopter) read() ([]string, []Option) {
 		a.flag(f)
 	}
 	instances := a.instances(insts)
+	a.unusedSocketDir()
 	a.leftovers()
 	return instances, a.opts
+}
+
+// unusedSocketDir accounts for v1's -dir when no instance put a socket in
+// it (every one is TCP, so the translation dropped it): its emptyDir mount
+// is left behind, and Attach takes the volume out when nothing else mounts
+// it.
+func (a *adopter) unusedSocketDir() {
+	if a.v1Dir == "" || a.globalSocket != "" {
+		return
+	}
+	for i, m := range a.c.VolumeMounts {
+		j := volumeIndex(a.volumes, m.Name)
+		if a.usedMounts[i] || j < 0 || path.Clean(m.MountPath) != path.Clean(a.v1Dir) {
+			continue
+		}
+		if v := a.volumes[j]; v.EmptyDir != nil || v.VolumeSource == (corev1.VolumeSource{}) {
+			a.usedMounts[i] = true
+			a.facts.unusedDir, a.facts.unusedDirAt = m.Name, a.fld.Child("volumeMounts").Index(i)
+		}
+	}
+}
+
+// wrapperParts accounts for what a wrapper the proxy ran under used and
+// the proxy does not: environment variables that are no proxy settings,
+// and emptyDir mounts (a watchdog's shared directory). They go with the
+// wrapper, and the notes say so.
+func (a *adopter) wrapperParts() {
+	for i, e := range a.c.Env {
+		if !a.usedEnv[i] && !strings.HasPrefix(e.Name, proxycmd.EnvPrefix) {
+			a.usedEnv[i] = true
+			a.facts.wrapperParts = append(a.facts.wrapperParts, "env "+e.Name)
+		}
+	}
+	for i, m := range a.c.VolumeMounts {
+		j := volumeIndex(a.volumes, m.Name)
+		if a.usedMounts[i] || j < 0 {
+			continue
+		}
+		if v := a.volumes[j]; v.EmptyDir != nil || v.VolumeSource == (corev1.VolumeSource{}) {
+			a.usedMounts[i] = true
+			a.facts.wrapperParts = append(a.facts.wrapperParts, "the mount of "+m.Name)
+		}
+	}
+}
+
+// v1Dir is the -dir of a v1 command line, "" without one.
+func v1Dir(argv []string) string {
+	dir := ""
+	for i, arg := range argv {
+		name, value, hasValue := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+		if !strings.HasPrefix(arg, "-") || name != "dir" {
+			continue
+		}
+		if !hasValue && i+1 < len(argv) {
+			value = argv[i+1]
+		}
+		dir = value // the last one wins, as in v1's flag package
+	}
+	return dir
 }
 
 // command reads the proxy's flags and instances, a v1 proxy's through their
@@ -134,10 +196,17 @@ func (a *adopter) read() ([]string, []Option) {
 func (a *adopter) command() (flags, insts []proxycmd.Setting, ok bool) {
 	c := a.c
 	cmd := proxycmd.Read(a.fld, c)
+	if len(cmd.Wrapper) > 0 {
+		at := a.fld.Child("command").Index(0)
+		if len(c.Command) == 0 {
+			at = a.fld.Child("args").Index(0)
+		}
+		a.facts.wrapper, a.facts.wrapperAt = strings.Join(cmd.Wrapper, " "), at
+	}
 	var errs field.ErrorList
 	switch cmd.Gen {
 	case proxycmd.V1, proxycmd.V1Shell:
-		a.v1 = true
+		a.v1, a.v1Dir = true, v1Dir(cmd.Argv)
 		v2, from, terrs := proxycmd.TranslateV1Container(a.fld, c)
 		if len(terrs) > 0 {
 			a.errs = append(a.errs, problemsOf(terrs, ReasonNotCarried)...)
@@ -192,6 +261,9 @@ func (a *adopter) leftovers() {
 			a.errs = append(a.errs, invalid(a.fld.Child("ports").Index(i).Child("name"), cp.Name, ReasonNotCarried,
 				fmt.Sprintf("the library's proxy declares only its health port, as %q; whatever refers to port %q would lose it", HealthPortName, cp.Name)))
 		}
+	}
+	if a.facts.wrapper != "" {
+		a.wrapperParts()
 	}
 	for i, e := range c.Env {
 		if !a.usedEnv[i] {
@@ -256,7 +328,13 @@ func (a *adopter) credentials(f proxycmd.Setting) {
 	for i, m := range a.c.VolumeMounts {
 		dir := path.Clean(m.MountPath)
 		rel, ok := strings.CutPrefix(file, dir+"/")
-		if !ok || m.SubPath != "" || m.SubPathExpr != "" {
+		if m.SubPath != "" && dir == file {
+			// The key file alone, mounted from the volume's path subPath.
+			rel, ok, dir = path.Clean(m.SubPath), true, path.Dir(file)
+		} else if m.SubPath != "" || m.SubPathExpr != "" {
+			continue
+		}
+		if !ok {
 			continue
 		}
 		j := volumeIndex(a.volumes, m.Name)

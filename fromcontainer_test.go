@@ -270,3 +270,40 @@ func TestFromContainerV1IPPreference(t *testing.T) {
 		})
 	}
 }
+
+// TestFromContainerKeyFileBySubPath: a key file mounted alone with subPath
+// is a key of its Secret like one in a mounted directory.
+func TestFromContainerKeyFileBySubPath(t *testing.T) {
+	secret := func(items ...corev1.KeyToPath) []corev1.Volume {
+		return []corev1.Volume{{Name: "sa", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "db-sa", Items: items}}}}
+	}
+	for _, tt := range []struct {
+		name    string
+		subPath string
+		volumes []corev1.Volume
+		wantKey string
+	}{
+		{"a key of the Secret", "credentials.json", secret(), "credentials.json"},
+		{"a path the items map a key to", "keys/sa.json", secret(corev1.KeyToPath{Key: "service-account", Path: "keys/sa.json"}), "service-account"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := corev1.Container{Name: "cloud-sql-proxy", Image: DefaultImage,
+				Args:         []string{"--credentials-file=/etc/sql/key.json", "--port=5432", "my-project:us-central1:db"},
+				VolumeMounts: []corev1.VolumeMount{{Name: "sa", MountPath: "/etc/sql/key.json", SubPath: tt.subPath, ReadOnly: true}}}
+			insts, opts, err := FromContainer(c, tt.volumes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := New(insts[0], opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v := p.Volumes(); len(v) != 1 || v[0].Secret == nil || v[0].Secret.SecretName != "db-sa" {
+				t.Errorf("volumes %+v, want the Secret db-sa", v)
+			}
+			if want := "--credentials-file=/var/run/secrets/cloudsql/" + tt.wantKey; !slices.Contains(p.Container().Args, want) {
+				t.Errorf("args %q lack %s", p.Container().Args, want)
+			}
+		})
+	}
+}

@@ -57,7 +57,11 @@ func (p *Proxy) takesOverVolume(spec *corev1.PodSpec, old *corev1.Container, v c
 				return !p.mountedElsewhere(spec, old, v.Name, "")
 			}
 		}
-	case v.EmptyDir != nil:
+	case p.adoptFacts != nil && v.Name == p.adoptFacts.unusedDir:
+		return !p.mountedElsewhere(spec, old, v.Name, "")
+	case v.EmptyDir != nil || v.VolumeSource == (corev1.VolumeSource{}):
+		// A volume with no source is an emptyDir: the API server defaults
+		// it so ("emptyDir:" written as null in YAML).
 		for _, m := range p.appMounts {
 			if slices.ContainsFunc(old.VolumeMounts, func(om corev1.VolumeMount) bool {
 				return om.Name == v.Name && path.Clean(om.MountPath) == m.MountPath

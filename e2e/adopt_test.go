@@ -30,13 +30,15 @@ const adoptDir = "../testdata/adopt"
 
 // adoptableManifests are the manifests of adoptDir with a proxy the library
 // adopts. The others it refuses (two proxies in one pod, a proxy run from a
-// shell script, a flag read from a ConfigMap) or has nothing to adopt in.
+// shell script, a flag read from a ConfigMap, a proxy that takes its port
+// from its engine without WithPort, a standalone proxy) or has nothing to
+// adopt in.
 // adoptions fails when the manifests say otherwise, so that a manifest
 // cannot drop out of this tier unnoticed.
 var adoptableManifests = []string{
-	"v1-health-check", "v1-sa-key", "v1-shell-alpine", "v1-unix-socket",
+	"v1-dir-tcp-emptydir", "v1-health-check", "v1-sa-key", "v1-shell-alpine", "v1-unix-socket", "v1-watchkiller-job",
 	"v2-health-check", "v2-job-quitquitquit", "v2-operator-env", "v2-private-ip-iam",
-	"v2-sa-key", "v2-workload-identity",
+	"v2-sa-key", "v2-subpath-key", "v2-workload-identity",
 }
 
 // adoption is one manifest whose proxy container the library adopted.
@@ -472,7 +474,7 @@ type proxySettings struct {
 
 // otherSettings are the flags, besides the fields of proxySettings, that the
 // manifests set and that adoption carries over.
-var otherSettings = []string{"max-sigterm-delay", "user-agent", "quota-project", "quiet", "structured-logs"}
+var otherSettings = []string{"auto-ip", "max-sigterm-delay", "user-agent", "quota-project", "quiet", "structured-logs"}
 
 // settingsOf reads the settings of the proxy container c of spec.
 func settingsOf(t *testing.T, spec *corev1.PodSpec, c *corev1.Container) proxySettings {
@@ -562,12 +564,12 @@ func TestAdoptKeepsSettings(t *testing.T) {
 		{manifest: "v1-health-check", want: proxySettings{
 			Instances: []string{"my-project:us-central1:inventory-db?port=5432"}, Address: "127.0.0.1",
 			HealthPort: "8090", Credentials: "inventory-cloudsql-sa-key/service_account.json",
-			Other: []string{"--structured-logs"},
+			Other: []string{"--auto-ip", "--structured-logs"},
 		}},
 		{manifest: "v1-sa-key", want: proxySettings{
 			Instances: []string{"my-project:us-central1:shop-db?port=5432"}, Address: "127.0.0.1",
 			HealthPort: "9801", Credentials: "shop-cloudsql-sa-key/service_account.json",
-			Other: []string{"--structured-logs"},
+			Other: []string{"--auto-ip", "--structured-logs"},
 		}},
 		{manifest: "v1-shell-alpine", want: proxySettings{
 			Instances: []string{"my-project:us-east1:ledger-db?port=5432"}, Address: "0.0.0.0",
@@ -577,7 +579,7 @@ func TestAdoptKeepsSettings(t *testing.T) {
 		{manifest: "v1-unix-socket", want: proxySettings{
 			Instances: []string{"my-project:europe-west1:wiki-pg", "my-project:europe-west1:wiki-search"}, UnixSocket: "/cloudsql",
 			HealthPort: "9801",
-			Other:      []string{"--max-sigterm-delay=20s", "--quiet", "--structured-logs"},
+			Other:      []string{"--auto-ip", "--max-sigterm-delay=20s", "--quiet", "--structured-logs"},
 		}},
 		{manifest: "v2-health-check", want: proxySettings{
 			Instances: []string{"my-project:us-central1:catalog-db?port=5432"}, Address: "127.0.0.1",
@@ -606,6 +608,19 @@ func TestAdoptKeepsSettings(t *testing.T) {
 			Instances: []string{"my-project:us-central1:billing-db?port=5432"}, Address: "127.0.0.1",
 			HealthPort: "9801", AutoIAMAuthn: true, Credentials: "billing-proxy-sa-key/service_account.json",
 			Other: []string{"--structured-logs"},
+		}},
+		{manifest: "v1-dir-tcp-emptydir", want: proxySettings{
+			Instances: []string{"my-project:us-central1:reports?port=5432"}, Address: "127.0.0.1",
+			HealthPort: "9801", Other: []string{"--auto-ip", "--structured-logs"},
+		}},
+		{manifest: "v1-watchkiller-job", want: proxySettings{
+			Instances: []string{"my-project:asia-northeast1:reports?port=3306"}, Address: "127.0.0.1",
+			HealthPort: "9801", Credentials: "cloudsql-instance-credentials/credentials.json",
+			Other: []string{"--auto-ip", "--structured-logs"},
+		}},
+		{manifest: "v2-subpath-key", want: proxySettings{
+			Instances: []string{"my-project:us-central1:orders?port=5432"}, Address: "127.0.0.1",
+			HealthPort: "9801", Credentials: "orders-sql-key/sa.json", Other: []string{"--structured-logs"},
 		}},
 		{manifest: "v2-workload-identity", want: proxySettings{
 			Instances: []string{"my-project:us-central1:orders-db?port=5432"}, Address: "127.0.0.1",

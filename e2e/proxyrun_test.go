@@ -362,7 +362,7 @@ func (r *proxyRun) volumeAt(path string) (corev1.Volume, string, bool) {
 }
 
 // mountAt finds the deepest of c's mounts holding path (its mount point or below it) and
-// the rest of path after the mount point: "" or "/...".
+// where path is in the volume: "" or "/...", under the mount's subPath when it has one.
 func mountAt(c *corev1.Container, path string) (corev1.VolumeMount, string, bool) {
 	var best corev1.VolumeMount
 	found := false
@@ -375,7 +375,12 @@ func mountAt(c *corev1.Container, path string) (corev1.VolumeMount, string, bool
 	if !found {
 		return best, "", false
 	}
-	return best, strings.TrimPrefix(path, strings.TrimSuffix(best.MountPath, "/")), true
+	rest := strings.TrimPrefix(path, strings.TrimSuffix(best.MountPath, "/"))
+	if best.SubPath != "" {
+		// The mount shows the volume's subPath there, not its root.
+		rest = "/" + strings.Trim(best.SubPath, "/") + rest
+	}
+	return best, rest, true
 }
 
 // mapArg maps one argument (or the value of a --flag=value) from container paths to host

@@ -177,3 +177,26 @@ func TestReinjectKeepsEdits(t *testing.T) {
 		t.Errorf("remove did not give the original proxy back (exit %d):\n%s%s", removed.code, removed.stdout, removed.stderr)
 	}
 }
+
+// TestAdoptNullEmptyDir: "emptyDir:" written as null is an emptyDir (the
+// API server defaults it so), not a volume of unknown kind that clashes
+// with the socket directory: a v1 proxy sharing it with the application is
+// adopted.
+func TestAdoptNullEmptyDir(t *testing.T) {
+	in, err := os.ReadFile(filepath.Join("..", "..", "testdata", "adopt", "v1-unix-socket.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	null := strings.Replace(string(in), "emptyDir: {}", "emptyDir:", 1)
+	if null == string(in) {
+		t.Fatal("the manifest has no emptyDir: {} to write as null")
+	}
+	want := runCLI(string(in), "inject", "-f", "-")
+	got := runCLI(null, "inject", "-f", "-")
+	if got.code != 0 || want.code != 0 {
+		t.Fatalf("exit %d, %d:\n%s%s", want.code, got.code, want.stderr, got.stderr)
+	}
+	if !strings.Contains(got.stdout, "- --unix-socket=/cloudsql") || strings.Contains(got.stdout, "\n        emptyDir:\n") {
+		t.Errorf("the null emptyDir was not taken over:\n%s", got.stdout)
+	}
+}

@@ -67,6 +67,10 @@ type Command struct {
 	At func(i int) *field.Path
 	// Errs say why a script's words cannot be taken as the proxy's argv.
 	Errs field.ErrorList
+	// Wrapper is the program the proxy runs under, with its arguments,
+	// when the command starts another program that runs the proxy's binary
+	// given as an argument (a watchdog such as /watchkiller); nil otherwise.
+	Wrapper []string
 }
 
 // inits are programs that run their arguments as a command.
@@ -113,6 +117,7 @@ func Read(fld *field.Path, c *corev1.Container) Command {
 	if len(cmd.Argv) > 0 && isShell(cmd.Argv) {
 		return shellCommand(cmd, imageGen)
 	}
+	cmd = unwrap(cmd)
 	if len(cmd.Argv) > 0 {
 		cmd.Gen = binaryGen(cmd.Argv[0])
 	}
@@ -123,6 +128,32 @@ func Read(fld *field.Path, c *corev1.Container) Command {
 	}
 	if cmd.Gen == V2 && runsV2Subcommand(cmd.Argv) {
 		return Command{}
+	}
+	return cmd
+}
+
+// unwrap skips a wrapper that runs the proxy's binary given as one of its
+// arguments (`/watchkiller /cloud_sql_proxy -instances=...`): the proxy's
+// command line starts at that binary.
+func unwrap(cmd Command) Command {
+	if len(cmd.Argv) == 0 || binaryGen(cmd.Argv[0]) != None {
+		return cmd
+	}
+	// The binary must be an absolute path with arguments of its own, after
+	// nothing but the wrapper's options: a host named cloud-sql-proxy
+	// (psql -h cloud-sql-proxy) or a path among an application's own
+	// arguments is no proxy.
+	for k := 1; k < len(cmd.Argv)-1; k++ {
+		if a := cmd.Argv[k]; !strings.HasPrefix(a, "/") || binaryGen(a) == None {
+			if strings.HasPrefix(a, "-") {
+				continue
+			}
+			return cmd
+		}
+		prev := cmd.At
+		cmd.Wrapper, cmd.Argv = cmd.Argv[:k], cmd.Argv[k:]
+		cmd.At = func(i int) *field.Path { return prev(i + k) }
+		return cmd
 	}
 	return cmd
 }

@@ -79,6 +79,8 @@ func TestDetect(t *testing.T) {
 		{"the wait subcommand in a script", corev1.Container{Image: "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.14.1-alpine", Command: sh("/cloud-sql-proxy wait --max 30s")}, None},
 		{"the operator's own image", corev1.Container{Name: "manager", Image: "gcr.io/cloud-sql-connectors/cloud-sql-proxy-operator:1.8.1", Args: []string{"--leader-elect"}}, None},
 		{"a similarly named image", corev1.Container{Image: "example.com/cloud-sql-proxy-exporter:1", Args: []string{v2Inst}}, None},
+		{"v1 under a watchdog", corev1.Container{Image: "mycorp/sqlproxy:1", Command: []string{"/watchkiller", "--grace=5", "/cloud_sql_proxy", "-instances=my-project:us-central1:db=tcp:5432"}}, V1},
+		{"v2 under a watchdog", corev1.Container{Image: "mycorp/sqlproxy:1", Command: []string{"/watchkiller", "/cloud-sql-proxy", "--port=5432", "my-project:us-central1:db"}}, V2},
 		{"psql against the proxy", corev1.Container{Image: "postgres:16", Command: []string{"psql", "-h", "cloud-sql-proxy"}}, None},
 		{"curl to quitquitquit", corev1.Container{Image: "curlimages/curl", Command: []string{"curl", "-X", "POST", "http://localhost:9091/quitquitquit"}}, None},
 		{"empty container", corev1.Container{}, None},
