@@ -36,7 +36,7 @@ const adoptDir = "../testdata/adopt"
 // adoptions fails when the manifests say otherwise, so that a manifest
 // cannot drop out of this tier unnoticed.
 var adoptableManifests = []string{
-	"reinjected-bumped-image", "v1-dir-tcp-emptydir", "v1-health-check", "v1-sa-key", "v1-shell-alpine", "v1-unix-socket", "v1-watchkiller-job",
+	"v1-dir-tcp-emptydir", "v1-health-check", "v1-sa-key", "v1-shell-alpine", "v1-unix-socket", "v1-watchkiller-job",
 	"v2-health-check", "v2-job-quitquitquit", "v2-operator-env", "v2-private-ip-iam",
 	"v2-sa-key", "v2-subpath-key", "v2-workload-identity",
 }
@@ -608,10 +608,6 @@ func TestAdoptKeepsSettings(t *testing.T) {
 			Instances: []string{"my-project:us-central1:billing-db?port=5432"}, Address: "127.0.0.1",
 			HealthPort: "9801", AutoIAMAuthn: true, Credentials: "billing-proxy-sa-key/service_account.json",
 			Other: []string{"--structured-logs"},
-		}},
-		{manifest: "reinjected-bumped-image", want: proxySettings{
-			Instances: []string{"my-project:us-central1:db?port=5432"}, Address: "127.0.0.1",
-			HealthPort: "9801", Other: []string{"--structured-logs"},
 		}},
 		{manifest: "v1-dir-tcp-emptydir", want: proxySettings{
 			Instances: []string{"my-project:us-central1:reports?port=5432"}, Address: "127.0.0.1",
