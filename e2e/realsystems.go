@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -103,4 +104,25 @@ func moduleDir() (string, error) {
 		return "", fmt.Errorf("cannot locate the e2e module directory")
 	}
 	return filepath.Dir(file), nil
+}
+
+// FreePorts asks the kernel for n distinct free ports on 127.0.0.1, for the daemons the
+// tiers start (etcd, kube-apiserver, containerd, kubelet).
+func FreePorts(n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	var ports []int
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
 }

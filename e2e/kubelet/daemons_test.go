@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"github.com/podspec/cloudsqlproxy/e2e"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -139,7 +140,7 @@ serializeImagePulls: false
 `
 
 func (n *node) startKubelet(bin string) error {
-	ports, err := freePorts(3)
+	ports, err := e2e.FreePorts(3)
 	if err != nil {
 		return err
 	}

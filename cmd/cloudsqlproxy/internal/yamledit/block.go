@@ -293,13 +293,7 @@ func (s *splicer) blockSequence(q *yaml.Node, old, nv []any, t reflect.Type, fie
 			continue
 		}
 		text := s.r.item(dash, off, nv[j], t)
-		next := -1
-		for _, p := range newTo[j+1:] {
-			if p >= 0 {
-				next = p
-				break
-			}
-		}
+		next := nextKept(newTo, j)
 		if next >= 0 {
 			start, _, ok := s.itemSpan(q, next)
 			if !ok {

@@ -210,13 +210,7 @@ func (s *splicer) flowSequence(q *yaml.Node, old, nv []any, t reflect.Type, fiel
 		if i >= 0 {
 			continue
 		}
-		next := -1
-		for _, p := range newTo[j+1:] {
-			if p >= 0 {
-				next = p
-				break
-			}
-		}
+		next := nextKept(newTo, j)
 		if next >= 0 {
 			at := spans[next].ks
 			s.add(at, at, s.flowText(nv[j], t, at, pretty)+sep)

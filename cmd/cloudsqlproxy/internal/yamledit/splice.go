@@ -521,3 +521,15 @@ func (s *splicer) result() ([]byte, bool) {
 	}
 	return append(out, s.src[prev:]...), true
 }
+
+// nextKept is the old position of the first item after the j-th new one
+// that the old list already had, -1 when none does: a new item goes
+// before it.
+func nextKept(newTo []int, j int) int {
+	for _, p := range newTo[j+1:] {
+		if p >= 0 {
+			return p
+		}
+	}
+	return -1
+}
