@@ -63,14 +63,16 @@ func (f *flags) namer() flagNames {
 		// the value the problems are about.
 		n[pf.lib.Option.String()] = "--" + pf.name
 	}
-	instances := f.instances
+	instances, flag := f.instances, "--instance #%d"
 	if len(instances) == 0 {
-		instances = []string{placeholderInstance}
+		// Without --instance, an instance a problem names is one read from
+		// the workload's own proxy, which no flag of this run set.
+		instances, flag = make([]string, maxAdoptedInstances), "the adopted proxy's instance #%d"
 	}
 	for i, in := range instances {
-		p, label := field.NewPath("instance"), "--instance #1"
+		p, label := field.NewPath("instance"), fmt.Sprintf(flag, 1)
 		if i > 0 {
-			p, label = field.NewPath("WithInstance").Index(i-1), fmt.Sprintf("--instance #%d", i+1)
+			p, label = field.NewPath("WithInstance").Index(i-1), fmt.Sprintf(flag, i+1)
 		}
 		n[p.String()] = label
 		keys := instanceKeys
@@ -120,6 +122,10 @@ func (f *flags) namer() flagNames {
 	}
 	return n
 }
+
+// maxAdoptedInstances is how many instances of an adopted proxy problems
+// name by number; a proxy with more is named by option path beyond them.
+const maxAdoptedInstances = 16
 
 // name is the flag behind an option path, or the path itself for one no
 // flag of this run sets (an adopted container's own instances).
