@@ -145,7 +145,7 @@ func (a *adopter) unusedSocketDir() {
 		if a.usedMounts[i] || j < 0 || path.Clean(m.MountPath) != path.Clean(a.v1Dir) {
 			continue
 		}
-		if v := a.volumes[j]; v.EmptyDir != nil || v.VolumeSource == (corev1.VolumeSource{}) {
+		if isEmptyDir(a.volumes[j]) {
 			a.usedMounts[i] = true
 			a.facts.unusedDir, a.facts.unusedDirAt = m.Name, a.fld.Child("volumeMounts").Index(i)
 		}
@@ -168,7 +168,7 @@ func (a *adopter) wrapperParts() {
 		if a.usedMounts[i] || j < 0 {
 			continue
 		}
-		if v := a.volumes[j]; v.EmptyDir != nil || v.VolumeSource == (corev1.VolumeSource{}) {
+		if isEmptyDir(a.volumes[j]) {
 			a.usedMounts[i] = true
 			a.facts.wrapperParts = append(a.facts.wrapperParts, "the mount of "+m.Name)
 		}

@@ -59,9 +59,7 @@ func (p *Proxy) takesOverVolume(spec *corev1.PodSpec, old *corev1.Container, v c
 		}
 	case p.adoptFacts != nil && v.Name == p.adoptFacts.unusedDir:
 		return !p.mountedElsewhere(spec, old, v.Name, "")
-	case v.EmptyDir != nil || v.VolumeSource == (corev1.VolumeSource{}):
-		// A volume with no source is an emptyDir: the API server defaults
-		// it so ("emptyDir:" written as null in YAML).
+	case isEmptyDir(v):
 		for _, m := range p.appMounts {
 			if slices.ContainsFunc(old.VolumeMounts, func(om corev1.VolumeMount) bool {
 				return om.Name == v.Name && path.Clean(om.MountPath) == m.MountPath
@@ -90,4 +88,11 @@ func (p *Proxy) mountedElsewhere(spec *corev1.PodSpec, old *corev1.Container, na
 		}
 	}
 	return false
+}
+
+// isEmptyDir reports whether v is an emptyDir, counting a volume with no
+// source as one: the API server defaults it so ("emptyDir:" written as
+// null in YAML).
+func isEmptyDir(v corev1.Volume) bool {
+	return v.EmptyDir != nil || v.VolumeSource == (corev1.VolumeSource{})
 }
