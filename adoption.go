@@ -113,8 +113,9 @@ func (p *Proxy) Adoption() *Adoption {
 		a.Notes = append(a.Notes, Note{Field: f.wrapperAt, Reason: NoteWrapperDropped, Detail: fmt.Sprintf(
 			"dropped: the proxy ran under %q, which the library's container does not keep%s: the kubelet stops a native sidecar once the application's containers exit, and a Job-mode proxy stops by its quit URL or timeout", f.wrapper, with)})
 	}
-	a.Notes = append(a.Notes, p.probeNotes(f.fld, old)...)
-	a.Notes = append(a.Notes, p.hookNotes(f.fld, old)...)
+	ours := p.Container()
+	a.Notes = append(a.Notes, probeNotes(f.fld, old, &ours)...)
+	a.Notes = append(a.Notes, hookNotes(f.fld, old, &ours)...)
 	a.Notes = append(a.Notes, p.volumeNotes(f)...)
 	if f.unusedDir != "" {
 		a.Notes = append(a.Notes, Note{Field: f.unusedDirAt, Reason: NoteVolumeDropped, Detail: fmt.Sprintf(
@@ -128,9 +129,9 @@ func loopback(address string) bool {
 	return err == nil && ip.IsLoopback()
 }
 
-// probeNotes compares the container's probes with the proxy's.
-func (p *Proxy) probeNotes(fld *field.Path, old *corev1.Container) []Note {
-	c := p.Container()
+// probeNotes compares the adopted container's probes with the proxy's
+// container c.
+func probeNotes(fld *field.Path, old, c *corev1.Container) []Note {
 	var notes []Note
 	for _, pr := range []struct {
 		name      string
@@ -154,13 +155,12 @@ func (p *Proxy) probeNotes(fld *field.Path, old *corev1.Container) []Note {
 	return notes
 }
 
-// hookNotes reports the container's lifecycle hooks that the proxy does
-// not have.
-func (p *Proxy) hookNotes(fld *field.Path, old *corev1.Container) []Note {
+// hookNotes reports the adopted container's lifecycle hooks that the
+// proxy's container c does not have.
+func hookNotes(fld *field.Path, old, c *corev1.Container) []Note {
 	if old.Lifecycle == nil {
 		return nil
 	}
-	c := p.Container()
 	var notes []Note
 	if old.Lifecycle.PreStop != nil && (c.Lifecycle == nil || !equality.Semantic.DeepEqual(old.Lifecycle.PreStop, c.Lifecycle.PreStop)) {
 		detail := "dropped: the proxy stops on SIGTERM, after the application's containers have exited when it is a native sidecar, and exits 0; a hook that stopped it earlier would cut the application's connections; to keep it serving for a while after SIGTERM, delay its shutdown"
