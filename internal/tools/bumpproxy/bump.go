@@ -60,19 +60,13 @@ func bumpImages(text, old, version string) (string, int) {
 	return strings.ReplaceAll(text, from, "cloud-sql-connectors/cloud-sql-proxy:"+version), strings.Count(text, from)
 }
 
-// additions are the entries of the release table that a release's
-// cmd/root.go has and the table lacks, dated with that release.
-func additions(rel []proxysrc.Introduced, rootGo []byte, version string) []proxysrc.Introduced {
-	known := map[string]bool{}
-	for _, r := range rel {
-		known[r.Kind+" "+r.Name] = true
-	}
+// entriesOf lists what a release's cmd/root.go has: its root command's
+// flags, per-instance parameters and subcommands, dated with version.
+func entriesOf(rootGo []byte, version string) []proxysrc.Introduced {
 	var out []proxysrc.Introduced
 	add := func(kind string, names []string) {
 		for _, n := range names {
-			if !known[kind+" "+n] {
-				out = append(out, proxysrc.Introduced{Kind: kind, Name: n, Release: version})
-			}
+			out = append(out, proxysrc.Introduced{Kind: kind, Name: n, Release: version})
 		}
 	}
 	var flags []string
@@ -85,28 +79,29 @@ func additions(rel []proxysrc.Introduced, rootGo []byte, version string) []proxy
 	return out
 }
 
-// removals are the flags, parameters and subcommands of the table that a
-// release no longer has: the library's gates assume nothing is removed, so
-// the maintainer must decide what an older image still needs.
-func removals(rel []proxysrc.Introduced, rootGo []byte) []proxysrc.Introduced {
-	have := map[string]bool{}
-	for _, f := range proxysrc.RootFlags(rootGo) {
-		have[proxysrc.KindFlag+" "+f.Name] = true
-	}
-	for _, p := range proxysrc.Params(rootGo) {
-		have[proxysrc.KindParam+" "+p] = true
-	}
-	for _, s := range proxysrc.Subcommands(rootGo) {
-		have[proxysrc.KindSubcommand+" "+s] = true
+// missing are the entries of from that in lacks, by kind and name.
+func missing(from, in []proxysrc.Introduced) []proxysrc.Introduced {
+	have := map[[2]string]bool{}
+	for _, e := range in {
+		have[[2]string{e.Kind, e.Name}] = true
 	}
 	var out []proxysrc.Introduced
-	for _, r := range rel {
-		if !have[r.Kind+" "+r.Name] {
-			out = append(out, r)
+	for _, e := range from {
+		if !have[[2]string{e.Kind, e.Name}] {
+			out = append(out, e)
 		}
 	}
 	return out
 }
+
+// additions are the entries a release has that the release table lacks;
+// removals the table's entries that the release no longer has: the
+// library's gates assume nothing is removed, so the maintainer must decide
+// what an older image still needs.
+func additions(rel, release []proxysrc.Introduced) []proxysrc.Introduced {
+	return missing(release, rel)
+}
+func removals(rel, release []proxysrc.Introduced) []proxysrc.Introduced { return missing(rel, release) }
 
 // releaseLines renders entries as lines of releases.txt.
 func releaseLines(entries []proxysrc.Introduced) string {

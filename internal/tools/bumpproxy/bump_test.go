@@ -72,10 +72,11 @@ func TestAdditionsAndRemovals(t *testing.T) {
 		{Kind: proxysrc.KindFlag, Name: "brand-new", Release: "2.29.0"},
 		{Kind: proxysrc.KindParam, Name: "new-param", Release: "2.29.0"},
 	}
-	if diff := cmp.Diff(want, additions(rel, rootGo, "2.29.0")); diff != "" {
+	release := entriesOf(rootGo, "2.29.0")
+	if diff := cmp.Diff(want, additions(rel, release)); diff != "" {
 		t.Errorf("additions (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]proxysrc.Introduced{rel[1]}, removals(rel, rootGo)); diff != "" {
+	if diff := cmp.Diff([]proxysrc.Introduced{rel[1]}, removals(rel, release)); diff != "" {
 		t.Errorf("removals (-want +got):\n%s", diff)
 	}
 	if got := releaseLines(want); got != "flag brand-new 2.29.0\nparam new-param 2.29.0\n" {
@@ -99,10 +100,11 @@ func TestNewestReleaseIsInTheTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if add := additions(rel, rootGo, "?"); len(add) > 0 {
+	release := entriesOf(rootGo, "?")
+	if add := additions(rel, release); len(add) > 0 {
 		t.Errorf("releases.txt lacks:\n%s", releaseLines(add))
 	}
-	if gone := removals(rel, rootGo); len(gone) > 0 {
+	if gone := removals(rel, release); len(gone) > 0 {
 		t.Errorf("the release no longer has:\n%s", releaseLines(gone))
 	}
 }

@@ -84,10 +84,11 @@ func updateSources(version string, rootGo []byte) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if gone := removals(rel, rootGo); len(gone) > 0 {
+	release := entriesOf(rootGo, version)
+	if gone := removals(rel, release); len(gone) > 0 {
 		return "", fmt.Errorf("proxy %s no longer has:\n%sthe version gates assume nothing is removed: decide what images older and newer than %s need first", version, releaseLines(gone), version)
 	}
-	if add := additions(rel, rootGo, version); len(add) > 0 {
+	if add := additions(rel, release); len(add) > 0 {
 		fmt.Printf("proxy %s adds:\n%s", version, releaseLines(add))
 		if err := appendFile("internal/proxysrc/releases.txt", releaseLines(add)); err != nil {
 			return "", err
