@@ -47,26 +47,9 @@ func RealBinary(component string) (Built, error) {
 	if b, ok := built[component]; ok {
 		return b, nil
 	}
-	dir, err := moduleDir()
+	b, err := build(component, "")
 	if err != nil {
 		return Built{}, err
-	}
-	cmd := exec.Command("bash", filepath.Join(dir, "build-real-systems.sh"), component)
-	cmd.Dir = dir
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return Built{}, fmt.Errorf("building %s: %v\n%s%s", component, err, stdout.String(), stderr.String())
-	}
-	// The script's last line is "<component> <version> <path> <built|cached> <secs>".
-	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-	f := strings.Fields(lines[len(lines)-1])
-	if len(f) != 5 || f[0] != component {
-		return Built{}, fmt.Errorf("building %s: unexpected output %q", component, stdout.String())
-	}
-	b := Built{Component: component, Version: f[1], Path: f[2]}
-	if _, err := os.Stat(b.Path); err != nil {
-		return Built{}, fmt.Errorf("building %s: %v", component, err)
 	}
 	built[component] = b
 	return b, nil
@@ -76,24 +59,41 @@ func RealBinary(component string) (Built, error) {
 // building it first when the cache lacks it: the gating tests run a release older than the
 // library's default.
 func RealProxyAt(version string) (Built, error) {
+	b, err := build(ComponentProxy, version)
+	if err == nil && b.Version != "v"+strings.TrimPrefix(version, "v") {
+		err = fmt.Errorf("building proxy %s: built %s", version, b.Version)
+	}
+	return b, err
+}
+
+// build runs build-real-systems.sh for component (the proxy at proxyVersion when not "")
+// and returns the binary its last line names: "<component> <version> <path> <built|cached>
+// <secs>".
+func build(component, proxyVersion string) (Built, error) {
 	dir, err := moduleDir()
 	if err != nil {
 		return Built{}, err
 	}
-	cmd := exec.Command("bash", filepath.Join(dir, "build-real-systems.sh"), ComponentProxy)
+	cmd := exec.Command("bash", filepath.Join(dir, "build-real-systems.sh"), component)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "CLOUDSQLPROXY_E2E_PROXY_VERSION="+version)
+	if proxyVersion != "" {
+		cmd.Env = append(os.Environ(), "CLOUDSQLPROXY_E2E_PROXY_VERSION="+proxyVersion)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return Built{}, fmt.Errorf("building proxy %s: %v\n%s%s", version, err, stdout.String(), stderr.String())
+		return Built{}, fmt.Errorf("building %s: %v\n%s%s", component, err, stdout.String(), stderr.String())
 	}
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	f := strings.Fields(lines[len(lines)-1])
-	if len(f) != 5 || f[0] != ComponentProxy || f[1] != "v"+strings.TrimPrefix(version, "v") {
-		return Built{}, fmt.Errorf("building proxy %s: unexpected output %q", version, stdout.String())
+	if len(f) != 5 || f[0] != component {
+		return Built{}, fmt.Errorf("building %s: unexpected output %q", component, stdout.String())
 	}
-	return Built{Component: ComponentProxy, Version: f[1], Path: f[2]}, nil
+	b := Built{Component: component, Version: f[1], Path: f[2]}
+	if _, err := os.Stat(b.Path); err != nil {
+		return Built{}, fmt.Errorf("building %s: %v", component, err)
+	}
+	return b, nil
 }
 
 // moduleDir is this module's directory, found from the source file so that callers in
