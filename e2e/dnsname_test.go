@@ -238,19 +238,23 @@ func startProxyBinary(t *testing.T, bin string, api *apiProbe, args, env []strin
 	if wrap != nil {
 		argv = wrap(argv)
 	}
-	home := t.TempDir()
-	env = append([]string{
+	env = append(offlineEnv(t.TempDir()), env...)
+	log := &syncBuffer{}
+	p, err := startProcess(t, argv, env, log, nil)
+	return p, log, err
+}
+
+// offlineEnv is the environment of a proxy run by hand here: as in proxyrun_test.go,
+// nothing the proxy sends to Google leaves the machine.
+func offlineEnv(home string) []string {
+	return []string{
 		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"HOME=" + home,
-		// As in proxyrun_test.go: nothing the proxy sends to Google leaves the machine.
 		"GCE_METADATA_HOST=127.0.0.1:1",
 		"GCE_METADATA_IP=127.0.0.1:1",
 		"HTTPS_PROXY=http://127.0.0.1:1",
 		"NO_PROXY=127.0.0.1,localhost",
-	}, env...)
-	log := &syncBuffer{}
-	p, err := startProcess(t, argv, env, log, nil)
-	return p, log, err
+	}
 }
 
 // containerArgs are the proxy container's arguments, with the socket directory it mounts

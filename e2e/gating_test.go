@@ -115,7 +115,7 @@ func hasFlag(args []string, flag string) bool {
 func runToExit(t *testing.T, bin string, args []string) (int, string) {
 	t.Helper()
 	cmd := exec.Command(runnableCopy(t, bin), append(args, "--token=test", "--sqladmin-api-endpoint=http://127.0.0.1:1/")...)
-	cmd.Env = []string{"HOME=" + t.TempDir(), "GCE_METADATA_HOST=127.0.0.1:1", "HTTPS_PROXY=http://127.0.0.1:1"}
+	cmd.Env = offlineEnv(t.TempDir())
 	done := make(chan struct{})
 	var out []byte
 	var err error
