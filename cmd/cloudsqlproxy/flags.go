@@ -4,7 +4,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -253,6 +252,19 @@ func (f *flags) firstInstance() string {
 	return f.instances[0]
 }
 
+// newWith builds a proxy for instances, the first New's argument and the
+// others WithInstance options before opts; with none, for the placeholder.
+func newWith(instances []string, opts []cloudsqlproxy.Option) (*cloudsqlproxy.Proxy, error) {
+	if len(instances) == 0 {
+		return cloudsqlproxy.New(placeholderInstance, opts...)
+	}
+	all := make([]cloudsqlproxy.Option, 0, len(instances)-1+len(opts))
+	for _, in := range instances[1:] {
+		all = append(all, cloudsqlproxy.WithInstance(in))
+	}
+	return cloudsqlproxy.New(instances[0], append(all, opts...)...)
+}
+
 // proxies builds the proxy for ordinary workloads and, with --job-timeout,
 // the one for Jobs and CronJobs, and returns their options without the
 // instances, for workloads whose own proxy is adopted. The errors are the
@@ -264,18 +276,14 @@ func (f *flags) proxies() (pod, job *cloudsqlproxy.Proxy, podOpts, jobOpts []clo
 	if f.legacy {
 		podOpts = append(podOpts[:len(podOpts):len(podOpts)], cloudsqlproxy.WithLegacySidecar())
 	}
-	var instances []cloudsqlproxy.Option
-	for _, in := range f.instances[min(1, len(f.instances)):] {
-		instances = append(instances, cloudsqlproxy.WithInstance(in))
-	}
-	pod, err := cloudsqlproxy.New(f.firstInstance(), append(slices.Clip(instances), podOpts...)...)
+	pod, err := newWith(f.instances, podOpts)
 	if err != nil {
 		errs = names.config(err)
 	}
 	if f.set["job-timeout"] {
 		jobOpts = append(opts[:len(opts):len(opts)], cloudsqlproxy.ForJob(f.jobTimeout.d))
 		var jerr error
-		job, jerr = cloudsqlproxy.New(f.firstInstance(), append(slices.Clip(instances), jobOpts...)...)
+		job, jerr = newWith(f.instances, jobOpts)
 		if jerr != nil {
 			seen := map[string]bool{}
 			for _, e := range errs {

@@ -398,11 +398,7 @@ func (t *transformer) namedFor(p *cloudsqlproxy.Proxy, opts []cloudsqlproxy.Opti
 	if p == nil {
 		return nil, opts, nil
 	}
-	all := make([]cloudsqlproxy.Option, 0, len(t.instances)+len(opts))
-	for _, in := range t.instances[1:] {
-		all = append(all, cloudsqlproxy.WithInstance(in))
-	}
-	named, err := cloudsqlproxy.New(t.instances[0], append(all, opts...)...)
+	named, err := newWith(t.instances, opts)
 	if err != nil {
 		var problems []string
 		for _, e := range t.flagNames.config(err) {
